@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// The `clouddocs` operator CLI. Runs the TypeScript sources through tsx; needs Node.js 22 or later,
+// which the repository's own devDependency provides (node_modules/.bin/node).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 22) {
+  // An older system Node: hand over to the repository's Node 22 when it is installed.
+  let dir = here;
+  let local;
+  while (dir !== dirname(dir)) {
+    const candidate = join(dir, 'node_modules', '.bin', 'node');
+    if (existsSync(candidate)) {
+      local = candidate;
+      break;
+    }
+    dir = dirname(dir);
+  }
+  if (!local || process.env.CLOUDDOCS_REEXEC) {
+    console.error(`clouddocs: Node.js 22 or later is required (this is ${process.version}); run 'npm install' first`);
+    process.exit(1);
+  }
+  const result = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, CLOUDDOCS_REEXEC: '1' },
+  });
+  process.exit(result.status ?? 1);
+}
+const { register } = await import('tsx/esm/api');
+register();
+const { main } = await import('../src/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,120 @@
+// One validated, frozen configuration object per service, read from the environment.
+// A bad value fails fast with a message naming the variable; nothing else reads process.env.
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const DEV_ENCRYPTION_KEY = 'clouddocs-development-only-encryption-key-change-me';
+const DEV_COOKIE_KEY = 'clouddocs-development-only-cookie-key-change-me';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const httpUrl = z
+  .string()
+  .url()
+  .refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL')
+  .refine((v) => !v.endsWith('/'), 'must not end with a slash');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+const positiveInt = z.coerce.number().int().positive();
+const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+
+const common = {
+  AUTH_ISSUER: httpUrl.default('http://localhost:3000'),
+  AUTH_PORT: port.default(3000),
+  DOCS_API_PORT: port.default(4000),
+  DOCS_API_AUDIENCE: httpUrl.default('http://localhost:4000'),
+  DATABASE_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  ),
+  REDIS_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  ),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('clouddocs:'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  WORKERS: z
+    .string()
+    .regex(/^(auto|[1-9][0-9]*)$/, 'must be "auto" or a positive integer')
+    .default('1'),
+};
+
+const authOnly = {
+  AUTH_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').default(DEV_ENCRYPTION_KEY),
+  AUTH_COOKIE_KEYS: z
+    .string()
+    .default(DEV_COOKIE_KEY)
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .refine((keys) => keys.length > 0 && keys.every((k) => k.length >= 32), 'comma-separated keys of at least 32 characters each'),
+  AUTH_TRUST_PROXY: bool.default(false),
+  AUTH_KEY_ACTIVATION_DELAY_SECONDS: z.coerce.number().int().min(0).default(60),
+  AUTH_KEY_REFRESH_SECONDS: positiveInt.default(10),
+  AUTH_ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
+  AUTH_ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
+  AUTH_ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
+  SMTP_URL: optionalString,
+  MAIL_FROM: z.string().default('CloudDocs <no-reply@localhost>'),
+};
+
+const DEV_CURSOR_KEY = 'clouddocs-development-only-cursor-key-change-me';
+const docsOnly = {
+  DOCS_API_CURSOR_KEY: z.string().min(32, 'must be at least 32 characters').default(DEV_CURSOR_KEY),
+  DOCS_API_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
+  DOCS_API_MAX_BODY_BYTES: positiveInt.default(256 * 1024),
+};
+
+const authSchema = z.object({ ...common, ...authOnly });
+const docsSchema = z.object({ ...common, ...docsOnly });
+
+export type AuthConfig = Readonly<z.infer<typeof authSchema>> & { readonly devDefaults: readonly string[] };
+export type DocsConfig = Readonly<z.infer<typeof docsSchema>>;
+export type CommonConfig = Readonly<z.infer<z.ZodObject<typeof common>>>;
+
+function parse<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) input[key] = env[key];
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '(config)');
+      return `${name}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return result.data;
+}
+
+/** Configuration of the authorization server (and the CLI, which acts on its stores). */
+export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
+  const data = parse(authSchema, env);
+  const devDefaults: string[] = [];
+  if (data.AUTH_ENCRYPTION_KEY === DEV_ENCRYPTION_KEY) devDefaults.push('AUTH_ENCRYPTION_KEY');
+  if (data.AUTH_COOKIE_KEYS.includes(DEV_COOKIE_KEY)) devDefaults.push('AUTH_COOKIE_KEYS');
+  if (!/^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|$)/.test(data.AUTH_ISSUER) && devDefaults.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration:\n  ${devDefaults.join(', ')}: the development default may only be used with a localhost AUTH_ISSUER`,
+    );
+  }
+  return Object.freeze({ ...data, AUTH_COOKIE_KEYS: Object.freeze([...data.AUTH_COOKIE_KEYS]) as string[], devDefaults });
+}
+
+/** Configuration of the docs API. */
+export function loadDocsConfig(env: NodeJS.ProcessEnv = process.env): DocsConfig {
+  const data = parse(docsSchema, env);
+  if (data.DOCS_API_CURSOR_KEY === DEV_CURSOR_KEY && !/^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|$)/.test(data.DOCS_API_AUDIENCE)) {
+    throw new ConfigError('Invalid configuration:\n  DOCS_API_CURSOR_KEY: the development default may only be used with a localhost DOCS_API_AUDIENCE');
+  }
+  return Object.freeze(data);
+}
+
+/** Whether the embedded (single-process) stores are in use. */
+export function usesEmbeddedStores(config: CommonConfig): { database: boolean; cache: boolean } {
+  return { database: config.DATABASE_URL === undefined, cache: config.REDIS_URL === undefined };
+}
+
+/** How many worker processes a service should run (`WORKERS=auto` is one per core). */
+export function workerCount(config: CommonConfig, cores: number): number {
+  return config.WORKERS === 'auto' ? Math.max(1, cores) : Number(config.WORKERS);
+}

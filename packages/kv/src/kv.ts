@@ -1,0 +1,198 @@
+// The `Kv` seam: short-lived shared state (sessions, interactions, codes, rate limits, revocations).
+// Two real backends: Redis, and an in-process store for the single-process embedded mode.
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type IRateLimiterOptions } from 'rate-limiter-flexible';
+
+export interface Kv {
+  readonly kind: 'redis' | 'memory';
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  /** SET NX: true when this call created the key (an atomic compare-and-set). */
+  setIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<boolean>;
+  del(...keys: string[]): Promise<void>;
+  /** Adds a member to a set and extends the set's expiry to at least `ttlSeconds`. */
+  addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
+  setMembers(key: string): Promise<string[]>;
+  /** Keys (without the store prefix) that start with `prefix`. */
+  keys(prefix: string): Promise<string[]>;
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  rateLimiter(options: Omit<IRateLimiterOptions, 'storeClient'>): RateLimiterAbstract;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function createKv(config: { REDIS_URL?: string | undefined; REDIS_PREFIX: string }): Kv {
+  return config.REDIS_URL ? new RedisKv(config.REDIS_URL, config.REDIS_PREFIX) : new MemoryKv();
+}
+
+export class RedisKv implements Kv {
+  readonly kind = 'redis' as const;
+  readonly client: Redis;
+  private subscriber?: Redis;
+  private readonly handlers = new Map<string, Set<(message: string) => void>>();
+
+  constructor(
+    private readonly url: string,
+    private readonly prefix: string,
+  ) {
+    this.client = new Redis(url, { keyPrefix: prefix, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+    this.client.on('error', () => {}); // surfaced through failed commands and /readyz
+  }
+
+  async get(key: string) {
+    return this.client.get(key);
+  }
+  async set(key: string, value: string, ttlSeconds?: number) {
+    if (ttlSeconds) await this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+    else await this.client.set(key, value);
+  }
+  async setIfAbsent(key: string, value: string, ttlSeconds?: number) {
+    const result = ttlSeconds
+      ? await this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX')
+      : await this.client.set(key, value, 'NX');
+    return result === 'OK';
+  }
+  async del(...keys: string[]) {
+    if (keys.length) await this.client.del(...keys);
+  }
+  async addToSet(key: string, member: string, ttlSeconds: number) {
+    const ttl = Math.max(1, Math.ceil(ttlSeconds));
+    // EXPIRE GT keeps the longest expiry of all members; a new set gets `ttl`.
+    await this.client.multi().sadd(key, member).expire(key, ttl, 'GT').expire(key, ttl, 'NX').exec();
+  }
+  async setMembers(key: string) {
+    return this.client.smembers(key);
+  }
+  async keys(prefix: string) {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.client.scan(cursor, 'MATCH', `${this.prefix}${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      for (const k of batch) found.push(k.slice(this.prefix.length));
+    } while (cursor !== '0');
+    return found;
+  }
+  async publish(channel: string, message: string) {
+    await this.client.publish(`${this.prefix}${channel}`, message);
+  }
+  async subscribe(channel: string, onMessage: (message: string) => void) {
+    if (!this.subscriber) {
+      this.subscriber = new Redis(this.url, { maxRetriesPerRequest: null });
+      this.subscriber.on('error', () => {});
+      this.subscriber.on('message', (ch: string, message: string) => {
+        for (const handler of this.handlers.get(ch) ?? []) handler(message);
+      });
+    }
+    const full = `${this.prefix}${channel}`;
+    if (!this.handlers.has(full)) {
+      this.handlers.set(full, new Set());
+      await this.subscriber.subscribe(full);
+    }
+    this.handlers.get(full)!.add(onMessage);
+  }
+  rateLimiter(options: Omit<IRateLimiterOptions, 'storeClient'>) {
+    return new RateLimiterRedis({ ...options, storeClient: this.client, keyPrefix: `rl:${options.keyPrefix ?? 'default'}` });
+  }
+  async ping() {
+    try {
+      return (await this.client.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+  async close() {
+    this.subscriber?.disconnect();
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+  /** Runs a Lua script with keys given without the prefix. */
+  eval(script: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.eval(script, keys.length, ...keys, ...args);
+  }
+}
+
+interface Entry {
+  value: string | Set<string>;
+  expiresAt: number; // ms epoch; Infinity when none
+}
+
+export class MemoryKv implements Kv {
+  readonly kind = 'memory' as const;
+  private readonly data = new Map<string, Entry>();
+  private readonly bus = new EventEmitter();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor() {
+    this.bus.setMaxListeners(0);
+    this.sweeper = setInterval(() => this.sweep(), 30_000);
+    this.sweeper.unref();
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.data.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.data.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+  private sweep() {
+    const now = Date.now();
+    for (const [key, entry] of this.data) if (entry.expiresAt <= now) this.data.delete(key);
+  }
+  private expiry(ttlSeconds?: number) {
+    return ttlSeconds ? Date.now() + ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
+  }
+
+  async get(key: string) {
+    const v = this.live(key)?.value;
+    return typeof v === 'string' ? v : null;
+  }
+  async set(key: string, value: string, ttlSeconds?: number) {
+    this.data.set(key, { value, expiresAt: this.expiry(ttlSeconds) });
+  }
+  async setIfAbsent(key: string, value: string, ttlSeconds?: number) {
+    if (this.live(key)) return false;
+    this.data.set(key, { value, expiresAt: this.expiry(ttlSeconds) });
+    return true;
+  }
+  async del(...keys: string[]) {
+    for (const k of keys) this.data.delete(k);
+  }
+  async addToSet(key: string, member: string, ttlSeconds: number) {
+    const entry = this.live(key);
+    const expiresAt = this.expiry(ttlSeconds);
+    if (entry && entry.value instanceof Set) {
+      entry.value.add(member);
+      entry.expiresAt = Math.max(entry.expiresAt, expiresAt);
+    } else {
+      this.data.set(key, { value: new Set([member]), expiresAt });
+    }
+  }
+  async setMembers(key: string) {
+    const v = this.live(key)?.value;
+    return v instanceof Set ? [...v] : [];
+  }
+  async keys(prefix: string) {
+    return [...this.data.keys()].filter((k) => k.startsWith(prefix) && this.live(k));
+  }
+  async publish(channel: string, message: string) {
+    this.bus.emit(channel, message);
+  }
+  async subscribe(channel: string, onMessage: (message: string) => void) {
+    this.bus.on(channel, onMessage);
+  }
+  rateLimiter(options: Omit<IRateLimiterOptions, 'storeClient'>) {
+    return new RateLimiterMemory(options);
+  }
+  async ping() {
+    return true;
+  }
+  async close() {
+    clearInterval(this.sweeper);
+    this.bus.removeAllListeners();
+  }
+}
