@@ -40,25 +40,49 @@ export function eventHash(prevHash: string, fields: HashedFields): string {
     .digest('hex');
 }
 
-// Log injection: control characters (newlines included) are escaped, long strings cut.
-const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/g;
+// Log injection: control characters (newlines included) are escaped, long strings cut. Lone UTF-16
+// surrogates become U+FFFD first: PostgreSQL would store them so, and the hash must match what is stored.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const wellFormed = (s: string) => s.replace(LONE_SURROGATE, '\uFFFD');
 export function cleanText(value: string, max = 512): string {
-  const escaped = value.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
+  const escaped = wellFormed(value).replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escaped.length > max ? `${wellFormed(escaped.slice(0, max))}…` : escaped;
 }
+
+// Keys that name a credential never reach the log, whatever the caller passes.
+const SECRET_KEY_WORDS = ['password', 'passwd', 'passphrase', 'secret', 'token', 'codeverifier', 'authorization', 'cookie', 'apikey', 'privatekey'];
+// Keys that mention a credential but only describe it.
+const DESCRIPTIVE_KEYS = new Set(['tokentype', 'tokenkind', 'tokenendpointauthmethod', 'tokenendpointauthsigningalg', 'tokencount']);
+
+/** True when a detail key names a secret (password, client_secret, refresh_token, code_verifier, cookie…). */
+export function isSecretKey(key: string): boolean {
+  const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (DESCRIPTIVE_KEYS.has(normalized)) return false;
+  return SECRET_KEY_WORDS.some((word) => normalized.includes(word));
+}
+
+// A value that is itself a bearer credential (a JWT, an `Authorization` header) is replaced.
+const CREDENTIAL_VALUE = /\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*|^\s*(bearer|basic|dpop)\s+\S{8,}/i;
+export const REDACTED = '[redacted]';
 
 export function cleanDetail(value: JsonValue, depth = 0): JsonValue {
   if (depth > 4) return '[depth]';
-  if (typeof value === 'string') return cleanText(value);
+  if (typeof value === 'string') return CREDENTIAL_VALUE.test(value) ? REDACTED : cleanText(value);
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean' || value === null) return value;
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => cleanDetail(v, depth + 1));
+  if ((value as unknown) instanceof Date) {
+    const date = value as unknown as Date;
+    return Number.isNaN(date.getTime()) ? null : date.toISOString();
+  }
   if (typeof value === 'object') {
     const out: Record<string, JsonValue> = {};
     for (const [k, v] of Object.entries(value).slice(0, 50)) {
-      if (v !== undefined) out[cleanText(k, 64)] = cleanDetail(v, depth + 1);
+      if (v === undefined || isSecretKey(k)) continue;
+      out[cleanText(k, 64)] = cleanDetail(v, depth + 1);
     }
     return out;
   }
-  return null;
+  return null; // bigint, function, symbol: not JSON
 }

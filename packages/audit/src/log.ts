@@ -1,76 +1,149 @@
 // The append-only writer. Each writer process owns one chain (registered at open), so concurrent
-// processes never contend for a chain head; within a chain the head row is locked (FOR UPDATE) by
-// whichever transaction appends, so group commits and in-transaction appends interleave safely.
+// processes never contend for a chain head. Within a chain, every append moves the head row
+// (`audit.chains`) in the same statement or transaction as the events it covers, so the head always
+// names the last committed event and a deleted tail shows.
+//
+// Group commit: `record()` queues an event; while one batch is being written the next one gathers,
+// and each batch is ONE statement (the head moves only if it is where this writer left it, and the
+// rows are inserted only if it moved), so a batch is atomic without an explicit transaction and
+// costs one round trip. A caller's own transaction (`appendInTransaction`) may move the head in
+// between; the writer then re-reads it and recomputes the batch's hashes.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from '@clouddocs/db';
 import { GENESIS_HASH, cleanDetail, cleanText, eventHash, type HashedFields } from './canonical';
-import type { AuditEvent, JsonValue } from './events';
+import { type AuditEvent, type JsonValue } from './events';
 
+/** The audit log cannot take the event (database unreachable or refusing): fail the request, 503. */
 export class AuditUnavailableError extends Error {
   override readonly name = 'AuditUnavailableError';
+  static readonly code = 'ERR_AUDIT_UNAVAILABLE';
+  readonly code = AuditUnavailableError.code;
 }
 
-interface Pending {
-  event: AuditEvent;
-  resolve: () => void;
-  reject: (err: Error) => void;
+/** The event itself is malformed (a programming error): refused before it can spoil a batch. */
+export class InvalidAuditEventError extends TypeError {
+  override readonly name = 'InvalidAuditEventError';
+  static readonly code = 'ERR_AUDIT_EVENT_INVALID';
+  readonly code = InvalidAuditEventError.code;
 }
 
 export interface AuditLogOptions {
-  /** Longest wait before a batch is written, in ms (group commit window). */
+  /** Longest wait before the first event of an idle writer is written, in ms (group commit window). */
   maxDelayMs?: number;
+  /** Most events in one INSERT. */
   maxBatch?: number;
   onCommit?: (rows: number, seconds: number) => void;
   onQueueDepth?: (depth: number) => void;
 }
 
-function toFields(chainId: string, seq: number, event: AuditEvent): HashedFields {
-  const text = (v: string | null | undefined, max = 256) => (v === null || v === undefined ? null : cleanText(v, max));
+/** An event cleaned and checked at `record()` time; only its place in the chain is decided later. */
+type PreparedEvent = Omit<HashedFields, 'chainId' | 'seq'>;
+
+interface Pending {
+  events: PreparedEvent[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+interface Head {
+  seq: number;
+  hash: string;
+}
+
+const OUTCOMES = new Set(['success', 'failure', 'denied']);
+const ACTOR_TYPES = new Set(['user', 'client', 'system', 'anonymous']);
+const ACTION_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+
+/** Checks and cleans an event (escaping, secret keys dropped); throws InvalidAuditEventError. */
+export function prepareEvent(event: AuditEvent): PreparedEvent {
+  const invalid = (why: string) => new InvalidAuditEventError(`invalid audit event: ${why}`);
+  if (!event || typeof event !== 'object') throw invalid('not an object');
+  if (typeof event.action !== 'string' || event.action.length > 64 || !ACTION_NAME.test(event.action)) throw invalid(`action ${JSON.stringify(event.action)}`);
+  if (!OUTCOMES.has(event.outcome)) throw invalid(`outcome ${JSON.stringify(event.outcome)}`);
+  if (!event.actor || !ACTOR_TYPES.has(event.actor.type)) throw invalid(`actor type ${JSON.stringify(event.actor?.type)}`);
+  const occurredAt = event.occurredAt ?? new Date();
+  if (!(occurredAt instanceof Date) || Number.isNaN(occurredAt.getTime()) || occurredAt.getUTCFullYear() > 9999 || occurredAt.getUTCFullYear() < 1970) {
+    throw invalid('occurredAt is not a valid date');
+  }
+  const text = (v: unknown, max = 256) => (v === null || v === undefined ? null : cleanText(String(v), max));
+  const detail = event.detail === undefined || event.detail === null ? {} : cleanDetail(event.detail as JsonValue);
+  if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) throw invalid('detail must be an object');
   return {
-    chainId,
-    seq,
-    occurredAt: (event.occurredAt ?? new Date()).toISOString(),
+    occurredAt: occurredAt.toISOString(),
     actorType: event.actor.type,
     actorId: text(event.actor.id),
     action: event.action,
-    targetType: text(event.target?.type),
+    targetType: text(event.target?.type, 64),
     targetId: text(event.target?.id),
     outcome: event.outcome,
-    orgId: text(event.orgId),
+    orgId: text(event.orgId, 128),
     requestId: text(event.requestId, 128),
     ip: text(event.ip, 64),
     userAgent: text(event.userAgent, 256),
-    detail: cleanDetail((event.detail ?? {}) as JsonValue) as Record<string, JsonValue>,
+    detail: detail as Record<string, JsonValue>,
   };
 }
 
-function toRow(fields: HashedFields, prevHash: string, hash: string) {
-  return {
-    chain_id: fields.chainId,
-    seq: fields.seq,
-    occurred_at: fields.occurredAt,
-    actor_type: fields.actorType,
-    actor_id: fields.actorId,
-    action: fields.action,
-    target_type: fields.targetType,
-    target_id: fields.targetId,
-    outcome: fields.outcome,
-    org_id: fields.orgId,
-    request_id: fields.requestId,
-    ip: fields.ip,
-    user_agent: fields.userAgent,
-    detail: JSON.stringify(fields.detail),
-    prev_hash: prevHash,
-    hash,
-  };
+interface ChainedRows {
+  /** JSON array of rows for json_to_recordset. */
+  json: string;
+  head: Head;
 }
+
+/** Places prepared events after `head`, computing each one's seq, predecessor and hash. */
+function chainEvents(chainId: string, head: Head, events: PreparedEvent[]): ChainedRows {
+  let seq = head.seq;
+  let prev = head.hash;
+  const rows = events.map((event) => {
+    seq += 1;
+    const fields: HashedFields = { chainId, seq, ...event };
+    const hash = eventHash(prev, fields);
+    const row = {
+      chain_id: chainId,
+      seq,
+      occurred_at: fields.occurredAt,
+      actor_type: fields.actorType,
+      actor_id: fields.actorId,
+      action: fields.action,
+      target_type: fields.targetType,
+      target_id: fields.targetId,
+      outcome: fields.outcome,
+      org_id: fields.orgId,
+      request_id: fields.requestId,
+      ip: fields.ip,
+      user_agent: fields.userAgent,
+      detail: fields.detail,
+      prev_hash: prev,
+      hash,
+    };
+    prev = hash;
+    return row;
+  });
+  return { json: JSON.stringify(rows), head: { seq, hash: prev } };
+}
+
+const COLUMNS = 'chain_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, org_id, request_id, ip, user_agent, detail, prev_hash, hash';
+const RECORDSET = `json_to_recordset(?::json) AS r(chain_id text, seq bigint, occurred_at timestamptz, actor_type text,
+  actor_id text, action text, target_type text, target_id text, outcome text, org_id text, request_id text, ip text,
+  user_agent text, detail jsonb, prev_hash text, hash text)`;
+
+// One statement: the head moves only from where this writer expects it, and the rows go in only if it moved.
+const GROUP_APPEND = `WITH head AS (
+    UPDATE audit.chains SET head_seq = ?, head_hash = ? WHERE id = ? AND head_seq = ? AND head_hash = ? RETURNING id
+  )
+  INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET} WHERE EXISTS (SELECT 1 FROM head)`;
+
+const TRANSACTION_APPEND = `INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET}`;
 
 export class AuditLog {
   private queue: Pending[] = [];
-  private flushing: Promise<void> | undefined;
+  private queuedEvents = 0;
+  private draining: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Where this writer last left its chain head; unknown after a failure or an in-transaction append. */
+  private head: Head | undefined;
   private readonly maxDelayMs: number;
   private readonly maxBatch: number;
 
@@ -79,106 +152,162 @@ export class AuditLog {
     readonly chainId: string,
     private readonly options: AuditLogOptions,
   ) {
-    this.maxDelayMs = options.maxDelayMs ?? 2;
-    this.maxBatch = options.maxBatch ?? 500;
+    this.maxDelayMs = options.maxDelayMs ?? 1;
+    this.maxBatch = options.maxBatch ?? 1000;
+    this.head = { seq: 0, hash: GENESIS_HASH };
   }
 
   /** Registers a new chain for this writer (service name + host + pid + random suffix). */
   static async open(knex: Knex, service: string, options: AuditLogOptions = {}): Promise<AuditLog> {
-    const chainId = `${service}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-    await knex('audit.chains').insert({ id: chainId, service, head_seq: 0, head_hash: GENESIS_HASH });
+    const chainId = `${cleanText(service, 64)}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    try {
+      await knex('audit.chains').insert({ id: chainId, service, head_seq: 0, head_hash: GENESIS_HASH });
+    } catch (err) {
+      throw new AuditUnavailableError(`audit chain could not be registered: ${(err as Error).message}`, { cause: err });
+    }
     return new AuditLog(knex, chainId, options);
   }
 
   /**
    * Appends events inside the caller's transaction: they commit or roll back with the state change
-   * they describe. Holds this chain's head lock until that transaction ends.
+   * they describe. Holds this chain's head lock until that transaction ends, so call it as the last
+   * statement of the transaction, and never await `record()` while the transaction is open.
    */
   async appendInTransaction(trx: Knex.Transaction, events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const head = await trx('audit.chains').where({ id: this.chainId }).forUpdate().first('head_seq', 'head_hash');
-    if (!head) throw new AuditUnavailableError(`audit chain ${this.chainId} is not registered`);
-    let seq = Number(head.head_seq);
-    let prev = String(head.head_hash);
-    const rows = events.map((event) => {
-      seq += 1;
-      const fields = toFields(this.chainId, seq, event);
-      const hash = eventHash(prev, fields);
-      const row = toRow(fields, prev, hash);
-      prev = hash;
-      return row;
-    });
-    await trx('audit.events').insert(rows);
-    await trx('audit.chains').where({ id: this.chainId }).update({ head_seq: seq, head_hash: prev });
+    const prepared = events.map(prepareEvent);
+    this.head = undefined; // the caller's transaction may still roll back: re-read the head next time
+    const row = await trx('audit.chains').where({ id: this.chainId }).forUpdate().first('head_seq', 'head_hash');
+    if (!row) throw new AuditUnavailableError(`audit chain ${this.chainId} is not registered`);
+    const chained = chainEvents(this.chainId, { seq: Number(row.head_seq), hash: String(row.head_hash) }, prepared);
+    await trx.raw(TRANSACTION_APPEND, [chained.json]);
+    await trx('audit.chains').where({ id: this.chainId }).update({ head_seq: chained.head.seq, head_hash: chained.head.hash });
   }
 
   /**
    * Queues an event for the next group commit; resolves once it is committed. Concurrent callers
-   * share one multi-row INSERT. Rejects with AuditUnavailableError when the database refuses.
+   * share one multi-row INSERT. Rejects with AuditUnavailableError when the database refuses, and
+   * with InvalidAuditEventError (before queueing) when the event is malformed.
    */
   record(event: AuditEvent): Promise<void> {
+    return this.enqueue([event]);
+  }
+
+  /** Queues several events that commit together (one batch, all or none). */
+  recordAll(events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return this.enqueue(events);
+  }
+
+  private enqueue(events: AuditEvent[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit log is closed'));
+    let prepared: PreparedEvent[];
+    try {
+      prepared = events.map(prepareEvent);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
-      this.options.onQueueDepth?.(this.queue.length);
+      this.queue.push({ events: prepared, resolve, reject });
+      this.queuedEvents += prepared.length;
+      this.options.onQueueDepth?.(this.queuedEvents);
       this.schedule();
     });
   }
 
-  recordAll(events: AuditEvent[]): Promise<void> {
-    return Promise.all(events.map((e) => this.record(e))).then(() => undefined);
-  }
-
   private schedule() {
-    if (this.timer || this.flushing) return;
-    if (this.queue.length >= this.maxBatch) {
-      this.flushing = this.drain();
+    if (this.draining) return; // the running drain takes whatever is queued when its batch ends
+    if (this.queuedEvents >= this.maxBatch) {
+      this.startDrain();
       return;
     }
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flushing = this.drain();
-    }, this.maxDelayMs);
+    this.timer ??= setTimeout(() => this.startDrain(), this.maxDelayMs);
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        this.options.onQueueDepth?.(this.queue.length);
-        const started = process.hrtime.bigint();
-        try {
-          await this.knex.transaction((trx) => this.appendInTransaction(trx, batch.map((p) => p.event)));
-          this.options.onCommit?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          const failure = new AuditUnavailableError(`audit events could not be written: ${(err as Error).message}`);
-          for (const p of batch) p.reject(failure);
-        }
-      }
-    } finally {
-      this.flushing = undefined;
-    }
-  }
-
-  /** Writes whatever is queued. */
-  async flush(): Promise<void> {
+  private startDrain() {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    while (this.flushing || this.queue.length > 0) {
-      this.flushing ??= this.drain();
-      await this.flushing;
+    if (this.draining) return;
+    const draining = this.drain().finally(() => {
+      if (this.draining === draining) this.draining = undefined;
+      if (this.queue.length > 0) this.schedule();
+    });
+    this.draining = draining;
+  }
+
+  /** Writes batches until the queue is empty; never rejects (each batch settles its own waiters). */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch();
+      const events = batch.flatMap((p) => p.events);
+      const started = process.hrtime.bigint();
+      try {
+        await this.writeBatch(events);
+        this.options.onCommit?.(events.length, Number(process.hrtime.bigint() - started) / 1e9);
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        this.head = undefined;
+        const failure =
+          err instanceof AuditUnavailableError
+            ? err
+            : new AuditUnavailableError(`audit events could not be written: ${(err as Error).message}`, { cause: err });
+        for (const p of batch) p.reject(failure);
+      }
     }
   }
 
-  get queueDepth(): number {
-    return this.queue.length;
+  /** Whole pending entries (so `recordAll` stays atomic) up to maxBatch events. */
+  private takeBatch(): Pending[] {
+    let count = 0;
+    let take = 0;
+    while (take < this.queue.length && (take === 0 || count + this.queue[take]!.events.length <= this.maxBatch)) {
+      count += this.queue[take]!.events.length;
+      take += 1;
+    }
+    const batch = this.queue.splice(0, take);
+    this.queuedEvents -= count;
+    this.options.onQueueDepth?.(this.queuedEvents);
+    return batch;
   }
 
+  private async writeBatch(events: PreparedEvent[]): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const head = this.head ?? (await this.readHead());
+      const chained = chainEvents(this.chainId, head, events);
+      const result = await this.knex.raw(GROUP_APPEND, [chained.head.seq, chained.head.hash, this.chainId, head.seq, head.hash, chained.json]);
+      if (result.rowCount === events.length) {
+        this.head = chained.head;
+        return;
+      }
+      this.head = undefined; // someone else's transaction moved the head: re-read it and chain again
+    }
+    throw new AuditUnavailableError(`audit chain ${this.chainId} head kept moving; batch not written`);
+  }
+
+  private async readHead(): Promise<Head> {
+    const row = await this.knex('audit.chains').where({ id: this.chainId }).first('head_seq', 'head_hash');
+    if (!row) throw new AuditUnavailableError(`audit chain ${this.chainId} is not registered`);
+    return { seq: Number(row.head_seq), hash: String(row.head_hash) };
+  }
+
+  /** Writes whatever is queued; resolves when every event queued before the call has settled. */
+  async flush(): Promise<void> {
+    while (this.draining || this.queue.length > 0) {
+      if (!this.draining) this.startDrain();
+      await this.draining;
+    }
+  }
+
+  /** Events waiting for a batch (not counting the batch being written). */
+  get queueDepth(): number {
+    return this.queuedEvents;
+  }
+
+  /** Refuses new events, then writes everything already queued. */
   async close(): Promise<void> {
-    await this.flush();
     this.closed = true;
+    await this.flush();
   }
 }

@@ -48,6 +48,33 @@ export const auditMigrations: Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()`);
     },
   },
+  {
+    // Retention: a checkpoint records a chain's (seq, hash) at a cut, optionally signed, so that events up
+    // to it can be archived and verification still starts from a known link (see RETENTION.md).
+    name: 'audit_002_checkpoints',
+    async up(knex) {
+      await knex.raw(`
+        CREATE TABLE audit.checkpoints (
+          id bigserial PRIMARY KEY,
+          chain_id text NOT NULL REFERENCES audit.chains(id),
+          seq bigint NOT NULL CHECK (seq > 0),
+          hash text NOT NULL,
+          created_at timestamptz NOT NULL,
+          key_id text,
+          signature text,
+          UNIQUE (chain_id, seq)
+        )`);
+      await knex.raw(`CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON audit.checkpoints
+        FOR EACH ROW EXECUTE FUNCTION audit.refuse_change()`);
+      await knex.raw(`CREATE TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON audit.checkpoints
+        FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()`);
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION '%.% is append-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+        END $$`);
+    },
+  },
 ];
 
-export const auditGrants: SchemaGrants = { schema: 'audit', appendOnly: ['events'] };
+export const auditGrants: SchemaGrants = { schema: 'audit', appendOnly: ['events', 'checkpoints'] };
