@@ -1,0 +1,112 @@
+// The pages a person sees at the authorization server.
+import type { Context } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { html, page, raw, type Raw } from '../http/html';
+import type { CspState } from '../http/security-headers';
+
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Know who you are (your CloudDocs account id)',
+  profile: 'See your name',
+  email: 'See your email address',
+  offline_access: 'Stay connected when you are away (refresh tokens)',
+  'docs:read': 'Read documents you can see',
+  'docs:write': 'Create, change, delete and share your documents',
+  'orgs:read': 'See your organizations and their members',
+  'orgs:write': 'Manage organizations and roles you are allowed to manage',
+  'audit:read': 'Read the audit log of organizations you administer',
+};
+
+function nonceOf(ctx: Context): string {
+  return (ctx.state.csp as CspState | undefined)?.nonce ?? '';
+}
+
+export function renderPage(ctx: Context, title: string, body: Raw, status = 200): void {
+  ctx.status = status;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = page({ title, nonce: nonceOf(ctx), body });
+}
+
+export function loginView(input: {
+  action: string;
+  csrf: string;
+  clientName: string;
+  email?: string;
+  error?: string;
+  notice?: string;
+  extra?: Raw;
+}): Raw {
+  return html`
+<h1>Sign in to CloudDocs</h1>
+<p class="muted">to continue to <strong>${input.clientName}</strong></p>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+${input.notice ? html`<p class="notice" role="status">${input.notice}</p>` : ''}
+<form method="post" action="${input.action}" autocomplete="on">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <label for="email">Email</label>
+  <input id="email" name="email" type="email" required autocomplete="username" value="${input.email ?? ''}" autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" required autocomplete="current-password">
+  <div class="row">
+    <button type="submit" class="primary">Sign in</button>
+  </div>
+</form>
+${input.extra ?? ''}`;
+}
+
+export function consentView(input: { action: string; abortAction: string; csrf: string; clientName: string; scopes: string[]; email?: string }): Raw {
+  return html`
+<h1>Allow ${input.clientName}?</h1>
+${input.email ? html`<p class="muted">Signed in as ${input.email}</p>` : ''}
+<p><strong>${input.clientName}</strong> is asking to:</p>
+<ul class="scopes">
+  ${input.scopes.map((s) => html`<li>${SCOPE_TEXT[s] ?? s} <small>(${s})</small></li>`)}
+</ul>
+<div class="row">
+  <form method="post" action="${input.action}">
+    <input type="hidden" name="csrf" value="${input.csrf}">
+    <button type="submit" class="primary">Allow</button>
+  </form>
+  <form method="post" action="${input.abortAction}">
+    <input type="hidden" name="csrf" value="${input.csrf}">
+    <button type="submit" class="secondary">Deny</button>
+  </form>
+</div>`;
+}
+
+export function messageView(title: string, message: string, extra?: Raw): Raw {
+  return html`<h1>${title}</h1><p>${message}</p>${extra ?? ''}`;
+}
+
+/** oidc-provider's error page: never redirects to an unverified redirect_uri, never shows a stack. */
+export function renderProviderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }, _error: unknown): void {
+  const description = out.error_description ?? 'The request could not be completed.';
+  renderPage(
+    ctx as unknown as Context,
+    'Sign-in error',
+    html`<h1>Something went wrong</h1>
+<p class="error" role="alert"><strong>${out.error ?? 'error'}</strong>: ${description}</p>
+<p class="muted">Go back to the application you came from and try again.</p>`,
+    ctx.status && ctx.status >= 400 ? ctx.status : 400,
+  );
+}
+
+export function renderLogoutPrompt(ctx: KoaContextWithOIDC, form: string): void {
+  // `form` is oidc-provider's own hidden form (with its xsrf token) that the buttons submit.
+  const formId = /id="([^"]+)"/.exec(form)?.[1] ?? 'op.logoutForm';
+  renderPage(
+    ctx as unknown as Context,
+    'Sign out',
+    html`${raw(form)}
+<h1>Sign out of CloudDocs?</h1>
+<p>You will be signed out of CloudDocs in this browser.</p>
+<div class="row">
+  <button type="submit" class="primary" form="${formId}" name="logout" value="yes">Sign out</button>
+  <button type="submit" class="secondary" form="${formId}">Stay signed in</button>
+</div>`,
+  );
+}
+
+export function renderLogoutDone(ctx: KoaContextWithOIDC): void {
+  renderPage(ctx as unknown as Context, 'Signed out', messageView('Signed out', 'You are signed out of CloudDocs.'));
+}

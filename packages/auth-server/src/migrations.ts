@@ -1,0 +1,58 @@
+import type { Migration, SchemaGrants } from '@clouddocs/db';
+
+export const authMigrations: Migration[] = [
+  {
+    name: 'auth_001_init',
+    async up(knex) {
+      await knex.raw('CREATE SCHEMA IF NOT EXISTS auth');
+      await knex.raw(`
+        CREATE TABLE auth.accounts (
+          id text PRIMARY KEY,
+          email text NOT NULL UNIQUE CHECK (email = lower(email)),
+          name text,
+          email_verified boolean NOT NULL DEFAULT false,
+          password_hash text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await knex.raw(`
+        CREATE TABLE auth.clients (
+          client_id text PRIMARY KEY,
+          name text NOT NULL,
+          metadata jsonb NOT NULL,
+          secret_enc text,
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await knex.raw(`
+        CREATE TABLE auth.signing_keys (
+          kid text PRIMARY KEY,
+          alg text NOT NULL,
+          generation integer NOT NULL,
+          public_jwk jsonb NOT NULL,
+          private_enc text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          activates_at timestamptz NOT NULL,
+          retires_at timestamptz
+        )`);
+      await knex.raw('CREATE INDEX signing_keys_generation_idx ON auth.signing_keys (generation)');
+      // Durable oidc-provider artifacts (grants, refresh tokens); short-lived ones live in the cache.
+      await knex.raw(`
+        CREATE TABLE auth.oidc_payloads (
+          model text NOT NULL,
+          id text NOT NULL,
+          payload jsonb NOT NULL,
+          grant_id text,
+          uid text,
+          user_code text,
+          expires_at timestamptz,
+          consumed_at timestamptz,
+          PRIMARY KEY (model, id)
+        )`);
+      await knex.raw('CREATE INDEX oidc_payloads_grant_idx ON auth.oidc_payloads (grant_id) WHERE grant_id IS NOT NULL');
+      await knex.raw('CREATE INDEX oidc_payloads_expiry_idx ON auth.oidc_payloads (expires_at)');
+      await knex.raw(`CREATE TABLE auth.demo_seed (id integer PRIMARY KEY CHECK (id = 1), seeded_at timestamptz NOT NULL DEFAULT now())`);
+    },
+  },
+];
+
+export const authGrants: SchemaGrants = { schema: 'auth' };

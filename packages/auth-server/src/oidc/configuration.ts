@@ -1,0 +1,130 @@
+// oidc-provider configuration. Where it departs from the library's defaults, a comment says why.
+import type { AuthConfig } from '@clouddocs/config';
+import { grantClaim } from '@clouddocs/kv';
+import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { AccountLibrary } from '../accounts/accounts';
+import type { KeySetState } from '../keys/keys';
+import { ALL_SCOPES, API_SCOPES, isApiScope } from '../scopes';
+import { TTL } from './ttl';
+import { renderProviderError, renderLogoutPrompt, renderLogoutDone } from '../interactions/views';
+
+export interface ConfigurationDeps {
+  config: AuthConfig;
+  accounts: AccountLibrary;
+  adapter: NonNullable<Configuration['adapter']>;
+  keys: KeySetState;
+}
+
+function requestedScopes(ctx: KoaContextWithOIDC): string[] {
+  const scope = ctx.oidc.params?.scope;
+  return typeof scope === 'string' ? scope.split(' ') : [];
+}
+
+export function buildConfiguration(deps: ConfigurationDeps): Configuration {
+  const { config, accounts, keys } = deps;
+  const audience = config.DOCS_API_AUDIENCE;
+  const https = config.AUTH_ISSUER.startsWith('https:');
+  return {
+    adapter: deps.adapter,
+    jwks: { keys: keys.jwks as never },
+    clients: [],
+    scopes: [...ALL_SCOPES],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    // Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // PKCE for every client, confidential ones included (RFC 9700 §2.1.1); 9.x offers only S256.
+    pkce: { required: () => true },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      introspectionSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+    },
+    clientDefaults: { id_token_signed_response_alg: 'RS256', grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
+    cookies: {
+      keys: [...config.AUTH_COOKIE_KEYS],
+      long: { httpOnly: true, sameSite: 'lax', signed: true, secure: https },
+      short: { httpOnly: true, sameSite: 'lax', signed: true, secure: https },
+      names: https
+        ? { session: '__Host-cd_session', interaction: '__Secure-cd_interaction', resume: '__Secure-cd_resume' }
+        : { session: 'cd_session', interaction: 'cd_interaction', resume: 'cd_resume' },
+    },
+    ttl: {
+      AccessToken: TTL.AccessToken,
+      ClientCredentials: TTL.ClientCredentials,
+      AuthorizationCode: TTL.AuthorizationCode,
+      IdToken: TTL.IdToken,
+      Interaction: TTL.Interaction,
+      Session: TTL.Session,
+      Grant: TTL.Grant,
+      RefreshToken: TTL.RefreshToken,
+    },
+    // Every refresh returns a new refresh token; presenting an old one revokes the grant (RFC 9700 §4.14.2).
+    rotateRefreshToken: true,
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async findAccount(_ctx, sub) {
+      const account = await accounts.findById(sub);
+      if (!account) return undefined;
+      return {
+        accountId: account.id,
+        async claims() {
+          return { sub: account.id, email: account.email, email_verified: account.emailVerified, name: account.name ?? undefined };
+        },
+      };
+    },
+    extraTokenClaims: async (_ctx, token) => {
+      // RFC 9068 tokens name their grant by hash so that revoking the grant revokes them at the docs API.
+      const grantId = (token as { grantId?: string }).grantId;
+      return grantId ? { gid: grantClaim(grantId) } : undefined;
+    },
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.redirectUris?.some((uri) => {
+        try {
+          return new URL(uri).origin === origin;
+        } catch {
+          return false;
+        }
+      }) ?? false,
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Confidential clients introspect their own tokens only.
+        allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' && token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => renderLogoutPrompt(ctx, form),
+        postLogoutSuccessSource: async (ctx) => renderLogoutDone(ctx),
+      },
+      resourceIndicators: {
+        enabled: true,
+        // A request for docs API scopes without `resource` is for the docs API (contract).
+        defaultResource: async (ctx, _client, oneOf) => {
+          if (oneOf) return oneOf;
+          return requestedScopes(ctx).some(isApiScope) ? audience : undefined;
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resourceIndicator) => {
+          if (resourceIndicator !== audience) throw new errors.InvalidTarget();
+          return {
+            scope: API_SCOPES.join(' '),
+            audience,
+            accessTokenTTL: TTL.AccessToken,
+            // RFC 9068 JWT access tokens, signed with the active ES256 key (fast to sign and verify).
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256', kid: keys.active.ES256 } },
+          };
+        },
+      },
+    },
+    renderError: async (ctx, out, error) => renderProviderError(ctx, out, error),
+  };
+}

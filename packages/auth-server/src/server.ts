@@ -1,0 +1,276 @@
+// The authorization server: oidc-provider on koa, with its stores, keys, interactions, audit and
+// the JWT introspection/revocation front. Layers, outermost first: request id + metrics, security
+// headers, error boundary, health, audit scope (events committed before the response), credential
+// rate limits, JWT introspection/revocation, interaction pages, oidc-provider.
+import type { Server } from 'node:http';
+import { AuditLog, type AuditLogOptions } from '@clouddocs/audit';
+import type { AuthConfig } from '@clouddocs/config';
+import type { Knex } from '@clouddocs/db';
+import { RevocationList, type Kv } from '@clouddocs/kv';
+import { Counter, createMetrics, Gauge, Histogram, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
+import Koa, { type Context, type Next } from 'koa';
+import mount from 'koa-mount';
+import Provider from 'oidc-provider';
+import { createAccountLibrary } from './accounts/accounts';
+import { argon2ParamsFrom, PasswordHasher } from './accounts/passwords';
+import { createLoginThrottle } from './accounts/throttle';
+import { auditScope, queueAmbientAudit } from './audit-scope';
+import { createClientLibrary } from './clients/clients';
+import { securityHeaders } from './http/security-headers';
+import { createInteractionRouter, FormError } from './interactions/routes';
+import { messageView, renderPage } from './interactions/views';
+import { createKeyStore, type KeySetState } from './keys/keys';
+import { createAdapterClass, revokeGrantInStores } from './oidc/adapter';
+import { buildConfiguration } from './oidc/configuration';
+import { wireProviderEvents } from './oidc/events';
+import { jwtTokenEndpoints } from './oidc/jwt-endpoints';
+import { LONGEST_ACCESS_TOKEN, LONGEST_SIGNED_TOKEN } from './oidc/ttl';
+import { SecretBox } from './secret-box';
+import { grantClaim } from '@clouddocs/kv';
+
+export interface AuthServerDeps {
+  config: AuthConfig;
+  knex: Knex;
+  kv: Kv;
+  logger: Logger;
+  metrics?: Metrics;
+  audit?: AuditLog;
+}
+
+export interface AuthServer {
+  app: Koa;
+  provider(): Provider;
+  keys(): KeySetState;
+  /** Reloads the signing keys now (otherwise every AUTH_KEY_REFRESH_SECONDS). */
+  refreshKeys(): Promise<boolean>;
+  audit: AuditLog;
+  metrics: Metrics;
+  listen(port?: number, host?: string): Promise<Server>;
+  close(): Promise<void>;
+  setReady(ready: boolean): void;
+}
+
+export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer> {
+  const { config, knex, kv, logger } = deps;
+  const metrics = deps.metrics ?? createMetrics('auth-server');
+  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const hasher = new PasswordHasher(argon2ParamsFrom(config));
+  const accounts = createAccountLibrary({ knex, hasher });
+  const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
+  const keyStore = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
+  if (await keyStore.ensure()) logger.info('created the first signing key set');
+
+  const tokensIssued = new Counter({ name: 'oauth_tokens_issued_total', help: 'Tokens issued by grant type', labelNames: ['grant_type'] as const, registers: [metrics.registry] });
+  const loginOutcomes = new Counter({ name: 'auth_login_total', help: 'Sign-in attempts by outcome', labelNames: ['outcome'] as const, registers: [metrics.registry] });
+  const auditDepth = new Gauge({ name: 'audit_queue_depth', help: 'Audit events waiting for group commit', registers: [metrics.registry] });
+  const auditCommit = new Histogram({ name: 'audit_commit_seconds', help: 'Audit group commit latency', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [metrics.registry] });
+  const auditOptions: AuditLogOptions = { onCommit: (_rows, seconds) => auditCommit.observe(seconds), onQueueDepth: (d) => auditDepth.set(d) };
+  const audit = deps.audit ?? (await AuditLog.open(knex, 'auth-server', auditOptions));
+
+  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+  await revocations.follow();
+
+  const Adapter = createAdapterClass({
+    knex,
+    kv,
+    clients,
+    async onReuse(model, grantId) {
+      if (!grantId) return;
+      await revokeGrantInStores({ knex, kv }, grantId);
+      await revocations.revoke('grant', grantClaim(grantId));
+      queueAmbientAudit({
+        action: 'token.reuse_detected',
+        actor: { type: 'system', id: null },
+        target: { type: 'grant', id: grantClaim(grantId) },
+        outcome: 'denied',
+        detail: { model, reason: 'concurrent redemption' },
+      });
+    },
+  });
+
+  let keys = await keyStore.load();
+  const build = (state: KeySetState) => {
+    const provider = new Provider(config.AUTH_ISSUER, buildConfiguration({ config, accounts, adapter: Adapter, keys: state }));
+    provider.proxy = config.AUTH_TRUST_PROXY;
+    wireProviderEvents(provider, { revocations, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }) });
+    return { provider, handler: mount(provider as unknown as Koa) };
+  };
+  let current = build(keys);
+
+  async function refreshKeys(): Promise<boolean> {
+    const next = await keyStore.load();
+    if (next.fingerprint === keys.fingerprint) {
+      keys = { ...keys, validUntil: next.validUntil };
+      return false;
+    }
+    keys = next;
+    current = build(next);
+    logger.info({ active: next.active }, 'signing keys changed');
+    return true;
+  }
+  const refresher = setInterval(() => {
+    refreshKeys().catch((err) => logger.error({ err: (err as Error).message }, 'could not reload signing keys'));
+  }, config.AUTH_KEY_REFRESH_SECONDS * 1000);
+  refresher.unref();
+
+  const https = config.AUTH_ISSUER.startsWith('https:');
+  const app = new Koa({ proxy: config.AUTH_TRUST_PROXY });
+  let ready = true;
+
+  app.use(requestContext({ logger, metrics, routeOf: routeTemplate }));
+  app.use(securityHeaders({ https }));
+  app.use(errorBoundary(logger));
+
+  // Health first: outside audit and rate limits.
+  app.use(async (ctx, next) => {
+    if (ctx.method !== 'GET') return next();
+    if (ctx.path === '/healthz') {
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    if (ctx.path === '/readyz') {
+      const [database, cache] = await Promise.all([
+        knex.raw('SELECT 1').then(() => true, () => false),
+        kv.ping(),
+      ]);
+      ctx.status = ready && database && cache ? 200 : 503;
+      ctx.body = { status: ctx.status === 200 ? 'ready' : 'unavailable', database, cache, accepting: ready };
+      return;
+    }
+    if (ctx.path === '/metrics') {
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
+      return;
+    }
+    return next();
+  });
+
+  app.use(async (ctx, next) => {
+    ctx.state.pending = [];
+    ctx.state.logger = logger;
+    await next();
+  });
+  app.use(auditScope(audit, logger));
+  app.use(async (ctx, next) => {
+    // Async work started by provider event listeners (revocations) finishes before the response.
+    await next();
+    const pending = ctx.state.pending as Promise<unknown>[];
+    if (pending.length) await Promise.all(pending);
+  });
+  app.use(credentialRateLimit(kv));
+  const jwtEndpoints = jwtTokenEndpoints({ provider: () => current.provider, keys: () => keys, revocations, issuer: config.AUTH_ISSUER });
+  app.use(jwtEndpoints({ introspection: '/token/introspection', revocation: '/token/revocation' }));
+
+  const throttle = createLoginThrottle(kv);
+  const interactions = createInteractionRouter({
+    provider: () => current.provider,
+    accounts,
+    throttle,
+    cookieKey: config.AUTH_COOKIE_KEYS[0]!,
+    interactionCookie: https ? '__Secure-cd_interaction' : 'cd_interaction',
+  });
+  app.use(async (ctx, next) => {
+    await next();
+    if (ctx.path.endsWith('/login') && ctx.method === 'POST' && ctx.path.startsWith('/interaction/')) {
+      loginOutcomes.inc({ outcome: ctx.status === 303 ? 'success' : ctx.status === 429 ? 'throttled' : 'failure' });
+    }
+  });
+  app.use(interactions.routes());
+  app.use(interactions.allowedMethods());
+  app.use((ctx, next) => current.handler(ctx, next));
+
+  let server: Server | undefined;
+  return {
+    app,
+    provider: () => current.provider,
+    keys: () => keys,
+    refreshKeys,
+    audit,
+    metrics,
+    setReady(value: boolean) {
+      ready = value;
+    },
+    listen(port = config.AUTH_PORT, host?: string) {
+      return new Promise((resolve, reject) => {
+        const s = app.listen(port, host, () => resolve(s));
+        s.once('error', reject);
+        s.keepAliveTimeout = 65_000;
+        server = s;
+      });
+    },
+    async close() {
+      ready = false;
+      clearInterval(refresher);
+      if (server) {
+        await new Promise<void>((resolve) => {
+          server!.close(() => resolve());
+          server!.closeIdleConnections();
+        });
+      }
+      await audit.flush();
+    },
+  };
+}
+
+/** A bounded set of metric labels: route templates, not raw paths. */
+function routeTemplate(ctx: { path: string }): string {
+  const p = ctx.path;
+  if (p.startsWith('/interaction/')) return p.replace(/^\/interaction\/[^/]+/, '/interaction/:uid');
+  if (p.startsWith('/auth/')) return '/auth/:uid';
+  if (p.startsWith('/session/end')) return '/session/end';
+  const known = ['/.well-known/openid-configuration', '/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/jwks', '/healthz', '/readyz', '/metrics'];
+  return known.includes(p) ? p : 'other';
+}
+
+function errorBoundary(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof FormError) {
+        renderPage(ctx, 'Sign in', messageView('Request not accepted', err.message), err.status);
+        return;
+      }
+      const status = (err as { status?: number; expose?: boolean }).expose ? ((err as { status: number }).status ?? 500) : 500;
+      if (status >= 500) logger.error({ err: (err as Error).message, stack: (err as Error).stack, path: ctx.path }, 'unhandled error');
+      const unavailable = status >= 500;
+      if (ctx.path.startsWith('/interaction/') || ctx.accepts('html', 'json') === 'html') {
+        renderPage(
+          ctx,
+          unavailable ? 'Unavailable' : 'Error',
+          messageView(unavailable ? 'Temporarily unavailable' : 'Request not accepted', unavailable ? 'Please try again in a moment.' : (err as Error).message),
+          unavailable ? 503 : status,
+        );
+      } else {
+        ctx.status = unavailable ? 503 : status;
+        ctx.body = unavailable
+          ? { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable' }
+          : { error: 'invalid_request', error_description: (err as Error).message };
+      }
+    }
+  };
+}
+
+/**
+ * Failed client authentication at the token, introspection and revocation endpoints is counted per
+ * IP; past the limit the endpoint answers 429 until the window ends. Successful requests are free.
+ */
+function credentialRateLimit(kv: Kv) {
+  const POINTS = 30;
+  const limiter = kv.rateLimiter({ keyPrefix: 'client-auth-fail', points: POINTS, duration: 600 });
+  const guarded = new Set(['/token', '/token/introspection', '/token/revocation']);
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method !== 'POST' || !guarded.has(ctx.path)) return next();
+    const state = await limiter.get(ctx.ip).catch(() => null);
+    if (state && state.consumedPoints >= POINTS && state.msBeforeNext > 0) {
+      const retry = Math.ceil(state.msBeforeNext / 1000);
+      ctx.status = 429;
+      ctx.set('Retry-After', String(retry));
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_request', error_description: `too many failed client authentications; retry in ${retry} s` };
+      return;
+    }
+    await next();
+    if (ctx.status === 401) await limiter.penalty(ctx.ip, 1).catch(() => undefined);
+  };
+}
