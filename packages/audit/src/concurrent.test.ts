@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKnex, type Knex } from '@clouddocs/db';
+import { AuditLog } from './log';
+import { verifyAuditLog } from './verify';
+import { openAuditFixture, sampleEvent, type AuditFixture } from './test-support';
+
+let fx: AuditFixture;
+let pools: Knex[] = [];
+beforeAll(async () => {
+  fx = await openAuditFixture();
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.destroy()));
+  await fx?.close();
+});
+
+const SECONDS = 10;
+
+function childWriter(url: string, seconds: number, role: string): Promise<{ chainId: string; written: number }> {
+  const script = fileURLToPath(new URL('./fixtures/writer-process.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, url, String(seconds), role], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`writer exited ${code}: ${err}`))));
+  });
+}
+
+async function writeFor(log: AuditLog, seconds: number, producers: number): Promise<number> {
+  const until = Date.now() + seconds * 1000;
+  let written = 0;
+  await Promise.all(
+    Array.from({ length: producers }, async (_, p) => {
+      while (Date.now() < until) {
+        await log.record(sampleEvent({ action: 'token.issued', detail: { p } }));
+        written += 1;
+      }
+    }),
+  );
+  return written;
+}
+
+describe('several writers at once', () => {
+  it(`two writers on separate pools and a writer in another process append for ${SECONDS} s; every chain verifies and every count matches`, async () => {
+    pools = [await createKnex({ url: fx.db.url, poolMax: 3, serviceRole: !fx.db.embedded }), await createKnex({ url: fx.db.url, poolMax: 3, serviceRole: !fx.db.embedded })];
+    const [a, b] = await Promise.all(pools.map((pool, i) => AuditLog.open(pool, `test-writer-${i}`)));
+    const child = childWriter(fx.db.url, SECONDS, fx.db.embedded ? 'owner' : 'service');
+    const [writtenA, writtenB] = await Promise.all([writeFor(a!, SECONDS, 25), writeFor(b!, SECONDS, 25)]);
+    await Promise.all([a!.close(), b!.close()]);
+    const fromChild = await child;
+
+    const counts = Object.fromEntries(
+      (await fx.admin('audit.events').select('chain_id').count({ n: '*' }).groupBy('chain_id')).map((r) => [r.chain_id, Number(r.n)]),
+    );
+    expect(counts[a!.chainId]).toBe(writtenA);
+    expect(counts[b!.chainId]).toBe(writtenB);
+    expect(counts[fromChild.chainId]).toBe(fromChild.written);
+    expect(writtenA).toBeGreaterThan(100);
+    expect(fromChild.written).toBeGreaterThan(100);
+
+    const result = await verifyAuditLog(fx.admin);
+    expect(result).toMatchObject({ ok: true, chains: 3, events: writtenA + writtenB + fromChild.written, firstBreak: null });
+  }, 60_000);
+});
