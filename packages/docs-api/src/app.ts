@@ -1,0 +1,136 @@
+// The docs API as a koa app, built from plain dependencies: the database, the audit log, the cache
+// (for the revocation feed) and, optionally, a key set in place of the auth server's JWKS.
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { JWTVerifyGetKey } from 'jose';
+import type { AuditLog } from '@clouddocs/audit';
+import type { DocsConfig } from '@clouddocs/config';
+import type { Knex } from '@clouddocs/db';
+import { RevocationList, type Kv } from '@clouddocs/kv';
+import { createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
+import { createCursorCodec } from './cursor';
+import { problemResponses } from './errors';
+import { discoveredKeySource, staticKeySource } from './key-source';
+import { createDocumentLibrary } from './libraries/documents';
+import { createOrganizationLibrary } from './libraries/organizations';
+import { authenticate } from './middleware/authenticate';
+import { loadMemberships } from './middleware/load-memberships';
+import { createDenialRecorder } from './middleware/record-denial';
+import { requireScope } from './middleware/require-scope';
+import { validateBody, validateQuery } from './middleware/validate';
+import { auditRoutes } from './routes/audit';
+import type { RouteDeps } from './routes/deps';
+import { documentRoutes } from './routes/documents';
+import { healthRoutes } from './routes/health';
+import { memberRoutes } from './routes/members';
+import { meRoutes } from './routes/me';
+import { buildOpenApi, openApiRoute } from './routes/openapi';
+import { orgRoutes } from './routes/orgs';
+import { mount, type CommonSteps, type RouteDefinition } from './routes/route';
+import { shareRoutes } from './routes/shares';
+import { createTokenVerifier } from './token-verifier';
+
+/** Revocations are remembered as long as the longest access token lives (the auth server's TTL). */
+export const REVOCATION_RETAIN_SECONDS = 600;
+
+export interface DocsApiDeps {
+  config: DocsConfig;
+  knex: Knex;
+  audit: AuditLog;
+  kv: Kv;
+  /** Defaults to a list over `kv`; pass one to share it. */
+  revocations?: RevocationList;
+  /** Verification keys; defaults to the JWKS that AUTH_ISSUER's discovery names. */
+  jwks?: JWTVerifyGetKey;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+export interface DocsApi {
+  app: Koa;
+  router: Router;
+  routes: RouteDefinition[];
+  /** Resolves once the auth server keys are loaded and the revocation feed is followed. */
+  ready(): Promise<void>;
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+export function createDocsApi(deps: DocsApiDeps): DocsApi {
+  const { config, knex, audit, kv } = deps;
+  const logger = deps.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'docs-api' });
+  const metrics = deps.metrics ?? createMetrics('docs-api');
+  const revocations = deps.revocations ?? new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
+  const keys = deps.jwks ? staticKeySource(deps.jwks) : discoveredKeySource(config.AUTH_ISSUER, logger);
+
+  let following = false;
+  const followed = revocations.follow().then(() => {
+    following = true;
+  });
+  followed.catch((err) => logger.error({ err }, 'could not follow the revocation feed'));
+
+  const verifyAccessToken = createTokenVerifier({
+    keys,
+    issuer: config.AUTH_ISSUER,
+    audience: config.DOCS_API_AUDIENCE,
+    clockToleranceSeconds: config.DOCS_API_CLOCK_TOLERANCE_SECONDS,
+    revocations,
+  });
+  const recordDenial = createDenialRecorder(audit, logger);
+  const common: CommonSteps = {
+    authenticate: authenticate(verifyAccessToken),
+    requireScope: (scope) => requireScope(scope, recordDenial),
+    loadMemberships: loadMemberships(knex),
+    validateBody: (schema) => validateBody(schema, config.DOCS_API_MAX_BODY_BYTES),
+    validateQuery,
+  };
+  const routeDeps: RouteDeps = {
+    knex,
+    cursors: createCursorCodec(config.DOCS_API_CURSOR_KEY),
+    organizations: createOrganizationLibrary({ knex, audit }),
+    documents: createDocumentLibrary({ knex, audit }),
+    recordDenial,
+  };
+  const readiness = {
+    database: async () => (await knex.raw('SELECT 1'), true),
+    cache: () => kv.ping(),
+    keys: () => keys.isReady(),
+    revocations: () => following,
+  };
+  const apiRoutes = [
+    ...meRoutes(),
+    ...orgRoutes(routeDeps),
+    ...memberRoutes(routeDeps),
+    ...documentRoutes(routeDeps),
+    ...shareRoutes(routeDeps),
+    ...auditRoutes(routeDeps),
+    ...healthRoutes(readiness, metrics.registry),
+  ];
+  let openapi: unknown;
+  const routes: RouteDefinition[] = [...apiRoutes, openApiRoute((): unknown => (openapi ??= buildOpenApi(routes, { version: '0.1.0', issuer: config.AUTH_ISSUER })))];
+
+  const router = new Router();
+  mount(router, routes, common);
+  const app = new Koa();
+  app.silent = true; // every error is answered (and logged) by problemResponses
+  app.use(requestContext({ logger, metrics }) as Koa.Middleware);
+  app.use(problemResponses(logger));
+  app.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  app.use(router.routes() as Koa.Middleware);
+  app.use(router.allowedMethods() as Koa.Middleware);
+
+  return {
+    app,
+    router,
+    routes,
+    ready: () => Promise.all([keys.ready, followed]).then(() => undefined),
+    isReady: () => keys.isReady() && following,
+    async close() {
+      keys.stop();
+    },
+  };
+}

@@ -1,0 +1,168 @@
+// The one place that writes error bodies: typed errors become RFC 9457 `application/problem+json`.
+// Nothing else sets an error body, and no stack trace, SQL or token ever reaches a response.
+import { AuditUnavailableError } from '@clouddocs/audit';
+import type { Logger } from '@clouddocs/observability';
+import type { Context, Next } from 'koa';
+import type { z } from 'zod';
+
+const REALM = 'docs-api';
+
+export interface ProblemOptions {
+  headers?: Record<string, string>;
+  extensions?: Record<string, unknown>;
+}
+
+/** An error with a stable code that the API answers as problem+json. */
+export class ProblemError extends Error {
+  override readonly name: string = 'ProblemError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly options: ProblemOptions = {},
+  ) {
+    super(detail);
+  }
+}
+
+export class BadRequestError extends ProblemError {
+  constructor(detail: string, extensions?: Record<string, unknown>) {
+    super(400, 'bad-request', 'Bad Request', detail, extensions ? { extensions } : {});
+  }
+}
+
+/** RFC 6750 §3.1: a malformed Authorization header is invalid_request, answered 400. */
+export class InvalidRequestHeaderError extends ProblemError {
+  constructor(detail: string) {
+    super(400, 'invalid-request', 'Bad Request', detail, {
+      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="invalid_request", error_description="${detail}"` },
+    });
+  }
+}
+
+/** RFC 6750 §3: no token → no error attribute; a bad token → error="invalid_token". */
+export class UnauthorizedError extends ProblemError {
+  constructor(detail: string, tokenSent: boolean) {
+    super(401, tokenSent ? 'invalid-token' : 'missing-token', 'Unauthorized', detail, {
+      headers: {
+        'WWW-Authenticate': tokenSent
+          ? `Bearer realm="${REALM}", error="invalid_token", error_description="${detail}"`
+          : `Bearer realm="${REALM}"`,
+      },
+    });
+  }
+}
+
+/** RFC 6750 §3.1: insufficient_scope names the scope the route needs. */
+export class InsufficientScopeError extends ProblemError {
+  constructor(readonly scope: string) {
+    super(403, 'insufficient-scope', 'Forbidden', `this request needs the scope ${scope}`, {
+      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${scope}"` },
+      extensions: { scope },
+    });
+  }
+}
+
+export class ForbiddenError extends ProblemError {
+  constructor(detail: string) {
+    super(403, 'forbidden', 'Forbidden', detail);
+  }
+}
+
+export class NotFoundError extends ProblemError {
+  constructor(detail = 'no such resource') {
+    super(404, 'not-found', 'Not Found', detail);
+  }
+}
+
+export class ConflictError extends ProblemError {
+  constructor(detail: string) {
+    super(409, 'conflict', 'Conflict', detail);
+  }
+}
+
+export class PayloadTooLargeError extends ProblemError {
+  constructor(limitBytes: number) {
+    super(413, 'payload-too-large', 'Payload Too Large', `the request body exceeds ${limitBytes} bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends ProblemError {
+  constructor() {
+    super(415, 'unsupported-media-type', 'Unsupported Media Type', 'the request body must be application/json');
+  }
+}
+
+export class ServiceUnavailableError extends ProblemError {
+  constructor(detail: string) {
+    super(503, 'unavailable', 'Service Unavailable', detail, { headers: { 'Retry-After': '1' } });
+  }
+}
+
+/** A zod failure as one 400 that names the offending fields (unknown ones included). */
+export function validationError(where: 'body' | 'query', error: z.ZodError): BadRequestError {
+  const invalidParams: { name: string; reason: string }[] = [];
+  for (const issue of error.issues) {
+    const prefix = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) invalidParams.push({ name: prefix ? `${prefix}.${key}` : key, reason: 'unknown field' });
+    } else {
+      invalidParams.push({ name: prefix || where, reason: issue.message });
+    }
+  }
+  const unknown = invalidParams.filter((p) => p.reason === 'unknown field').map((p) => p.name);
+  const detail = unknown.length
+    ? `the ${where} has unknown field(s): ${unknown.join(', ')}`
+    : `the ${where} is invalid: ${invalidParams.map((p) => `${p.name}: ${p.reason}`).join('; ')}`;
+  return new BadRequestError(detail.slice(0, 500), { invalidParams: invalidParams.slice(0, 20) });
+}
+
+const STATUS_TITLES: Record<number, [code: string, title: string, detail: string]> = {
+  404: ['not-found', 'Not Found', 'no such resource'],
+  405: ['method-not-allowed', 'Method Not Allowed', 'this method is not allowed on this resource'],
+  501: ['not-implemented', 'Not Implemented', 'this method is not implemented'],
+};
+
+export const PROBLEM_TYPE_BASE = 'urn:clouddocs:problem:';
+
+function send(ctx: Context, problem: ProblemError) {
+  ctx.status = problem.status;
+  for (const [k, v] of Object.entries(problem.options.headers ?? {})) ctx.set(k, v);
+  ctx.body = {
+    type: `${PROBLEM_TYPE_BASE}${problem.code}`,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    ...(problem.options.extensions ?? {}),
+    ...(typeof ctx.state.requestId === 'string' ? { requestId: ctx.state.requestId } : {}),
+  };
+  ctx.type = 'application/problem+json';
+  ctx.set('Cache-Control', 'no-store');
+}
+
+/** Outermost middleware: every thrown error and every empty error status becomes problem+json. */
+export function problemResponses(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) {
+        const [code, title, detail] = STATUS_TITLES[ctx.status] ?? ['error', 'Error', 'the request failed'];
+        send(ctx, new ProblemError(ctx.status, code, title, detail));
+      }
+    } catch (err) {
+      if (err instanceof ProblemError) return send(ctx, err);
+      if (err instanceof AuditUnavailableError) {
+        logger.error({ err, requestId: ctx.state.requestId }, 'audit log unavailable; change rolled back');
+        return send(ctx, new ServiceUnavailableError('the change could not be recorded in the audit log and was not made'));
+      }
+      const status = (err as { status?: unknown; expose?: unknown }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: unknown }).expose) {
+        const [code, title, detail] = STATUS_TITLES[status] ?? ['bad-request', 'Bad Request', 'the request is invalid'];
+        return send(ctx, new ProblemError(status, code, title, detail));
+      }
+      logger.error({ err, requestId: ctx.state.requestId }, 'unhandled error');
+      send(ctx, new ProblemError(500, 'internal', 'Internal Server Error', 'the server failed to answer this request'));
+    }
+  };
+}

@@ -1,0 +1,70 @@
+// Document changes: each one commits in one transaction with its audit event, or not at all.
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '@clouddocs/audit';
+import type { Knex } from '@clouddocs/db';
+import type { SharePermission } from '../access';
+import { NotFoundError } from '../errors';
+import { createDocumentQueries, type DocumentRecord } from '../queries/documents';
+import { createShareQueries } from '../queries/shares';
+import { event, type EventContext } from './event-context';
+
+export interface DocumentLibraryDeps {
+  knex: Knex;
+  audit: AuditLog;
+}
+
+const target = (doc: { id: string }) => ({ type: 'document', id: doc.id });
+
+export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
+  return {
+    async create(context: EventContext, input: { ownerId: string; orgId: string | null; title: string; content: string }): Promise<DocumentRecord> {
+      return knex.transaction(async (trx) => {
+        const doc = await createDocumentQueries(trx).insert({ id: randomUUID(), ...input });
+        await audit.appendInTransaction(trx, [event(context, { action: 'document.created', target: target(doc), outcome: 'success', orgId: doc.orgId })]);
+        return doc;
+      });
+    },
+
+    async update(context: EventContext, doc: DocumentRecord, patch: { title?: string; content?: string }): Promise<DocumentRecord> {
+      return knex.transaction(async (trx) => {
+        const updated = await createDocumentQueries(trx).update(doc.id, patch);
+        await audit.appendInTransaction(trx, [
+          event(context, { action: 'document.updated', target: target(doc), outcome: 'success', orgId: doc.orgId, detail: { fields: Object.keys(patch) } }),
+        ]);
+        return updated;
+      });
+    },
+
+    async remove(context: EventContext, doc: DocumentRecord): Promise<void> {
+      await knex.transaction(async (trx) => {
+        await createDocumentQueries(trx).remove(doc.id);
+        await audit.appendInTransaction(trx, [event(context, { action: 'document.deleted', target: target(doc), outcome: 'success', orgId: doc.orgId })]);
+      });
+    },
+
+    /** Shares with a user, or changes the permission; `created` tells which. */
+    async share(context: EventContext, doc: DocumentRecord, userId: string, permission: SharePermission): Promise<{ created: boolean }> {
+      return knex.transaction(async (trx) => {
+        const shares = createShareQueries(trx);
+        const before = await shares.permissionOf(doc.id, userId);
+        if (before === permission) return { created: false };
+        await shares.upsert(doc.id, userId, permission);
+        await audit.appendInTransaction(trx, [
+          event(context, { action: 'document.shared', target: target(doc), outcome: 'success', orgId: doc.orgId, detail: { userId, permission } }),
+        ]);
+        return { created: before === undefined };
+      });
+    },
+
+    async unshare(context: EventContext, doc: DocumentRecord, userId: string): Promise<void> {
+      await knex.transaction(async (trx) => {
+        if (!(await createShareQueries(trx).remove(doc.id, userId))) throw new NotFoundError('the document is not shared with this user');
+        await audit.appendInTransaction(trx, [
+          event(context, { action: 'document.unshared', target: target(doc), outcome: 'success', orgId: doc.orgId, detail: { userId } }),
+        ]);
+      });
+    },
+  };
+}
+
+export type DocumentLibrary = ReturnType<typeof createDocumentLibrary>;

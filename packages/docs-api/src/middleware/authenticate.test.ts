@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportSPKI, generateKeyPair, importJWK, SignJWT, exportJWK } from 'jose';
+import { grantClaim, RevocationList } from '@clouddocs/kv';
+import { startHarness, type Harness, type Response } from '../testing/harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h?.close());
+
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+function expectInvalidToken(res: Response, description: RegExp) {
+  expect(res.status).toBe(401);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const challenge = res.headers.get('www-authenticate')!;
+  expect(challenge).toMatch(/^Bearer realm="docs-api", error="invalid_token", error_description="[^"]+"$/);
+  expect(challenge).toMatch(description);
+  expect(res.body).toMatchObject({ status: 401, title: 'Unauthorized' });
+  expect(res.body.detail).toMatch(description);
+  expect(res.text).not.toMatch(/stack|at \w+ \(/);
+}
+
+async function pollUntil401(token: string): Promise<Response> {
+  const deadline = Date.now() + 2_000;
+  for (;;) {
+    const res = await h.request('GET', '/me', { token });
+    if (res.status === 401 || Date.now() > deadline) return res;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('authentication', () => {
+  it('a valid ES256, RS256 or EdDSA access token is accepted', async () => {
+    for (const key of [h.keys.es256, h.keys.rs256, h.keys.eddsa]) {
+      const sub = randomUUID();
+      const res = await h.request('GET', '/me', { token: await h.token({ key, sub, clientId: 'app-1' }) });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ sub, client_id: 'app-1', kind: 'user', memberships: [] });
+      expect(res.body.scopes).toContain('docs:read');
+    }
+  });
+
+  it('an aud array that contains the API audience is accepted', async () => {
+    const res = await h.request('GET', '/me', { token: await h.token({ audience: ['https://other.example', 'http://localhost:4000'] }) });
+    expect(res.status).toBe(200);
+  });
+
+  it('no token -> 401 with a Bearer challenge without an error attribute', async () => {
+    const res = await h.request('GET', '/documents');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api"');
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:missing-token', status: 401, title: 'Unauthorized' });
+  });
+
+  it('an Authorization header that is not exactly "Bearer <token>" -> 400 invalid_request', async () => {
+    const token = await h.token();
+    for (const header of [`Basic ${Buffer.from('a:b').toString('base64')}`, 'Bearer', `bearer ${token}`, `Bearer  ${token}`, `Bearer ${token} extra`, `Token ${token}`]) {
+      const res = await h.request('GET', '/me', { headers: { authorization: header } });
+      expect(res.status, header).toBe(400);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="docs-api", error="invalid_request"/);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+  });
+
+  it('a token that is not a JWT -> 401 invalid_token (malformed), without echoing it', async () => {
+    const res = await h.request('GET', '/me', { token: 'not-a-jwt-secret-value' });
+    expectInvalidToken(res, /malformed/);
+    expect(res.text).not.toContain('not-a-jwt-secret-value');
+  });
+
+  it('alg none -> 401 invalid_token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const payload = { iss: h.issuer, aud: 'http://localhost:4000', sub: randomUUID(), client_id: 'x', jti: randomUUID(), iat: now, exp: now + 300, scope: 'docs:read' };
+    const res = await h.request('GET', '/me', { token: `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64(payload)}.` });
+    expectInvalidToken(res, /algorithm|malformed/);
+  });
+
+  it("HS256 signed with the server's public key -> 401 invalid_token", async () => {
+    const publicKey = await importJWK(h.keys.rs256.publicJwk, 'RS256', { extractable: true });
+    const pem = await exportSPKI(publicKey as CryptoKey);
+    const token = await new SignJWT({ client_id: 'x', scope: 'docs:read' })
+      .setProtectedHeader({ alg: 'HS256', kid: h.keys.rs256.kid, typ: 'at+jwt' })
+      .setIssuer(h.issuer)
+      .setAudience('http://localhost:4000')
+      .setSubject(randomUUID())
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(pem));
+    expectInvalidToken(await h.request('GET', '/me', { token }), /algorithm/);
+  });
+
+  it('a token signed by a foreign key carrying a real kid -> 401 invalid_token', async () => {
+    const { privateKey } = await generateKeyPair('ES256');
+    const token = await h.token({ key: { ...h.keys.es256, privateKey }, kid: h.keys.es256.kid });
+    expectInvalidToken(await h.request('GET', '/me', { token }), /signature/);
+  });
+
+  it('a foreign key with an unknown kid, even with an embedded jwk header -> 401 invalid_token', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const token = await new SignJWT({ client_id: 'x', scope: 'docs:read' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'attacker', typ: 'at+jwt', jwk: await exportJWK(publicKey) })
+      .setIssuer(h.issuer)
+      .setAudience('http://localhost:4000')
+      .setSubject(randomUUID())
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    expectInvalidToken(await h.request('GET', '/me', { token }), /no published key/);
+  });
+
+  it('an expired token (beyond the clock tolerance) -> 401 invalid_token', async () => {
+    expectInvalidToken(await h.request('GET', '/me', { token: await h.token({ expiresIn: -60 }) }), /expired/);
+  });
+
+  it('a token that expired within the clock tolerance is still accepted', async () => {
+    expect((await h.request('GET', '/me', { token: await h.token({ expiresIn: -2 }) })).status).toBe(200);
+  });
+
+  it('a token for another audience -> 401 invalid_token', async () => {
+    expectInvalidToken(await h.request('GET', '/me', { token: await h.token({ audience: 'http://localhost:3000' }) }), /audience/);
+  });
+
+  it('a token from another issuer -> 401 invalid_token', async () => {
+    expectInvalidToken(await h.request('GET', '/me', { token: await h.token({ issuer: 'https://evil.example' }) }), /issuer/);
+  });
+
+  it('an ID token (typ JWT) presented as an access token -> 401 invalid_token', async () => {
+    expectInvalidToken(await h.request('GET', '/me', { token: await h.token({ typ: 'JWT' }) }), /not an access token/);
+  });
+
+  it('a token without client_id -> 401 invalid_token', async () => {
+    const token = await h.token({ claims: { client_id: undefined } });
+    expectInvalidToken(await h.request('GET', '/me', { token }), /client_id/);
+  });
+
+  it('a revoked token (jti) is refused on the next request', async () => {
+    const token = await h.token();
+    expect((await h.request('GET', '/me', { token })).status).toBe(200);
+    const jti = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti as string;
+    // The auth server's side: a separate writer publishing on the shared store.
+    await new RevocationList(h.kv, 600).revoke('jti', jti);
+    expectInvalidToken(await pollUntil401(token), /revoked/);
+  });
+
+  it('a token of a revoked grant is refused on the next request', async () => {
+    const gid = grantClaim(randomUUID());
+    const token = await h.token({ claims: { gid } });
+    const other = await h.token({ claims: { gid: grantClaim(randomUUID()) } });
+    expect((await h.request('GET', '/me', { token })).status).toBe(200);
+    await new RevocationList(h.kv, 600).revoke('grant', gid);
+    expectInvalidToken(await pollUntil401(token), /revoked/);
+    expect((await h.request('GET', '/me', { token: other })).status).toBe(200);
+  });
+});
+
+describe('scopes', () => {
+  it('a valid token without the route scope -> 403 insufficient_scope naming the scope', async () => {
+    const token = await h.token({ scope: 'openid docs:read' });
+    const res = await h.request('POST', '/documents', { token, body: { title: 't', content: 'c' } });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api", error="insufficient_scope", scope="docs:write"');
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:insufficient-scope', status: 403, scope: 'docs:write' });
+    const list = await h.request('GET', '/orgs', { token });
+    expect(list.status).toBe(403);
+    expect(list.headers.get('www-authenticate')).toContain('scope="orgs:read"');
+  });
+
+  it('GET /me needs a valid token but no particular scope', async () => {
+    expect((await h.request('GET', '/me', { token: await h.token({ scope: 'openid' }) })).status).toBe(200);
+  });
+});

@@ -1,0 +1,80 @@
+// SQL for docs.documents.
+import type { Knex } from '@clouddocs/db';
+import type { SharePermission } from '../access';
+
+export interface DocumentRecord {
+  id: string;
+  orgId: string | null;
+  ownerId: string;
+  title: string;
+  content: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const toDocument = (row: Record<string, any>): DocumentRecord => ({
+  id: row.id,
+  orgId: row.org_id,
+  ownerId: row.owner_id,
+  title: row.title,
+  content: row.content,
+  createdAt: new Date(row.created_at),
+  updatedAt: new Date(row.updated_at),
+});
+
+export interface VisibleTo {
+  /** Personal documents owned by this user, and documents shared with them (users only). */
+  userId?: string;
+  /** Documents of these orgs (the caller's memberships). */
+  orgIds: string[];
+}
+
+export function createDocumentQueries(db: Knex | Knex.Transaction) {
+  return {
+    async insert(doc: { id: string; orgId: string | null; ownerId: string; title: string; content: string }): Promise<DocumentRecord> {
+      const [row] = await db('docs.documents')
+        .insert({ id: doc.id, org_id: doc.orgId, owner_id: doc.ownerId, title: doc.title, content: doc.content })
+        .returning('*');
+      return toDocument(row);
+    },
+    async findById(id: string): Promise<DocumentRecord | undefined> {
+      const row = await db('docs.documents').where({ id }).first();
+      return row ? toDocument(row) : undefined;
+    },
+    async update(id: string, patch: { title?: string; content?: string }): Promise<DocumentRecord> {
+      const [row] = await db('docs.documents')
+        .where({ id })
+        .update({ ...patch, updated_at: db.fn.now() })
+        .returning('*');
+      return toDocument(row);
+    },
+    async remove(id: string): Promise<void> {
+      await db('docs.documents').where({ id }).delete();
+    },
+    /** Documents the caller may see, newest first, without their content, with the caller's share if any. */
+    async listVisible(
+      to: VisibleTo,
+      options: { before?: { createdAt: Date; id: string }; limit: number },
+    ): Promise<(Omit<DocumentRecord, 'content'> & { share: SharePermission | undefined })[]> {
+      const query = db('docs.documents as d').select('d.id', 'd.org_id', 'd.owner_id', 'd.title', 'd.created_at', 'd.updated_at');
+      const userId = to.userId;
+      if (userId !== undefined) {
+        query.leftJoin('docs.shares as s', (on) => on.on('s.document_id', 'd.id').andOnVal('s.user_id', userId)).select('s.permission');
+      }
+      query.where((visible) => {
+        visible.whereRaw('false');
+        if (to.orgIds.length) visible.orWhereIn('d.org_id', to.orgIds);
+        if (userId !== undefined) {
+          visible.orWhere((own) => own.whereNull('d.org_id').andWhere('d.owner_id', userId));
+          visible.orWhereNotNull('s.user_id');
+        }
+      });
+      if (options.before) query.whereRaw('(d.created_at, d.id) < (?, ?)', [options.before.createdAt, options.before.id]);
+      const rows = await query.orderBy([{ column: 'd.created_at', order: 'desc' }, { column: 'd.id', order: 'desc' }]).limit(options.limit);
+      return rows.map((r) => {
+        const { content: _omitted, ...rest } = toDocument({ ...r, content: '' });
+        return { ...rest, share: r.permission ?? undefined };
+      });
+    },
+  };
+}

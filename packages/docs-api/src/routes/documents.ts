@@ -1,0 +1,155 @@
+// /documents: create, list what the caller may see, read, edit, delete.
+import { z } from 'zod';
+import { createsInOrg, documentActions, roleIn, type DocumentAction } from '../access';
+import { ForbiddenError, NotFoundError } from '../errors';
+import { requireDocumentAction } from '../middleware/check-action';
+import { loadDocument } from '../middleware/load-document';
+import { bodyOf, documentOf, eventContext, membershipsOf, principalOf, queryOf } from '../middleware/state';
+import { createDocumentQueries, type DocumentRecord } from '../queries/documents';
+import { createOrgQueries } from '../queries/orgs';
+import { createDocumentBody, documentSummaryView, documentView, page, pageQuery, patchDocumentBody, PAGE_DEFAULT } from '../schemas';
+import { pageOf, type RouteDeps } from './deps';
+import type { RouteDefinition } from './route';
+
+const ACTION_ORDER: DocumentAction[] = ['read', 'write', 'delete', 'share'];
+const position = z.object({ t: z.iso.datetime(), i: z.string().max(64) }).strict();
+
+export function documentJson(doc: Omit<DocumentRecord, 'content'> & { content?: string }, actions: Set<DocumentAction>) {
+  return {
+    id: doc.id,
+    title: doc.title,
+    ...(doc.content !== undefined ? { content: doc.content } : {}),
+    orgId: doc.orgId,
+    ownerId: doc.ownerId,
+    createdAt: doc.createdAt.toISOString(),
+    updatedAt: doc.updatedAt.toISOString(),
+    permissions: ACTION_ORDER.filter((a) => actions.has(a)),
+  };
+}
+
+export function documentRoutes({ knex, cursors, documents, recordDenial }: RouteDeps): RouteDefinition[] {
+  const queries = createDocumentQueries(knex);
+  const orgs = createOrgQueries(knex);
+  const load = loadDocument(knex, recordDenial);
+  const idParam = { id: 'the document id' };
+  return [
+    {
+      method: 'post',
+      path: '/documents',
+      operationId: 'createDocument',
+      summary: 'Create a personal document, or an org document (editors, admins and owners of that org)',
+      access: 'docs:write',
+      body: createDocumentBody,
+      success: { status: 201, description: 'the new document', schema: documentView },
+      errors: { 403: 'a viewer creating in its org, or a machine client creating a personal document', 404: 'no such organization, or the caller is not a member' },
+      steps: [
+        async (ctx) => {
+          const principal = principalOf(ctx);
+          const memberships = membershipsOf(ctx);
+          const input = bodyOf<z.infer<typeof createDocumentBody>>(ctx);
+          const orgId = input.orgId ?? null;
+          if (orgId !== null) {
+            const role = roleIn(memberships, orgId);
+            if (!role) {
+              if (await orgs.findById(orgId)) await recordDenial(ctx, { target: { type: 'org', id: orgId }, orgId, reason: 'not a member' });
+              throw new NotFoundError('no such organization');
+            }
+            if (!createsInOrg(role)) {
+              await recordDenial(ctx, { target: { type: 'org', id: orgId }, orgId, reason: `role ${role} may not create documents` });
+              throw new ForbiddenError('only editors, admins and owners create documents in an organization');
+            }
+          } else if (principal.kind === 'client') {
+            throw new ForbiddenError('a machine client acts only inside its organization: give its orgId');
+          }
+          const doc = await documents.create(eventContext(ctx), { ownerId: principal.id, orgId, title: input.title, content: input.content });
+          ctx.status = 201;
+          ctx.set('Location', `/documents/${doc.id}`);
+          ctx.body = documentJson(doc, documentActions(doc, principal, memberships, undefined));
+        },
+      ],
+    },
+    {
+      method: 'get',
+      path: '/documents',
+      operationId: 'listDocuments',
+      summary: 'The documents the caller may see (own, shared, and of its orgs), newest first, without content',
+      access: 'docs:read',
+      query: pageQuery,
+      success: { status: 200, description: 'a page of documents', schema: page(documentSummaryView, 'DocumentPage') },
+      errors: {},
+      steps: [
+        async (ctx) => {
+          const principal = principalOf(ctx);
+          const memberships = membershipsOf(ctx);
+          const query = queryOf<z.infer<typeof pageQuery>>(ctx);
+          const limit = query.limit ?? PAGE_DEFAULT;
+          const after = query.cursor ? cursors.decode('documents', query.cursor, position) : undefined;
+          const rows = await queries.listVisible(
+            { orgIds: memberships.map((m) => m.orgId), ...(principal.kind === 'user' ? { userId: principal.id } : {}) },
+            { limit: limit + 1, ...(after ? { before: { createdAt: new Date(after.t), id: after.i } } : {}) },
+          );
+          const result = pageOf(rows, limit, (last) => cursors.encode('documents', { t: last.createdAt.toISOString(), i: last.id }));
+          ctx.body = {
+            items: result.items.map((doc) => documentJson(doc, documentActions(doc, principal, memberships, doc.share))),
+            nextCursor: result.nextCursor,
+          };
+        },
+      ],
+    },
+    {
+      method: 'get',
+      path: '/documents/:id',
+      operationId: 'getDocument',
+      summary: 'One document the caller may read',
+      access: 'docs:read',
+      params: idParam,
+      success: { status: 200, description: 'the document', schema: documentView },
+      errors: { 404: 'no such document, or the caller may not see it' },
+      steps: [
+        load,
+        async (ctx) => {
+          const doc = documentOf(ctx);
+          ctx.body = documentJson(doc, doc.actions);
+        },
+      ],
+    },
+    {
+      method: 'patch',
+      path: '/documents/:id',
+      operationId: 'updateDocument',
+      summary: "Change a document's title or content (write permission)",
+      access: 'docs:write',
+      params: idParam,
+      body: patchDocumentBody,
+      success: { status: 200, description: 'the updated document', schema: documentView },
+      errors: { 403: 'the caller may read but not write it', 404: 'no such document, or the caller may not see it' },
+      steps: [
+        load,
+        requireDocumentAction('write', recordDenial),
+        async (ctx) => {
+          const doc = documentOf(ctx);
+          const updated = await documents.update(eventContext(ctx), doc, bodyOf<z.infer<typeof patchDocumentBody>>(ctx));
+          ctx.body = documentJson(updated, doc.actions);
+        },
+      ],
+    },
+    {
+      method: 'delete',
+      path: '/documents/:id',
+      operationId: 'deleteDocument',
+      summary: 'Delete a document (its owner; org admins and owners for org documents)',
+      access: 'docs:write',
+      params: idParam,
+      success: { status: 204, description: 'deleted' },
+      errors: { 403: 'the caller may see it but not delete it', 404: 'no such document, or the caller may not see it' },
+      steps: [
+        load,
+        requireDocumentAction('delete', recordDenial),
+        async (ctx) => {
+          await documents.remove(eventContext(ctx), documentOf(ctx));
+          ctx.status = 204;
+        },
+      ],
+    },
+  ];
+}

@@ -1,0 +1,203 @@
+// A real docs API for tests: a fresh database (PostgreSQL when DATABASE_URL is set, embedded
+// otherwise), the real cache (Redis when REDIS_URL is set), the real audit log, and test signing
+// keys served either as a local key set or by a small HTTP auth server stand-in (discovery + JWKS).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { AuditLog, auditGrants, auditMigrations } from '@clouddocs/audit';
+import { loadDocsConfig, type DocsConfig } from '@clouddocs/config';
+import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
+import { createKv, RevocationList, type Kv } from '@clouddocs/kv';
+import { createLogger } from '@clouddocs/observability';
+import { createDocsApi, REVOCATION_RETAIN_SECONDS, type DocsApi } from '../app';
+import { docsGrants, docsMigrations } from '../migrations';
+
+export const AUDIENCE = 'http://localhost:4000';
+export const ALL_SCOPES = 'openid docs:read docs:write orgs:read orgs:write audit:read';
+
+export interface SigningKey {
+  alg: 'ES256' | 'RS256' | 'EdDSA';
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+async function signingKey(alg: SigningKey['alg']): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+  const kid = `${alg.toLowerCase()}-${randomBytes(4).toString('hex')}`;
+  return { alg, kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+}
+
+export interface TokenOptions {
+  sub?: string;
+  clientId?: string;
+  scope?: string;
+  key?: SigningKey;
+  /** Header overrides: a kid that differs from the signing key's, another typ. */
+  kid?: string;
+  typ?: string;
+  claims?: Record<string, unknown>;
+  expiresIn?: number;
+  issuer?: string;
+  audience?: string | string[];
+}
+
+export interface Response<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface Harness {
+  url: string;
+  issuer: string;
+  config: DocsConfig;
+  db: TestDatabase;
+  knex: Knex;
+  kv: Kv;
+  audit: AuditLog;
+  revocations: RevocationList;
+  api: DocsApi;
+  keys: { es256: SigningKey; rs256: SigningKey; eddsa: SigningKey };
+  token(options?: TokenOptions): Promise<string>;
+  /** A new user id and a token for it with every docs scope. */
+  user(scope?: string): Promise<{ id: string; token: string }>;
+  request<T = any>(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<Response<T>>;
+  close(): Promise<void>;
+}
+
+function serveAuthServer(keys: SigningKey[]): Promise<{ issuer: string; server: Server; hits: { discovery: number; jwks: number }; setUp: (up: boolean) => void }> {
+  const hits = { discovery: 0, jwks: 0 };
+  let up = true;
+  const server = createServer((req, res) => {
+    const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    if (!up) {
+      res.writeHead(503).end();
+      return;
+    }
+    if (req.url === '/.well-known/openid-configuration') {
+      hits.discovery += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks` }));
+    } else if (req.url === '/jwks') {
+      hits.jwks += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, hits, setUp: (v) => (up = v) }),
+    ),
+  );
+}
+
+export interface HarnessOptions {
+  /** 'http': keys come through a real discovery document and JWKS endpoint. */
+  keySource?: 'local' | 'http';
+  /** Start with the stand-in auth server answering 503 (for readiness tests). */
+  authServerDown?: boolean;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness & { authServer?: Awaited<ReturnType<typeof serveAuthServer>> }> {
+  const db = await createTestDatabase();
+  const migrator = await createKnex({ url: db.url, poolMax: 2 });
+  await migrate(migrator, [...auditMigrations, ...docsMigrations], [auditGrants, docsGrants]);
+  await migrator.destroy();
+  const knex = await createKnex({ url: db.url, serviceRole: true, poolMax: 6 });
+
+  const keys = { es256: await signingKey('ES256'), rs256: await signingKey('RS256'), eddsa: await signingKey('EdDSA') };
+  const published = [keys.es256, keys.rs256, keys.eddsa];
+  const authServer = options.keySource === 'http' ? await serveAuthServer(published) : undefined;
+  if (authServer && options.authServerDown) authServer.setUp(false);
+  const issuer = authServer?.issuer ?? 'http://127.0.0.1:3999';
+
+  const config = loadDocsConfig({
+    AUTH_ISSUER: issuer,
+    DOCS_API_AUDIENCE: AUDIENCE,
+    DATABASE_URL: db.url,
+    REDIS_URL: process.env.REDIS_URL,
+    REDIS_PREFIX: `clouddocs-test-${randomBytes(4).toString('hex')}:`,
+    LOG_LEVEL: 'silent',
+  });
+  const kv = createKv(config);
+  const revocations = new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
+  const audit = await AuditLog.open(knex, 'docs-api');
+  const api = createDocsApi({
+    config,
+    knex,
+    audit,
+    kv,
+    revocations,
+    logger: createLogger({ level: 'silent', name: 'docs-api' }),
+    ...(authServer ? {} : { jwks: createLocalJWKSet({ keys: published.map((k) => k.publicJwk) }) }),
+  });
+  if (!options.authServerDown) await api.ready();
+  const server = api.app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const token: Harness['token'] = async (o = {}) => {
+    const key = o.key ?? keys.es256;
+    const sub = o.sub ?? randomUUID();
+    return new SignJWT({ client_id: o.clientId ?? 'test-app', scope: o.scope ?? ALL_SCOPES, ...(o.claims ?? {}) })
+      .setProtectedHeader({ alg: key.alg, kid: o.kid ?? key.kid, typ: o.typ ?? 'at+jwt' })
+      .setIssuer(o.issuer ?? issuer)
+      .setAudience(o.audience ?? AUDIENCE)
+      .setSubject(sub)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + (o.expiresIn ?? 300))
+      .sign(key.privateKey);
+  };
+
+  return {
+    url,
+    issuer,
+    config,
+    db,
+    knex,
+    kv,
+    audit,
+    revocations,
+    api,
+    keys,
+    token,
+    ...(authServer ? { authServer } : {}),
+    async user(scope = ALL_SCOPES) {
+      const id = randomUUID();
+      return { id, token: await token({ sub: id, scope }) };
+    },
+    async request(method, path, o = {}) {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+      let body: string | undefined = o.rawBody;
+      if (o.body !== undefined) {
+        body = JSON.stringify(o.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(`${url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON (metrics)
+      }
+      return { status: res.status, headers: res.headers, body: parsed as never, text };
+    },
+    async close() {
+      await api.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      authServer?.server.closeAllConnections();
+      await new Promise((r) => (authServer ? authServer.server.close(r) : r(undefined)));
+      await audit.close();
+      await kv.close();
+      await knex.destroy();
+      await db.drop();
+    },
+  };
+}

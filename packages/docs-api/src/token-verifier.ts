@@ -1,0 +1,74 @@
+// Verifies RFC 9068 JWT access tokens and maps every jose failure to one `invalid_token` reason,
+// in this one place. The descriptions say which check failed and never echo the token.
+import { errors, jwtVerify, type JWTPayload } from 'jose';
+import type { RevocationList } from '@clouddocs/kv';
+import type { Principal } from './access';
+import { ServiceUnavailableError, UnauthorizedError } from './errors';
+import type { KeySource } from './key-source';
+
+// Only the asymmetric algorithms the auth server publishes; never `none`, never HS* (a public key as an HMAC secret).
+export const ACCEPTED_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'];
+
+export interface TokenVerifierOptions {
+  keys: KeySource;
+  issuer: string;
+  audience: string;
+  clockToleranceSeconds: number;
+  revocations: RevocationList;
+}
+
+function reasonFor(err: unknown): string | undefined {
+  if (err instanceof errors.JWTExpired) return 'the token has expired';
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'aud': return 'the token is for another audience';
+      case 'iss': return 'the token is from another issuer';
+      case 'typ': return 'the token is not an access token (typ must be at+jwt)';
+      case 'nbf': return 'the token is not yet valid';
+      case 'iat': return 'the token was issued in the future';
+      default: return `the token's ${err.claim} claim is missing or invalid`;
+    }
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not accepted';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
+  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) return 'no published key matches the token';
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSENotSupported) return 'the token is malformed';
+  return undefined;
+}
+
+export function createTokenVerifier(options: TokenVerifierOptions) {
+  return async function verifyAccessToken(token: string): Promise<Principal> {
+    const keys = options.keys.current();
+    if (!keys) throw new ServiceUnavailableError('the auth server keys are not loaded yet');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms: ACCEPTED_ALGORITHMS,
+        typ: 'at+jwt', // RFC 9068 §4: an ID token (typ JWT) is not an access token
+        clockTolerance: options.clockToleranceSeconds,
+        requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'client_id', 'jti'],
+      }));
+    } catch (err) {
+      const reason = reasonFor(err);
+      if (reason) throw new UnauthorizedError(reason, true);
+      throw new ServiceUnavailableError('the auth server keys could not be fetched');
+    }
+    const { sub, client_id: clientId, jti, scope, gid } = payload as JWTPayload & { client_id?: unknown; scope?: unknown; gid?: unknown };
+    if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof jti !== 'string') {
+      throw new UnauthorizedError('the token lacks a string sub, client_id or jti', true);
+    }
+    if (scope !== undefined && typeof scope !== 'string') throw new UnauthorizedError("the token's scope claim is invalid", true);
+    // RFC 7009: a revoked token (or one of a revoked grant) is refused on the next request, not at expiry.
+    if (options.revocations.isRevoked({ jti, gid })) throw new UnauthorizedError('the token has been revoked', true);
+    return {
+      id: sub,
+      kind: sub === clientId ? 'client' : 'user', // client credentials: sub is the client itself
+      clientId,
+      scopes: new Set((scope ?? '').split(' ').filter(Boolean)),
+    };
+  };
+}
+
+export type VerifyAccessToken = ReturnType<typeof createTokenVerifier>;
