@@ -55,7 +55,7 @@ describe('several writers at once', () => {
     const fromChild = await child;
 
     const counts = Object.fromEntries(
-      (await fx.admin('audit.events').select('chain_id').count({ n: '*' }).groupBy('chain_id')).map((r) => [r.chain_id, Number(r.n)]),
+      (await fx.admin('audit.events').select('chain_id').count({ n: '*' }).groupBy('chain_id')).map((r: Record<string, unknown>) => [r.chain_id, Number(r.n)]),
     );
     expect(counts[a!.chainId]).toBe(writtenA);
     expect(counts[b!.chainId]).toBe(writtenB);
