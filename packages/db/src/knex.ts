@@ -20,6 +20,10 @@ async function roleUsable(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    // The embedded PGlite is one database session shared by every socket connection: a SET ROLE on
+    // one would change them all (the CLI's and the migrations' included). There the trigger alone guards.
+    const { rows: version } = await client.query('SELECT version() AS v');
+    if (String(version[0]?.v).includes('PGlite')) return false;
     const { rows } = await client.query(`SELECT pg_has_role(current_user, $1, 'MEMBER') AS ok FROM pg_roles WHERE rolname = $1`, [SERVICE_ROLE]);
     return rows[0]?.ok === true;
   } catch {
