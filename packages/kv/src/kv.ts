@@ -32,6 +32,9 @@ export class RedisKv implements Kv {
   readonly client: Redis;
   private subscriber?: Redis;
   private readonly handlers = new Map<string, Set<(message: string) => void>>();
+  /** Settles once the first connection attempt has (either way): without an offline queue, a command
+   * sent while still connecting would be refused, so commands wait for this; afterwards they fail fast. */
+  private readonly firstConnect: Promise<void>;
 
   constructor(
     private readonly url: string,
@@ -39,33 +42,48 @@ export class RedisKv implements Kv {
   ) {
     this.client = new Redis(url, { keyPrefix: prefix, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
     this.client.on('error', () => {}); // surfaced through failed commands and /readyz
+    this.firstConnect = new Promise<void>((resolve) => {
+      const events = ['ready', 'error', 'close', 'end'] as const;
+      const settle = () => {
+        for (const e of events) this.client.off(e, settle);
+        resolve();
+      };
+      for (const e of events) this.client.on(e, settle);
+    });
   }
 
   async get(key: string) {
+    await this.firstConnect;
     return this.client.get(key);
   }
   async set(key: string, value: string, ttlSeconds?: number) {
+    await this.firstConnect;
     if (ttlSeconds) await this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
     else await this.client.set(key, value);
   }
   async setIfAbsent(key: string, value: string, ttlSeconds?: number) {
+    await this.firstConnect;
     const result = ttlSeconds
       ? await this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX')
       : await this.client.set(key, value, 'NX');
     return result === 'OK';
   }
   async del(...keys: string[]) {
+    await this.firstConnect;
     if (keys.length) await this.client.del(...keys);
   }
   async addToSet(key: string, member: string, ttlSeconds: number) {
+    await this.firstConnect;
     const ttl = Math.max(1, Math.ceil(ttlSeconds));
     // EXPIRE GT keeps the longest expiry of all members; a new set gets `ttl`.
     await this.client.multi().sadd(key, member).expire(key, ttl, 'GT').expire(key, ttl, 'NX').exec();
   }
   async setMembers(key: string) {
+    await this.firstConnect;
     return this.client.smembers(key);
   }
   async keys(prefix: string) {
+    await this.firstConnect;
     const found: string[] = [];
     let cursor = '0';
     do {
@@ -76,6 +94,7 @@ export class RedisKv implements Kv {
     return found;
   }
   async publish(channel: string, message: string) {
+    await this.firstConnect;
     await this.client.publish(`${this.prefix}${channel}`, message);
   }
   async subscribe(channel: string, onMessage: (message: string) => void) {
@@ -98,6 +117,7 @@ export class RedisKv implements Kv {
   }
   async ping() {
     try {
+      await this.firstConnect;
       return (await this.client.ping()) === 'PONG';
     } catch {
       return false;
@@ -108,7 +128,8 @@ export class RedisKv implements Kv {
     await this.client.quit().catch(() => this.client.disconnect());
   }
   /** Runs a Lua script with keys given without the prefix. */
-  eval(script: string, keys: string[], args: string[]): Promise<unknown> {
+  async eval(script: string, keys: string[], args: string[]): Promise<unknown> {
+    await this.firstConnect;
     return this.client.eval(script, keys.length, ...keys, ...args);
   }
 }

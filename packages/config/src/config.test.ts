@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadAuthConfig, loadDocsConfig, usesEmbeddedStores, workerCount } from './index';
+
+/** Loads with `env` as the whole environment and returns the thrown error (or fails). */
+function failure(load: (env: NodeJS.ProcessEnv) => unknown, env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    load(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
+}
+
+describe('defaults (the contract table)', () => {
+  it('an empty environment gives the documented defaults for the auth server', () => {
+    const config = loadAuthConfig({});
+    expect(config.AUTH_ISSUER).toBe('http://localhost:3000');
+    expect(config.AUTH_PORT).toBe(3000);
+    expect(config.DOCS_API_PORT).toBe(4000);
+    expect(config.DOCS_API_AUDIENCE).toBe('http://localhost:4000');
+    expect(config.LOG_LEVEL).toBe('info');
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.REDIS_URL).toBeUndefined();
+  });
+
+  it('an empty environment gives the documented defaults for the docs API', () => {
+    const config = loadDocsConfig({});
+    expect(config.AUTH_ISSUER).toBe('http://localhost:3000');
+    expect(config.AUTH_PORT).toBe(3000);
+    expect(config.DOCS_API_PORT).toBe(4000);
+    expect(config.DOCS_API_AUDIENCE).toBe('http://localhost:4000');
+    expect(config.LOG_LEVEL).toBe('info');
+  });
+
+  it('unset DATABASE_URL and REDIS_URL (or empty strings) mean the embedded stores', () => {
+    expect(usesEmbeddedStores(loadAuthConfig({}))).toEqual({ database: true, cache: true });
+    expect(usesEmbeddedStores(loadAuthConfig({ DATABASE_URL: '', REDIS_URL: '' }))).toEqual({ database: true, cache: true });
+    const real = loadAuthConfig({ DATABASE_URL: 'postgres://u@db:5432/x', REDIS_URL: 'redis://cache:6379' });
+    expect(usesEmbeddedStores(real)).toEqual({ database: false, cache: false });
+    expect(real.DATABASE_URL).toBe('postgres://u@db:5432/x');
+    expect(real.REDIS_URL).toBe('redis://cache:6379');
+  });
+
+  it('values from the environment are coerced (ports are numbers)', () => {
+    const config = loadAuthConfig({ AUTH_PORT: '3100', DOCS_API_PORT: '4100', LOG_LEVEL: 'debug' });
+    expect(config.AUTH_PORT).toBe(3100);
+    expect(config.DOCS_API_PORT).toBe(4100);
+    expect(config.LOG_LEVEL).toBe('debug');
+  });
+
+  it('WORKERS=auto means one per core, a number means that many', () => {
+    expect(workerCount(loadAuthConfig({}), 8)).toBe(1);
+    expect(workerCount(loadAuthConfig({ WORKERS: 'auto' }), 8)).toBe(8);
+    expect(workerCount(loadAuthConfig({ WORKERS: '3' }), 8)).toBe(3);
+  });
+});
+
+describe('a bad value fails fast with a ConfigError naming the variable', () => {
+  const cases: [string, NodeJS.ProcessEnv][] = [
+    ['AUTH_PORT', { AUTH_PORT: 'abc' }],
+    ['AUTH_PORT', { AUTH_PORT: '70000' }],
+    ['DOCS_API_PORT', { DOCS_API_PORT: '-1' }],
+    ['AUTH_ISSUER', { AUTH_ISSUER: 'notaurl' }],
+    ['AUTH_ISSUER', { AUTH_ISSUER: 'ftp://localhost:3000' }],
+    ['AUTH_ISSUER', { AUTH_ISSUER: 'http://localhost:3000/' }],
+    ['DOCS_API_AUDIENCE', { DOCS_API_AUDIENCE: 'not a url' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://root@localhost/db' }],
+    ['REDIS_URL', { REDIS_URL: 'http://localhost:6379' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['WORKERS', { WORKERS: '0' }],
+    ['AUTH_ENCRYPTION_KEY', { AUTH_ENCRYPTION_KEY: 'short' }],
+    ['AUTH_COOKIE_KEYS', { AUTH_COOKIE_KEYS: 'short,also-short' }],
+    ['AUTH_ARGON2_MEMORY_KIB', { AUTH_ARGON2_MEMORY_KIB: '4096' }],
+  ];
+  for (const [variable, env] of cases) {
+    it(`${JSON.stringify(env)} -> ConfigError naming ${variable}`, () => {
+      const err = failure(loadAuthConfig, env);
+      expect(err.name).toBe('ConfigError');
+      expect(err.message).toContain(`${variable}:`);
+    });
+  }
+
+  it('the docs API config refuses the same bad shared values, naming them', () => {
+    expect(failure(loadDocsConfig, { DATABASE_URL: 'mysql://root@localhost/db' }).message).toContain('DATABASE_URL:');
+    expect(failure(loadDocsConfig, { REDIS_URL: 'http://localhost:6379' }).message).toContain('REDIS_URL:');
+    expect(failure(loadDocsConfig, { DOCS_API_CURSOR_KEY: 'short' }).message).toContain('DOCS_API_CURSOR_KEY:');
+  });
+
+  it('every bad variable is named at once, one per line', () => {
+    const err = failure(loadAuthConfig, { AUTH_PORT: 'abc', LOG_LEVEL: 'loud', REDIS_URL: 'http://x' });
+    const lines = err.message.split('\n').slice(1).map((l) => l.trim());
+    expect(lines.map((l) => l.split(':')[0]).sort()).toEqual(['AUTH_PORT', 'LOG_LEVEL', 'REDIS_URL']);
+  });
+
+  it('postgresql:// and rediss:// are accepted spellings', () => {
+    const config = loadAuthConfig({ DATABASE_URL: 'postgresql://u@h/db', REDIS_URL: 'rediss://h:6380' });
+    expect(config.DATABASE_URL).toBe('postgresql://u@h/db');
+    expect(config.REDIS_URL).toBe('rediss://h:6380');
+  });
+});
+
+describe('the configuration object is frozen', () => {
+  it('assigning to the auth config throws in strict mode and changes nothing', () => {
+    const config = loadAuthConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { AUTH_PORT: number }).AUTH_PORT = 1;
+    }).toThrow(TypeError);
+    expect(config.AUTH_PORT).toBe(3000);
+    expect(Object.isFrozen(config.AUTH_COOKIE_KEYS)).toBe(true);
+    expect(() => (config.AUTH_COOKIE_KEYS as string[]).push('x'.repeat(40))).toThrow(TypeError);
+  });
+
+  it('the docs API config is frozen too', () => {
+    const config = loadDocsConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { DOCS_API_PORT: number }).DOCS_API_PORT = 1;
+    }).toThrow(TypeError);
+  });
+
+  it('later changes to the environment object do not reach a loaded config', () => {
+    const env: NodeJS.ProcessEnv = { AUTH_PORT: '3001' };
+    const config = loadAuthConfig(env);
+    env.AUTH_PORT = '3002';
+    expect(config.AUTH_PORT).toBe(3001);
+  });
+});
+
+describe('development-default secrets', () => {
+  const secret = (c: string) => c.repeat(40);
+
+  it('devDefaults lists the secrets left at their development values', () => {
+    expect(loadAuthConfig({}).devDefaults).toEqual(['AUTH_ENCRYPTION_KEY', 'AUTH_COOKIE_KEYS']);
+    expect(loadAuthConfig({ AUTH_ENCRYPTION_KEY: secret('e') }).devDefaults).toEqual(['AUTH_COOKIE_KEYS']);
+    expect(loadAuthConfig({ AUTH_ENCRYPTION_KEY: secret('e'), AUTH_COOKIE_KEYS: `${secret('a')},${secret('b')}` }).devDefaults).toEqual([]);
+  });
+
+  it('are refused with a non-localhost issuer, naming each variable', () => {
+    const err = failure(loadAuthConfig, { AUTH_ISSUER: 'https://id.example.com' });
+    expect(err.message).toContain('AUTH_ENCRYPTION_KEY');
+    expect(err.message).toContain('AUTH_COOKIE_KEYS');
+    expect(err.message).toMatch(/localhost/);
+    expect(failure(loadAuthConfig, { AUTH_ISSUER: 'https://id.example.com', AUTH_ENCRYPTION_KEY: secret('e') }).message).toContain(
+      'AUTH_COOKIE_KEYS',
+    );
+  });
+
+  it('are allowed on localhost, 127.0.0.1 and [::1] issuers', () => {
+    for (const issuer of ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://[::1]:3000', 'https://localhost']) {
+      expect(loadAuthConfig({ AUTH_ISSUER: issuer }).AUTH_ISSUER).toBe(issuer);
+    }
+  });
+
+  it('a host that merely starts with "localhost" is not localhost', () => {
+    failure(loadAuthConfig, { AUTH_ISSUER: 'https://localhost.evil.example' });
+  });
+
+  it('real secrets work with a public issuer', () => {
+    const config = loadAuthConfig({ AUTH_ISSUER: 'https://id.example.com', AUTH_ENCRYPTION_KEY: secret('e'), AUTH_COOKIE_KEYS: `${secret('a')}, ${secret('b')}` });
+    expect(config.devDefaults).toEqual([]);
+    expect(config.AUTH_COOKIE_KEYS).toEqual([secret('a'), secret('b')]);
+  });
+
+  it('the docs API refuses its development cursor key with a non-localhost audience', () => {
+    expect(failure(loadDocsConfig, { DOCS_API_AUDIENCE: 'https://api.example.com' }).message).toContain('DOCS_API_CURSOR_KEY');
+    expect(loadDocsConfig({ DOCS_API_AUDIENCE: 'https://api.example.com', DOCS_API_CURSOR_KEY: secret('c') }).DOCS_API_AUDIENCE).toBe(
+      'https://api.example.com',
+    );
+  });
+});
