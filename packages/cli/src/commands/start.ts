@@ -2,8 +2,10 @@
 // first embedded run, then serve. On the embedded stores both services share this one process (the
 // in-process cache cannot be shared); on real PostgreSQL + Redis each service runs as its own process.
 import { spawn, type ChildProcess } from 'node:child_process';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { loadAuthConfig, loadDocsConfig } from '@clouddocs/config';
+import { loadAuthConfig, loadDocsConfig, workerCount } from '@clouddocs/config';
 import { createKnex, locateDatabase } from '@clouddocs/db';
 import { createKv } from '@clouddocs/kv';
 import { createLogger, createShutdown } from '@clouddocs/observability';
@@ -19,8 +21,13 @@ export async function run(args: string[]): Promise<void> {
   const service = opts.service as string;
   if (!['all', 'auth', 'docs'].includes(service)) throw new CliError('--service must be all, auth or docs', 2);
   const config = loadAuthConfig();
-  const docsConfig = loadDocsConfig();
+  loadDocsConfig(); // fail fast on a bad docs API variable too
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'clouddocs' });
+  const workers = workerCount(config, availableParallelism());
+  if (workers > 1 && (!config.DATABASE_URL || !config.REDIS_URL)) {
+    throw new CliError(`WORKERS=${config.WORKERS} needs the shared stores: set DATABASE_URL and REDIS_URL (the embedded stores belong to one process)`);
+  }
+  if (cluster.isWorker) return serve(service as 'auth' | 'docs', logger);
   for (const name of config.devDefaults) logger.warn(`${name} is the development default: set a secret value before exposing this server`);
 
   const location = await locateDatabase(config, { host: true });
@@ -35,6 +42,8 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     await admin.destroy();
   }
+
+  if (service !== 'all' && workers > 1) return runWorkers(workers, logger);
 
   const shutdown = createShutdown(logger);
   shutdown.installSignalHandlers();
@@ -56,18 +65,56 @@ export async function run(args: string[]): Promise<void> {
     return new Promise(() => {});
   }
 
+  await startServices(service === 'all' ? ['auth', 'docs'] : [service as 'auth' | 'docs'], location.url, shutdown);
+  shutdown.add('database', () => location.release());
+  return new Promise(() => {});
+}
+
+/** Runs the services in this process; each gets its own logger, both share one cache client. */
+async function startServices(services: ('auth' | 'docs')[], databaseUrl: string, shutdown: ReturnType<typeof createShutdown>) {
+  const config = loadAuthConfig();
+  loadDocsConfig(); // fail fast on a bad docs API variable too
   const kv = createKv(config);
-  if (service === 'all' || service === 'auth') {
-    const auth = await runAuthServer({ config, databaseUrl: location.url, kv, logger: logger.child({ service: 'auth-server' }) });
+  if (services.includes('auth')) {
+    const auth = await runAuthServer({ config, databaseUrl, kv, logger: createLogger({ level: config.LOG_LEVEL, name: 'auth-server' }) });
     shutdown.add('auth server', () => auth.stop());
-    logger.info(`auth server listening on ${config.AUTH_ISSUER} (port ${config.AUTH_PORT})`);
   }
-  if (service === 'all' || service === 'docs') {
-    const docs = await runDocsApi({ config: docsConfig, databaseUrl: location.url, kv, logger: logger.child({ service: 'docs-api' }) });
+  if (services.includes('docs')) {
+    const docs = await runDocsApi({ config: docsConfig, databaseUrl, kv, logger: createLogger({ level: config.LOG_LEVEL, name: 'docs-api' }) });
     shutdown.add('docs api', () => docs.stop());
-    logger.info(`docs API listening on port ${docsConfig.DOCS_API_PORT}`);
   }
   shutdown.add('cache', () => kv.close());
-  shutdown.add('database', () => location.release());
+}
+
+/** A cluster worker: serves one service on the shared port until told to stop. */
+async function serve(service: 'auth' | 'docs', logger: ReturnType<typeof createLogger>): Promise<void> {
+  const config = loadAuthConfig();
+  const shutdown = createShutdown(logger);
+  shutdown.installSignalHandlers();
+  await startServices([service], config.DATABASE_URL!, shutdown);
+  return new Promise(() => {});
+}
+
+/** WORKERS>1: a primary that forks one worker per core and replaces any that dies. */
+async function runWorkers(count: number, logger: ReturnType<typeof createLogger>): Promise<void> {
+  let stopping = false;
+  for (let i = 0; i < count; i += 1) cluster.fork();
+  cluster.on('exit', (worker, code) => {
+    if (stopping) return;
+    logger.error({ pid: worker.process.pid, code }, 'worker exited; starting another');
+    cluster.fork();
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stopping = true;
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+      const timer = setTimeout(() => process.exit(1), 15_000);
+      timer.unref();
+      cluster.on('exit', () => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      });
+    });
+  }
+  logger.info({ workers: count }, 'started workers');
   return new Promise(() => {});
 }
