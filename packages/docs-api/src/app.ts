@@ -3,7 +3,6 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { JWTVerifyGetKey } from 'jose';
-import type { AuditLog } from '@clouddocs/audit';
 import type { DocsConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
 import { RevocationList, type Kv } from '@clouddocs/kv';
@@ -11,6 +10,7 @@ import { createLogger, createMetrics, requestContext, type Logger, type Metrics 
 import { createCursorCodec } from './cursor';
 import { problemResponses } from './errors';
 import { discoveredKeySource, staticKeySource } from './key-source';
+import { deferredAuditWriter, type AuditWriter } from './libraries/audit-writer';
 import { createDocumentLibrary } from './libraries/documents';
 import { createOrganizationLibrary } from './libraries/organizations';
 import { authenticate } from './middleware/authenticate';
@@ -36,7 +36,8 @@ export const REVOCATION_RETAIN_SECONDS = 600;
 export interface DocsApiDeps {
   config: DocsConfig;
   knex: Knex;
-  audit: AuditLog;
+  /** This process's audit chain; when absent, one named 'docs-api' is opened (and closed by close()). */
+  audit?: AuditWriter;
   kv: Kv;
   /** Defaults to a list over `kv`; pass one to share it. */
   revocations?: RevocationList;
@@ -57,7 +58,9 @@ export interface DocsApi {
 }
 
 export function createDocsApi(deps: DocsApiDeps): DocsApi {
-  const { config, knex, audit, kv } = deps;
+  const { config, knex, kv } = deps;
+  const ownAudit = deps.audit ? undefined : deferredAuditWriter(knex, 'docs-api');
+  const audit: AuditWriter = deps.audit ?? ownAudit!;
   const logger = deps.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'docs-api' });
   const metrics = deps.metrics ?? createMetrics('docs-api');
   const revocations = deps.revocations ?? new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
@@ -127,10 +130,11 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     app,
     router,
     routes,
-    ready: () => Promise.all([keys.ready, followed]).then(() => undefined),
+    ready: () => Promise.all([keys.ready, followed, ownAudit?.opened]).then(() => undefined),
     isReady: () => keys.isReady() && following,
     async close() {
       keys.stop();
+      if (ownAudit) await (await ownAudit.opened.catch(() => undefined))?.close();
     },
   };
 }

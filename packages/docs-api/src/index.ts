@@ -1,8 +1,9 @@
 // The docs API: a resource server for CloudDocs documents and organizations.
-import type { AuditLog } from '@clouddocs/audit';
+import { AuditLog } from '@clouddocs/audit';
 import type { Knex } from '@clouddocs/db';
 import type { Role } from './access';
 import { BadRequestError } from './errors';
+import type { AuditWriter } from './libraries/audit-writer';
 import { createOrganizationLibrary } from './libraries/organizations';
 import type { MemberRecord } from './queries/memberships';
 import type { OrgRecord } from './queries/orgs';
@@ -13,12 +14,13 @@ export { startDocsApi, type RunningDocsApi, type StartDocsApiOptions } from './s
 export { docsMigrations, docsGrants } from './migrations';
 export { OrganizationNotFoundError } from './libraries/organizations';
 export { ProblemError } from './errors';
+export type { AuditWriter } from './libraries/audit-writer';
 export { ROLES, SCOPES, type Role, type Scope } from './access';
 
 const SYSTEM = { actor: { type: 'system' as const, id: null } };
 
 /** Creates an org with `ownerId` (a user id, the `sub` of their tokens) as its owner; used by `clouddocs org create`. */
-export async function createOrganization(knex: Knex, audit: AuditLog, input: { name: string; ownerId: string }): Promise<OrgRecord> {
+export async function createOrganization(knex: Knex, audit: AuditWriter, input: { name: string; ownerId: string }): Promise<OrgRecord> {
   const name = orgName.safeParse(input.name);
   if (!name.success) throw new BadRequestError(`the organization name must be 1 to 100 characters`);
   return createOrganizationLibrary({ knex, audit }).create(SYSTEM, { name: name.data, ownerId: input.ownerId });
@@ -31,15 +33,15 @@ export async function createOrganization(knex: Knex, audit: AuditLog, input: { n
  */
 export async function bindClientToOrg(
   knex: Knex,
-  audit: AuditLog | undefined,
+  audit: AuditWriter | undefined,
   input: { orgId: string; clientId: string; role: Role | string },
 ): Promise<MemberRecord> {
   const role = roleSchema.safeParse(input.role);
   if (!role.success || role.data === 'owner') throw new BadRequestError(`a client's role must be admin, editor or viewer, not ${input.role}`);
-  const log = audit ?? (await (await import('@clouddocs/audit')).AuditLog.open(knex, 'cli'));
+  const log = audit ?? (await AuditLog.open(knex, 'cli'));
   try {
     return await createOrganizationLibrary({ knex, audit: log }).bindClient(SYSTEM, { orgId: input.orgId, clientId: input.clientId, role: role.data });
   } finally {
-    if (!audit) await log.close();
+    if (!audit) await (log as AuditLog).close();
   }
 }

@@ -1,16 +1,16 @@
 // Document changes: each one commits in one transaction with its audit event, or not at all.
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '@clouddocs/audit';
 import type { Knex } from '@clouddocs/db';
 import type { SharePermission } from '../access';
 import { NotFoundError } from '../errors';
 import { createDocumentQueries, type DocumentRecord } from '../queries/documents';
 import { createShareQueries } from '../queries/shares';
+import type { AuditWriter } from './audit-writer';
 import { event, type EventContext } from './event-context';
 
 export interface DocumentLibraryDeps {
   knex: Knex;
-  audit: AuditLog;
+  audit: AuditWriter;
 }
 
 const target = (doc: { id: string }) => ({ type: 'document', id: doc.id });

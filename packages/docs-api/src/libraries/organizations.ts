@@ -2,12 +2,12 @@
 // demote or remove an owner (403); the last owner cannot leave, be removed or demote itself (409).
 // Every change commits in one transaction with its audit event.
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '@clouddocs/audit';
 import type { Knex } from '@clouddocs/db';
 import type { Role } from '../access';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { createMembershipQueries, type MemberRecord, type PrincipalType } from '../queries/memberships';
 import { createOrgQueries, type OrgRecord } from '../queries/orgs';
+import type { AuditWriter } from './audit-writer';
 import { event, type EventContext } from './event-context';
 
 export class OrganizationNotFoundError extends NotFoundError {
@@ -18,7 +18,7 @@ export class OrganizationNotFoundError extends NotFoundError {
 
 export interface OrganizationLibraryDeps {
   knex: Knex;
-  audit: AuditLog;
+  audit: AuditWriter;
 }
 
 export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDeps) {

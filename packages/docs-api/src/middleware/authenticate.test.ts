@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportSPKI, generateKeyPair, importJWK, SignJWT, exportJWK } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey } from 'jose';
 import { grantClaim, RevocationList } from '@clouddocs/kv';
 import { startHarness, type Harness, type Response } from '../testing/harness';
 

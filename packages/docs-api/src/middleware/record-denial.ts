@@ -1,13 +1,14 @@
 // An `access.denied` event for every 403 and every 404 that hides an existing object. It has no
 // transaction of its own, so it goes through the group commit, and is written before the answer.
-import type { AuditLog, Target } from '@clouddocs/audit';
+import type { Target } from '@clouddocs/audit';
+import type { AuditWriter } from '../libraries/audit-writer';
 import type { Logger } from '@clouddocs/observability';
 import { event } from '../libraries/event-context';
 import { eventContext, type DocsContext } from './state';
 
 export type RecordDenial = (ctx: DocsContext, denial: { target: Target | null; orgId: string | null; reason: string }) => Promise<void>;
 
-export function createDenialRecorder(audit: AuditLog, logger: Logger): RecordDenial {
+export function createDenialRecorder(audit: AuditWriter, logger: Logger): RecordDenial {
   return async (ctx, { target, orgId, reason }) => {
     try {
       await audit.record(

@@ -7,9 +7,9 @@ import type { Step } from './state';
 
 async function readJson(ctx: Parameters<Step>[0], maxBytes: number): Promise<unknown> {
   if (ctx.request.length !== undefined && ctx.request.length > maxBytes) throw new PayloadTooLargeError(maxBytes);
-  const type = ctx.request.is('application/json', '+json');
-  if (type === null) throw new BadRequestError('a JSON body is required');
-  if (type === false) throw new UnsupportedMediaTypeError();
+  const empty = !ctx.request.length && ctx.get('transfer-encoding') === '';
+  if (empty) throw new BadRequestError('a JSON body is required');
+  if (!ctx.request.is('application/json', '+json')) throw new UnsupportedMediaTypeError();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../testing/harness';
+import { auditEvents, documentOf, expectProblem, orgWith, type TestUser } from '../testing/fixtures';
+
+let h: Harness;
+let owner: TestUser, admin: TestUser, editor: TestUser, viewer: TestUser, outsider: TestUser;
+let orgId: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  [owner, admin, editor, viewer, outsider] = await Promise.all([h.user(), h.user(), h.user(), h.user(), h.user()]);
+  orgId = await orgWith(h, owner, [
+    [admin, 'admin'],
+    [editor, 'editor'],
+    [viewer, 'viewer'],
+  ]);
+});
+afterAll(() => h?.close());
+
+describe('organizations', () => {
+  it('POST /orgs creates an org with the caller as owner, and audits it in the same transaction', async () => {
+    const me = await h.user();
+    const res = await h.request('POST', '/orgs', { token: me.token, body: { name: '  Initech  ' } });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('location')).toBe(`/orgs/${res.body.id}`);
+    expect(res.body).toMatchObject({ id: expect.any(String), name: 'Initech', role: 'owner' });
+    const [created] = await auditEvents(h, { action: 'org.created', org_id: res.body.id });
+    expect(created).toMatchObject({ actor_type: 'user', actor_id: me.id, outcome: 'success', target_id: res.body.id });
+    expect(created.request_id).toBe(res.headers.get('x-request-id'));
+    const mine = await h.request('GET', `/orgs/${res.body.id}`, { token: me.token });
+    expect(mine.body.members).toEqual([{ id: me.id, type: 'user', role: 'owner' }]);
+  });
+
+  it('mass assignment on POST /orgs (ownerId, role, __proto__) -> 400 naming the fields', async () => {
+    const res = await h.request('POST', '/orgs', { token: outsider.token, rawBody: '{"name":"X","ownerId":"someone","role":"owner","__proto__":{"admin":true}}', headers: { 'content-type': 'application/json' } });
+    expectProblem(res, 400, /unknown field\(s\): .*ownerId/);
+    expect(res.body.detail).toContain('role');
+    expect(res.body.detail).toContain('__proto__');
+    expect((await h.request('GET', '/orgs', { token: outsider.token })).body.items).toEqual([]);
+  });
+
+  it('GET /orgs lists only the caller\'s orgs, paginated with an opaque cursor', async () => {
+    const me = await h.user();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(await orgWith(h, me, [], `Org ${i}`));
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: any = await h.request('GET', `/orgs?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: me.token });
+      expect(res.status).toBe(200);
+      expect(res.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...res.body.items.map((o: { id: string }) => o.id));
+      cursor = res.body.nextCursor;
+      pages += 1;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...ids].reverse());
+    expect(seen).not.toContain(orgId);
+  });
+
+  it('a non-member gets 404 for the org, the same as for an org that does not exist, and it is audited', async () => {
+    const res = await h.request('GET', `/orgs/${orgId}`, { token: outsider.token });
+    expectProblem(res, 404);
+    const missing = await h.request('GET', '/orgs/00000000-0000-4000-8000-000000000000', { token: outsider.token });
+    expectProblem(missing, 404);
+    expect({ ...res.body, requestId: null }).toEqual({ ...missing.body, requestId: null });
+    const denied = await auditEvents(h, { action: 'access.denied', actor_id: outsider.id, target_id: orgId });
+    expect(denied.length).toBeGreaterThan(0);
+    expect(denied[0]).toMatchObject({ outcome: 'denied', org_id: orgId, request_id: res.headers.get('x-request-id') });
+  });
+
+  it('GET /orgs/:orgId shows member ids and roles, never emails', async () => {
+    const res = await h.request('GET', `/orgs/${orgId}`, { token: viewer.token });
+    expect(res.status).toBe(200);
+    expect(res.body.role).toBe('viewer');
+    expect(res.body.members).toEqual(
+      expect.arrayContaining([
+        { id: owner.id, type: 'user', role: 'owner' },
+        { id: viewer.id, type: 'user', role: 'viewer' },
+      ]),
+    );
+    expect(res.text).not.toMatch(/email|@/);
+  });
+});
+
+describe('members', () => {
+  it('BFLA: a viewer or an editor cannot add, change or remove members -> 403', async () => {
+    const target = await h.user();
+    for (const caller of [viewer, editor]) {
+      expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${target.id}`, { token: caller.token, body: { role: 'viewer' } }), 403);
+      expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${caller.id}`, { token: caller.token, body: { role: 'admin' } }), 403);
+      expectProblem(await h.request('DELETE', `/orgs/${orgId}/members/${viewer.id}`, { token: caller.token }), 403);
+    }
+    const org = await h.request('GET', `/orgs/${orgId}`, { token: owner.token });
+    expect(org.body.members.find((m: { id: string }) => m.id === editor.id).role).toBe('editor');
+    expect(org.body.members.find((m: { id: string }) => m.id === target.id)).toBeUndefined();
+  });
+
+  it('a non-member gets 404 on the member routes', async () => {
+    expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${outsider.id}`, { token: outsider.token, body: { role: 'owner' } }), 404);
+    expectProblem(await h.request('DELETE', `/orgs/${orgId}/members/${owner.id}`, { token: outsider.token }), 404);
+  });
+
+  it('an admin adds and changes non-owner members, audited as added and role_changed', async () => {
+    const newcomer = await h.user();
+    const added = await h.request('PUT', `/orgs/${orgId}/members/${newcomer.id}`, { token: admin.token, body: { role: 'viewer' } });
+    expect(added.status).toBe(201);
+    expect(added.body).toEqual({ orgId, userId: newcomer.id, role: 'viewer' });
+    const changed = await h.request('PUT', `/orgs/${orgId}/members/${newcomer.id}`, { token: admin.token, body: { role: 'admin' } });
+    expect(changed.status).toBe(200);
+    expect(changed.body.role).toBe('admin');
+    expect(await auditEvents(h, { org_id: orgId, target_id: newcomer.id, action: 'org.member.added' })).toHaveLength(1);
+    const [roleChanged] = await auditEvents(h, { org_id: orgId, target_id: newcomer.id, action: 'org.member.role_changed' });
+    expect(roleChanged.detail).toEqual({ from: 'viewer', to: 'admin' });
+    expect(roleChanged.actor_id).toBe(admin.id);
+    expect((await h.request('DELETE', `/orgs/${orgId}/members/${newcomer.id}`, { token: admin.token })).status).toBe(204);
+    expect(await auditEvents(h, { org_id: orgId, target_id: newcomer.id, action: 'org.member.removed' })).toHaveLength(1);
+  });
+
+  it('an admin cannot make, demote or remove an owner -> 403', async () => {
+    const newcomer = await h.user();
+    expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${newcomer.id}`, { token: admin.token, body: { role: 'owner' } }), 403, /owner/);
+    expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${admin.id}`, { token: admin.token, body: { role: 'owner' } }), 403);
+    expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${owner.id}`, { token: admin.token, body: { role: 'viewer' } }), 403);
+    expectProblem(await h.request('DELETE', `/orgs/${orgId}/members/${owner.id}`, { token: admin.token }), 403);
+    const org = await h.request('GET', `/orgs/${orgId}`, { token: owner.token });
+    expect(org.body.members.find((m: { id: string }) => m.id === owner.id).role).toBe('owner');
+    expect(org.body.members.find((m: { id: string }) => m.id === newcomer.id)).toBeUndefined();
+  });
+
+  it('the last owner cannot leave, be removed or demote itself -> 409; with a second owner it can', async () => {
+    const founder = await h.user();
+    const other = await h.user();
+    const id = await orgWith(h, founder, [[other, 'admin']]);
+    expectProblem(await h.request('PUT', `/orgs/${id}/members/${founder.id}`, { token: founder.token, body: { role: 'admin' } }), 409, /last owner/);
+    expectProblem(await h.request('DELETE', `/orgs/${id}/members/${founder.id}`, { token: founder.token }), 409, /last owner/);
+    expect((await h.request('PUT', `/orgs/${id}/members/${other.id}`, { token: founder.token, body: { role: 'owner' } })).status).toBe(200);
+    expect((await h.request('DELETE', `/orgs/${id}/members/${founder.id}`, { token: founder.token })).status).toBe(204);
+    expectProblem(await h.request('GET', `/orgs/${id}`, { token: founder.token }), 404);
+    expectProblem(await h.request('DELETE', `/orgs/${id}/members/${other.id}`, { token: other.token }), 409);
+  });
+
+  it('mass assignment and bad input on PUT members -> 400', async () => {
+    expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${viewer.id}`, { token: owner.token, body: { role: 'editor', orgId: 'x' } }), 400, /orgId/);
+    expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${viewer.id}`, { token: owner.token, body: { role: 'superuser' } }), 400);
+    expectProblem(await h.request('PUT', `/orgs/${orgId}/members/${encodeURIComponent('bad id!')}`, { token: owner.token, body: { role: 'viewer' } }), 400);
+  });
+
+  it('a role change takes effect on the next request with the same token', async () => {
+    const member = await h.user();
+    const id = await orgWith(h, owner, [[member, 'editor']]);
+    const docId = await documentOf(h, member, { orgId: id });
+    expect((await h.request('PATCH', `/documents/${docId}`, { token: member.token, body: { title: 'v2' } })).status).toBe(200);
+    expect((await h.request('PUT', `/orgs/${id}/members/${member.id}`, { token: owner.token, body: { role: 'viewer' } })).status).toBe(200);
+    expectProblem(await h.request('PATCH', `/documents/${docId}`, { token: member.token, body: { title: 'v3' } }), 403);
+    expect((await h.request('GET', `/documents/${docId}`, { token: member.token })).status).toBe(200);
+    expectProblem(await h.request('POST', '/documents', { token: member.token, body: { title: 't', content: 'c', orgId: id } }), 403);
+    expect((await h.request('DELETE', `/orgs/${id}/members/${member.id}`, { token: owner.token })).status).toBe(204);
+    expectProblem(await h.request('GET', `/documents/${docId}`, { token: member.token }), 404);
+    expectProblem(await h.request('GET', `/orgs/${id}`, { token: member.token }), 404);
+    expect((await h.request('GET', '/me', { token: member.token })).body.memberships).toEqual([]);
+  });
+});
