@@ -2,7 +2,7 @@
 // *before* the password is checked, so parallel requests cannot slip past the counter:
 // - per account: after BACKOFF_AFTER consecutive failures each further failure blocks the account for
 //   2^(n-BACKOFF_AFTER) seconds (capped), and after LOCK_AFTER failures it is locked for LOCK_SECONDS;
-// - per client IP: IP_POINTS attempts per IP_WINDOW_SECONDS.
+// - per client IP: IP_POINTS failed attempts per IP_WINDOW_SECONDS (a success gives its point back).
 // A correct password during a block is refused like any other attempt. Success clears the account.
 import type { Kv } from '@clouddocs/kv';
 import { RateLimiterRes } from 'rate-limiter-flexible';
@@ -77,8 +77,9 @@ export function createLoginThrottle(kv: Kv) {
       }
     },
 
-    async succeeded(accountKey: string): Promise<void> {
-      await Promise.all([accountFailures.delete(accountKey), backoff.delete(accountKey)]).catch(rethrow);
+    /** A successful sign-in clears the account and gives the IP its attempt back: only failures count. */
+    async succeeded(accountKey: string, ip: string): Promise<void> {
+      await Promise.all([accountFailures.delete(accountKey), backoff.delete(accountKey), perIp.reward(ip, 1)]).catch(rethrow);
     },
   };
 }

@@ -202,7 +202,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       });
       return showLogin(ctx, uid, clientId, { email, error: GENERIC_FAILURE, params });
     }
-    await deps.throttle.succeeded(accountKey);
+    await deps.throttle.succeeded(accountKey, ctx.ip);
     queueAudit(ctx, {
       action: 'auth.login.succeeded',
       actor: { type: 'user', id: result.account.id },
