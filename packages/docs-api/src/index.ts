@@ -37,7 +37,7 @@ export async function bindClientToOrg(
   input: { orgId: string; clientId: string; role: Role | string },
 ): Promise<MemberRecord> {
   const role = roleSchema.safeParse(input.role);
-  if (!role.success || role.data === 'owner') throw new BadRequestError(`a client's role must be admin, editor or viewer, not ${input.role}`);
+  if (!role.success) throw new BadRequestError(`a client's role must be owner, admin, editor or viewer, not ${input.role}`);
   const log = audit ?? (await AuditLog.open(knex, 'cli'));
   try {
     return await createOrganizationLibrary({ knex, audit: log }).bindClient(SYSTEM, { orgId: input.orgId, clientId: input.clientId, role: role.data });

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import type { Role } from '../access';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
-import { createMembershipQueries, type MemberRecord, type PrincipalType } from '../queries/memberships';
+import { createMembershipQueries, type MemberRecord } from '../queries/memberships';
 import { createOrgQueries, type OrgRecord } from '../queries/orgs';
 import type { AuditWriter } from './audit-writer';
 import { event, type EventContext } from './event-context';
@@ -45,9 +45,6 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
         const current = await members.find(input.orgId, input.principalId);
         if (input.callerRole !== 'owner' && (current?.role === 'owner' || input.role === 'owner')) {
           throw new ForbiddenError('only an owner can make, demote or remove an owner');
-        }
-        if (current?.principalType === 'client' && input.role === 'owner') {
-          throw new ConflictError('a machine client cannot be an owner');
         }
         if (current && current.role === input.role) return { member: current, created: false };
         if (current?.role === 'owner' && current.principalType === 'user' && (await members.countUserOwners(input.orgId)) <= 1) {
@@ -94,7 +91,7 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
     },
 
     /** Binds a machine client to one org with a role (its tokens act there and nowhere else). */
-    async bindClient(context: EventContext, input: { orgId: string; clientId: string; role: Exclude<Role, 'owner'> }): Promise<MemberRecord> {
+    async bindClient(context: EventContext, input: { orgId: string; clientId: string; role: Role }): Promise<MemberRecord> {
       return knex.transaction(async (trx) => {
         const members = createMembershipQueries(trx);
         if (!(await createOrgQueries(trx).lock(input.orgId))) throw new OrganizationNotFoundError(input.orgId);
@@ -103,7 +100,7 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
         if (await members.find(input.orgId, input.clientId).then((m) => m?.principalType === 'user')) {
           throw new ConflictError(`${input.clientId} is already a user member of this organization`);
         }
-        const member: MemberRecord = { orgId: input.orgId, principalId: input.clientId, principalType: 'client' as PrincipalType, role: input.role };
+        const member: MemberRecord = { orgId: input.orgId, principalId: input.clientId, principalType: 'client', role: input.role };
         if (bound) await members.setRole(input.orgId, input.clientId, input.role);
         else await members.insert(member);
         await audit.appendInTransaction(trx, [

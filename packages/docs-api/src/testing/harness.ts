@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { AuditLog, auditGrants, auditMigrations } from '@clouddocs/audit';
 import { loadDocsConfig, type DocsConfig } from '@clouddocs/config';
 import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
@@ -64,8 +64,54 @@ export interface Harness {
   token(options?: TokenOptions): Promise<string>;
   /** A new user id and a token for it with every docs scope. */
   user(scope?: string): Promise<{ id: string; token: string }>;
-  request<T = any>(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<Response<T>>;
+  request<T = any>(method: string, path: string, options?: RequestOptions): Promise<Response<T>>;
+  /** The key set the API verifies with (local), for building a second API over the same stores. */
+  jwks: JWTVerifyGetKey | undefined;
+  /** Serves another API instance; its `request` goes to it. */
+  serve(api: DocsApi): Promise<{ url: string; request: Harness['request']; close(): Promise<void> }>;
   close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  token?: string;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+export function requester(base: string) {
+  return async function request<T = any>(method: string, path: string, o: RequestOptions = {}): Promise<Response<T>> {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+    let body: string | undefined = o.rawBody;
+    if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON (metrics)
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  };
+}
+
+async function serve(api: DocsApi) {
+  const server = api.app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    request: requester(url),
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }
 
 function serveAuthServer(keys: SigningKey[]): Promise<{ issuer: string; server: Server; hits: { discovery: number; jwks: number }; setUp: (up: boolean) => void }> {
@@ -125,19 +171,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const kv = createKv(config);
   const revocations = new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
   const audit = await AuditLog.open(knex, 'docs-api');
-  const api = createDocsApi({
-    config,
-    knex,
-    audit,
-    kv,
-    revocations,
-    logger: createLogger({ level: 'silent', name: 'docs-api' }),
-    ...(authServer ? {} : { jwks: createLocalJWKSet({ keys: published.map((k) => k.publicJwk) }) }),
-  });
+  const jwks = authServer ? undefined : createLocalJWKSet({ keys: published.map((k) => k.publicJwk) });
+  const api = createDocsApi({ config, knex, audit, kv, revocations, logger: createLogger({ level: 'silent', name: 'docs-api' }), ...(jwks ? { jwks } : {}) });
   if (!options.authServerDown) await api.ready();
-  const server = api.app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const served = await serve(api);
 
   const token: Harness['token'] = async (o = {}) => {
     const key = o.key ?? keys.es256;
@@ -154,7 +191,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 
   return {
-    url,
+    url: served.url,
     issuer,
     config,
     db,
@@ -170,28 +207,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       const id = randomUUID();
       return { id, token: await token({ sub: id, scope }) };
     },
-    async request(method, path, o = {}) {
-      const headers: Record<string, string> = { ...(o.headers ?? {}) };
-      if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
-      let body: string | undefined = o.rawBody;
-      if (o.body !== undefined) {
-        body = JSON.stringify(o.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const res = await fetch(`${url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON (metrics)
-      }
-      return { status: res.status, headers: res.headers, body: parsed as never, text };
-    },
+    request: served.request,
+    jwks,
+    serve,
     async close() {
       await api.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+      await served.close();
       authServer?.server.closeAllConnections();
       await new Promise((r) => (authServer ? authServer.server.close(r) : r(undefined)));
       await audit.close();
