@@ -115,6 +115,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
 
   const https = config.AUTH_ISSUER.startsWith('https:');
   const app = new Koa({ proxy: config.AUTH_TRUST_PROXY });
+  // koa-mount runs the provider's middleware on this app's context, so its signed cookies need these keys.
+  app.keys = [...config.AUTH_COOKIE_KEYS];
   let ready = true;
 
   app.use(requestContext({ logger, metrics, routeOf: routeTemplate }));

@@ -1,0 +1,170 @@
+// The authorization code flow with PKCE, end to end: openid-client as the relying party, the real
+// login and consent pages, then userinfo, refresh rotation and the single-use rules
+// (contract: Auth server; RFC 6749 §4.1, RFC 7636, RFC 9207, RFC 9700 §4.14).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegisteredClient } from '@clouddocs/auth-server';
+import { DOCS_AUDIENCE, REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
+import { authorizationResponse, codeFlow, decodeJwtParts, discover, introspect, oauthError, oidc, tokenRequest } from '../support/rp';
+
+let stack: AuthStack;
+let web: RegisteredClient;
+let user: Awaited<ReturnType<AuthStack['createUser']>>;
+let config: oidc.Configuration;
+
+const OFFLINE = { scope: 'openid offline_access docs:read', prompt: 'consent' };
+
+beforeAll(async () => {
+  stack = await startAuthStack();
+  web = await stack.createClient({ name: 'Team Wiki' });
+  user = await stack.createUser({ name: 'Ada Lovelace' });
+  config = await discover(stack, web);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('authorization code + PKCE', () => {
+  it('sign-in and consent through the real pages -> code with iss in the authorization response -> ID token (RS256) validated by openid-client', async () => {
+    const { tokens, callback, start } = await codeFlow(config, user);
+    // RFC 9207: the authorization response names its issuer.
+    expect(callback.origin + callback.pathname).toBe(REDIRECT_URI);
+    expect(callback.searchParams.get('iss')).toBe(stack.issuer);
+    expect(callback.searchParams.get('state')).toBe(start.state);
+    expect(callback.searchParams.get('code')).toEqual(expect.any(String));
+
+    const claims = tokens.claims()!;
+    expect(claims).toMatchObject({ iss: stack.issuer, sub: user.id, aud: web.client_id, nonce: start.nonce });
+    // With an access token for userinfo, the scope claims are served there, not in the ID token (OIDC Core §5.4).
+    expect(await oidc.fetchUserInfo(config, tokens.access_token, user.id)).toMatchObject({ sub: user.id, email: user.email, name: 'Ada Lovelace' });
+    expect(decodeJwtParts(tokens.id_token!).header.alg).toBe('RS256');
+    expect(tokens.token_type.toLowerCase()).toBe('bearer');
+    // OIDC scopes alone: an opaque token for userinfo, no refresh token without offline_access.
+    expect(tokens.access_token.split('.')).toHaveLength(1);
+    expect(tokens.refresh_token).toBeUndefined();
+  });
+
+  it('the code redemption answers with Cache-Control: no-store', async () => {
+    const { start, code } = await authorizationResponse(config, user);
+    const res = await tokenRequest(stack, web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: start.verifier });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.body).toMatchObject({ access_token: expect.any(String), id_token: expect.any(String), token_type: 'Bearer' });
+  });
+
+  it('userinfo accepts a token issued for the OIDC scopes alone and serves the consented claims', async () => {
+    const { tokens } = await codeFlow(config, user, { scope: 'openid email' });
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, user.id);
+    expect(info).toMatchObject({ sub: user.id, email: user.email, email_verified: expect.any(Boolean) });
+    expect(info).not.toHaveProperty('name'); // profile was not asked for
+  });
+
+  it('an unknown scope is ignored (RFC 6749 §3.3): the token carries only the known scopes that were consented', async () => {
+    const { tokens } = await codeFlow(config, user, { scope: 'openid docs:read admin:everything' });
+    expect(decodeJwtParts(tokens.access_token).payload.scope).toBe('docs:read');
+  });
+
+  it('userinfo refuses a docs API token -> 401 invalid_token (its audience is the docs API)', async () => {
+    const { tokens } = await codeFlow(config, user, { scope: 'openid docs:read' });
+    const { header, payload } = decodeJwtParts(tokens.access_token);
+    expect(header.typ).toBe('at+jwt');
+    expect(payload.aud).toBe(DOCS_AUDIENCE);
+    expect(payload.sub).toBe(user.id);
+
+    const res = await fetch(`${stack.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}`, accept: 'application/json' } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
+    expect(await res.json()).toMatchObject({ error: 'invalid_token' });
+    await expect(oidc.fetchUserInfo(config, tokens.access_token, user.id)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('refresh rotation: every refresh returns a new refresh token and a new access token', async () => {
+    const { tokens } = await codeFlow(config, user, OFFLINE);
+    expect(tokens.refresh_token).toEqual(expect.any(String));
+    const first = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(first.refresh_token).toEqual(expect.any(String));
+    expect(first.refresh_token).not.toBe(tokens.refresh_token);
+    expect(first.access_token).not.toBe(tokens.access_token);
+    expect(decodeJwtParts(first.access_token).payload).toMatchObject({ aud: DOCS_AUDIENCE, sub: user.id, scope: 'docs:read' });
+    const second = await oidc.refreshTokenGrant(config, first.refresh_token!);
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+  });
+
+  it('reusing an old refresh token -> 400 invalid_grant, and it kills the newest refresh token and its access token', async () => {
+    const { tokens } = await codeFlow(config, user, OFFLINE);
+    const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect((await introspect(stack, web, rotated.access_token)).body.active).toBe(true);
+
+    const replay = await tokenRequest(stack, web, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+    expect(replay.status).toBe(400);
+    expect(replay.headers.get('cache-control')).toBe('no-store');
+    expect(replay.body.error).toBe('invalid_grant');
+    expect(replay.body).not.toHaveProperty('access_token');
+
+    expect(await oauthError(oidc.refreshTokenGrant(config, rotated.refresh_token!))).toEqual({ error: 'invalid_grant', status: 400 });
+    expect((await introspect(stack, web, rotated.access_token)).body).toEqual({ active: false });
+  });
+
+  it('a second redemption of a code -> 400 invalid_grant, and what the first one issued is revoked (RFC 6749 §4.1.2)', async () => {
+    const { start, code } = await authorizationResponse(config, user, OFFLINE);
+    const redeem = () => tokenRequest(stack, web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: start.verifier });
+    const first = await redeem();
+    expect(first.status).toBe(200);
+    const accessToken = first.body.access_token as string;
+    const refreshToken = first.body.refresh_token as string;
+    expect(refreshToken).toEqual(expect.any(String));
+    expect((await introspect(stack, web, accessToken)).body.active).toBe(true);
+
+    const second = await redeem();
+    expect(second.status).toBe(400);
+    expect(second.body.error).toBe('invalid_grant');
+    expect(second.body).not.toHaveProperty('access_token');
+
+    const refresh = await tokenRequest(stack, web, { grant_type: 'refresh_token', refresh_token: refreshToken });
+    expect(refresh.status).toBe(400);
+    expect(refresh.body.error).toBe('invalid_grant');
+    expect((await introspect(stack, web, accessToken)).body).toEqual({ active: false });
+  });
+
+  it('a wrong code_verifier -> 400 invalid_grant', async () => {
+    const { code } = await authorizationResponse(config, user);
+    const res = await tokenRequest(stack, web, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: oidc.randomPKCECodeVerifier(),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+    expect(res.body).not.toHaveProperty('access_token');
+  });
+
+  it('a missing code_verifier -> 400 invalid_grant (PKCE is required of confidential clients too)', async () => {
+    const { code } = await authorizationResponse(config, user);
+    const res = await tokenRequest(stack, web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI });
+    expect(res.status).toBe(400);
+    expect(['invalid_grant', 'invalid_request']).toContain(res.body.error);
+    expect(res.body).not.toHaveProperty('access_token');
+  });
+
+  it('20 concurrent redemptions of one code -> exactly one 200, the other 19 invalid_grant', async () => {
+    const { start, code } = await authorizationResponse(config, user, OFFLINE);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        tokenRequest(stack, web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: start.verifier }),
+      ),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    const losers = results.filter((r) => r.status !== 200);
+    expect(losers).toHaveLength(19);
+    for (const r of losers) {
+      expect(r.status).toBe(400);
+      expect(r.body.error).toBe('invalid_grant');
+    }
+    // The later redemptions are code reuse: what the winner got is revoked as well (RFC 6749 §4.1.2).
+    const winner = results.find((r) => r.status === 200)!;
+    const refresh = await tokenRequest(stack, web, { grant_type: 'refresh_token', refresh_token: winner.body.refresh_token as string });
+    expect(refresh.body.error).toBe('invalid_grant');
+    expect((await introspect(stack, web, winner.body.access_token as string)).body).toEqual({ active: false });
+  });
+});

@@ -1,0 +1,210 @@
+// The login and consent pages as a browser meets them: plain HTML forms, the same answer for an unknown
+// email and a wrong password, security headers on every page, HttpOnly + SameSite cookies, and a login
+// POST that only counts for the browser whose interaction it is (contract: Auth server).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegisteredClient } from '@clouddocs/auth-server';
+import { Browser, formsOf, visibleText, type PageForm } from '../support/browser';
+import { REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
+import { discover, oidc, startAuthorization } from '../support/rp';
+
+let stack: AuthStack;
+let web: RegisteredClient;
+let config: oidc.Configuration;
+
+beforeAll(async () => {
+  stack = await startAuthStack();
+  web = await stack.createClient({ name: 'Team Wiki' });
+  config = await discover(stack, web);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const toCallback = (url: string) => url.startsWith(`${REDIRECT_URI}?`);
+
+/** A browser that has started an authorization and stands on the login page. */
+async function atLoginPage(scope = 'openid email docs:read') {
+  const browser = new Browser();
+  const start = await startAuthorization(config, { scope });
+  const step = await browser.navigate(start.url, toCallback);
+  const html = await step.response.text();
+  const form = formsOf(html).find((f) => f.action.endsWith('/login'));
+  if (!form) throw new Error(`no login form at ${step.url}`);
+  const uid = /\/interaction\/([^/]+)\/login$/.exec(form.action)![1]!;
+  return { browser, start, response: step.response, html, url: step.url, form, uid };
+}
+
+function expectPageSecurityHeaders(res: Response) {
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  const csp = res.headers.get('content-security-policy') ?? '';
+  expect(csp).toMatch(/frame-ancestors 'none'/);
+  expect(csp).toMatch(/default-src 'none'/);
+  expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('referrer-policy')).toEqual(expect.stringMatching(/no-referrer|same-origin|strict-origin/));
+  expect(res.headers.get('cache-control')).toBe('no-store');
+}
+
+async function postLogin(browser: Browser, base: string, form: PageForm, email: string, password: string) {
+  return browser.postForm(new URL(form.action, base), { ...form.fields, email, password });
+}
+
+describe('login page', () => {
+  it('the login page is a plain form (email, password, hidden csrf) with a submit button, served with CSP frame-ancestors, nosniff and a Referrer-Policy', async () => {
+    const page = await atLoginPage();
+    expect(page.response.status).toBe(200);
+    expectPageSecurityHeaders(page.response);
+    expect(page.form.fields).toHaveProperty('csrf');
+    expect(page.html).toMatch(/<input[^>]+name="email"/);
+    expect(page.html).toMatch(/<input[^>]+name="password"[^>]+type="password"|<input[^>]+type="password"[^>]+name="password"/);
+    expect(page.form.button).toBe('Sign in');
+    expect(page.html).not.toMatch(/<script/i);
+  });
+
+  it('a failed sign-in shows the form again with a message; an unknown email and a wrong password get the same status and the same visible text', async () => {
+    const user = await stack.createUser();
+    const a = await atLoginPage();
+    const wrongPassword = await postLogin(a.browser, a.url, a.form, user.email, 'not-the-password-at-all');
+    const b = await atLoginPage();
+    const unknownEmail = await postLogin(b.browser, b.url, b.form, user.email.replace('user-', 'nobody-'), 'not-the-password-at-all');
+
+    expect(wrongPassword.status).toBe(unknownEmail.status);
+    expect(wrongPassword.status).toBeGreaterThanOrEqual(200);
+    expect(wrongPassword.status).toBeLessThan(500);
+    expect(wrongPassword.headers.get('location')).toBeNull();
+    expect(unknownEmail.headers.get('location')).toBeNull();
+    expectPageSecurityHeaders(wrongPassword);
+    const [htmlA, htmlB] = [await wrongPassword.text(), await unknownEmail.text()];
+    expect(visibleText(htmlA)).toBe(visibleText(htmlB));
+    expect(visibleText(htmlA)).toContain('The email or password is incorrect.');
+    // The form is shown again, ready for another try.
+    const again = formsOf(htmlA).find((f) => f.action.endsWith('/login'));
+    expect(again).toBeDefined();
+
+    // ...and the right password on that form signs in.
+    const ok = await postLogin(a.browser, a.url, again!, user.email, user.password);
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toMatch(new RegExp(`^${stack.issuer}/auth/`));
+  });
+
+  it('a login POST with a wrong csrf value -> 403 and the form again, no sign-in', async () => {
+    const user = await stack.createUser();
+    const page = await atLoginPage();
+    const res = await page.browser.postForm(new URL(page.form.action, page.url), { csrf: 'forged', email: user.email, password: user.password });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('location')).toBeNull();
+    expect(formsOf(await res.text()).some((f) => f.action.endsWith('/login'))).toBe(true);
+  });
+
+  it('a login POST that is not urlencoded -> 415, never a 500', async () => {
+    const page = await atLoginPage();
+    const res = await page.browser.request(new URL(page.form.action, page.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'a@b.c', password: 'x', csrf: page.form.fields.csrf }),
+    });
+    expect(res.status).toBe(415);
+    expect(res.headers.get('location')).toBeNull();
+  });
+});
+
+describe('consent page and cookies', () => {
+  it('the consent page lists the scopes, has an "Allow" submit button, sends the same security headers; every cookie is HttpOnly and SameSite', async () => {
+    const user = await stack.createUser();
+    const page = await atLoginPage();
+    const login = await postLogin(page.browser, page.url, page.form, user.email, user.password);
+    expect(login.status).toBe(303);
+    const step = await page.browser.follow(login, new URL(page.form.action, page.url), toCallback);
+    expect(step.response.status).toBe(200);
+    expect(step.url).toMatch(/\/interaction\/[^/]+$/);
+    expectPageSecurityHeaders(step.response);
+    // Chromium applies form-action to the redirect after the POST: the client's origin must be allowed.
+    expect(step.response.headers.get('content-security-policy')).toContain(new URL(REDIRECT_URI).origin);
+    const html = await step.response.text();
+    const forms = formsOf(html);
+    const allow = forms.find((f) => f.action.endsWith('/confirm'));
+    expect(allow?.button).toContain('Allow');
+    expect(allow?.fields).toHaveProperty('csrf');
+    expect(forms.some((f) => f.action.endsWith('/abort'))).toBe(true);
+    expect(html).toContain('docs:read');
+    expect(html).toContain('Team Wiki');
+
+    const confirmed = await page.browser.postForm(new URL(allow!.action, step.url), allow!.fields);
+    expect(confirmed.status).toBe(303);
+    const done = await page.browser.follow(confirmed, new URL(allow!.action, step.url), toCallback);
+    expect(done.url).toMatch(new RegExp(`^${REDIRECT_URI}\\?`));
+
+    const cookies = page.browser.received;
+    expect(cookies.map((c) => c.name)).toEqual(expect.arrayContaining(['cd_interaction', 'cd_session']));
+    for (const c of cookies) {
+      expect(c.attributes.httponly, `${c.name} HttpOnly`).toBe(true);
+      expect(String(c.attributes.samesite ?? ''), `${c.name} SameSite`).toMatch(/^(lax|strict)$/i);
+    }
+  });
+
+  it('Deny on the consent page -> back to the client with access_denied and the issuer, no code', async () => {
+    const user = await stack.createUser();
+    const page = await atLoginPage();
+    const login = await postLogin(page.browser, page.url, page.form, user.email, user.password);
+    const step = await page.browser.follow(login, new URL(page.form.action, page.url), toCallback);
+    const deny = formsOf(await step.response.text()).find((f) => f.action.endsWith('/abort'))!;
+    const res = await page.browser.postForm(new URL(deny.action, step.url), deny.fields);
+    expect(res.status).toBe(303);
+    const done = await page.browser.follow(res, new URL(deny.action, step.url), toCallback);
+    const callback = new URL(done.url);
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('iss')).toBe(stack.issuer);
+    expect(callback.searchParams.get('code')).toBeNull();
+  });
+});
+
+describe('session fixation', () => {
+  it("a login POST to one browser's interaction with another browser's interaction cookie -> refused, and neither interaction is signed in", async () => {
+    const victim = await stack.createUser();
+    const attacker = await atLoginPage();
+    const other = await atLoginPage();
+    expect(attacker.uid).not.toBe(other.uid);
+
+    // The victim's browser (other) is lured into posting credentials to the attacker's interaction URL.
+    const cookie = other.browser.cookieHeader(new URL(`${stack.issuer}/interaction/${other.uid}/login`));
+    expect(cookie).toMatch(/cd_interaction=/);
+    const res = await fetch(`${stack.issuer}/interaction/${attacker.uid}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, accept: 'text/html' },
+      body: new URLSearchParams({ ...attacker.form.fields, email: victim.email, password: victim.password }).toString(),
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(res.headers.get('location')).toBeNull();
+    expect(res.headers.getSetCookie().filter((c) => c.startsWith('cd_session='))).toEqual([]);
+
+    // The attacker's own browser still stands before the login form: nothing was signed in for it.
+    const check = await attacker.browser.navigate(attacker.url, toCallback);
+    expect(check.response.status).toBe(200);
+    expect(formsOf(await check.response.text()).some((f) => f.action.endsWith('/login'))).toBe(true);
+  });
+
+  it('a login POST without the interaction cookie -> refused (400 page), no sign-in', async () => {
+    const user = await stack.createUser();
+    const page = await atLoginPage();
+    const res = await fetch(new URL(page.form.action, page.url), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      body: new URLSearchParams({ ...page.form.fields, email: user.email, password: user.password }).toString(),
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
+  it("a login POST with the other browser's csrf value and this browser's cookie -> 403", async () => {
+    const user = await stack.createUser();
+    const mine = await atLoginPage();
+    const theirs = await atLoginPage();
+    const res = await mine.browser.postForm(new URL(mine.form.action, mine.url), { csrf: theirs.form.fields.csrf!, email: user.email, password: user.password });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('location')).toBeNull();
+  });
+});

@@ -1,0 +1,104 @@
+// One real auth server per test file: a fresh database (real PostgreSQL when DATABASE_URL is set,
+// embedded PGlite otherwise), the cache (Redis under a per-suite prefix when REDIS_URL is set, the
+// in-process store otherwise), migrations, and the server listening on a free loopback port.
+import { randomBytes } from 'node:crypto';
+import { auditGrants, auditMigrations } from '@clouddocs/audit';
+import {
+  argon2ParamsFrom,
+  authGrants,
+  authMigrations,
+  createAccountLibrary,
+  createClientLibrary,
+  createKeyStore,
+  LONGEST_SIGNED_TOKEN,
+  PasswordHasher,
+  SecretBox,
+  type Account,
+  type ClientInput,
+  type KeyStore,
+  type RegisteredClient,
+} from '@clouddocs/auth-server';
+import { loadAuthConfig, type AuthConfig } from '@clouddocs/config';
+import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
+import { createKv, type Kv } from '@clouddocs/kv';
+import { createLogger } from '@clouddocs/observability';
+import { runAuthServer, type RunningAuth } from '../../packages/cli/src/run-auth';
+import { freePort } from './ports';
+
+export const DOCS_AUDIENCE = 'http://localhost:4000';
+/** A loopback redirect URI: registrable by any client, and nothing needs to listen there. */
+export const REDIRECT_URI = 'http://127.0.0.1:8080/callback';
+export const PASSWORD = 'plum-orbit-cascade-71';
+
+export interface AuthStack {
+  issuer: string;
+  config: AuthConfig;
+  auth: RunningAuth;
+  /** Owner connection (not the service role): for reading audit rows and the key store. */
+  admin: Knex;
+  kv: Kv;
+  keyStore: KeyStore;
+  createUser(input?: { email?: string; password?: string; name?: string }): Promise<Account & { password: string }>;
+  createClient(input?: Partial<ClientInput>): Promise<RegisteredClient>;
+  stop(): Promise<void>;
+}
+
+export async function startAuthStack(env: NodeJS.ProcessEnv = process.env): Promise<AuthStack> {
+  const db: TestDatabase = await createTestDatabase(env);
+  const admin = await createKnex({ url: db.url, poolMax: 2 });
+  // The docs API's migrations are not needed by the auth server; keep this suite independent of them.
+  await migrate(admin, [...auditMigrations, ...authMigrations], [auditGrants, authGrants]);
+
+  const port = await freePort();
+  const config = loadAuthConfig({
+    AUTH_ISSUER: `http://127.0.0.1:${port}`,
+    AUTH_PORT: String(port),
+    DOCS_API_AUDIENCE: DOCS_AUDIENCE,
+    DATABASE_URL: db.url,
+    REDIS_URL: env.REDIS_URL,
+    REDIS_PREFIX: `t:${randomBytes(6).toString('hex')}:`,
+    LOG_LEVEL: 'warn',
+    AUTH_KEY_ACTIVATION_DELAY_SECONDS: '1',
+    AUTH_KEY_REFRESH_SECONDS: '1',
+  });
+  const kv = createKv(config);
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'e2e-auth' });
+  const auth = await runAuthServer({ config, databaseUrl: db.url, kv, logger, port, host: '127.0.0.1' });
+
+  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
+  const clients = createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER });
+  const keyStore = createKeyStore({ knex: admin, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
+
+  return {
+    issuer: config.AUTH_ISSUER,
+    config,
+    auth,
+    admin,
+    kv,
+    keyStore,
+    async createUser(input = {}) {
+      const password = input.password ?? PASSWORD;
+      const email = input.email ?? `user-${randomBytes(5).toString('hex')}@example.test`;
+      const account = await accounts.create({ email, password, name: input.name ?? 'Ada Tester' });
+      return { ...account, password };
+    },
+    createClient(input = {}) {
+      return clients.create({
+        name: input.name ?? 'E2E app',
+        redirectUris: input.redirectUris ?? [REDIRECT_URI],
+        grants: input.grants ?? ['authorization_code', 'refresh_token'],
+        ...(input.scope !== undefined ? { scope: input.scope } : {}),
+        ...(input.public !== undefined ? { public: input.public } : {}),
+        ...(input.applicationType !== undefined ? { applicationType: input.applicationType } : {}),
+        ...(input.postLogoutRedirectUris !== undefined ? { postLogoutRedirectUris: input.postLogoutRedirectUris } : {}),
+      });
+    },
+    async stop() {
+      await auth.stop().catch(() => {});
+      await kv.close().catch(() => {});
+      await admin.destroy().catch(() => {});
+      await db.drop().catch(() => {});
+    },
+  };
+}
