@@ -73,7 +73,7 @@ export async function run(args: string[]): Promise<void> {
 /** Runs the services in this process; each gets its own logger, both share one cache client. */
 async function startServices(services: ('auth' | 'docs')[], databaseUrl: string, shutdown: ReturnType<typeof createShutdown>) {
   const config = loadAuthConfig();
-  loadDocsConfig(); // fail fast on a bad docs API variable too
+  const docsConfig = loadDocsConfig();
   const kv = createKv(config);
   if (services.includes('auth')) {
     const auth = await runAuthServer({ config, databaseUrl, kv, logger: createLogger({ level: config.LOG_LEVEL, name: 'auth-server' }) });

@@ -1,0 +1,160 @@
+// `npm run bench`: each CloudDocs figure against a baseline measured in the same run on this
+// machine, printed as a table and written to BENCHMARKS.md. Needs the real PostgreSQL and Redis
+// (DATABASE_URL / REDIS_URL; defaults are the local ones). Not part of the test suite.
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { createTestDatabase, createKnex } from '@clouddocs/db';
+import { migrateAll } from '@clouddocs/cli';
+import { createClientLibrary, SecretBox, createAccountLibrary, PasswordHasher, argon2ParamsFrom } from '@clouddocs/auth-server';
+import { createOrganization, bindClientToOrg } from '@clouddocs/docs-api';
+import { AuditLog } from '@clouddocs/audit';
+import { loadAuthConfig } from '@clouddocs/config';
+import { startChild } from './lib/child';
+import { load, type LoadResult } from './lib/load';
+import { freePort } from './lib/ports';
+import { signInBench, argon2Baseline } from './signin';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+
+interface Row {
+  measure: string;
+  ours: string;
+  baseline: string;
+  ratio: number;
+  target: string;
+  pass: boolean;
+  detail: string;
+}
+
+const fmt = (r: LoadResult) => `${r.rps} req/s (p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''})`;
+
+async function main() {
+  const rows: Row[] = [];
+  const db = await createTestDatabase({ DATABASE_URL });
+  const admin = await createKnex({ url: db.url });
+  await migrateAll(admin);
+  const authPort = await freePort();
+  const docsPort = await freePort();
+  const env = {
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}:`,
+    AUTH_ISSUER: `http://127.0.0.1:${authPort}`,
+    AUTH_PORT: String(authPort),
+    DOCS_API_PORT: String(docsPort),
+    UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '4',
+  };
+  const config = loadAuthConfig(env);
+  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const clients = createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER });
+  const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
+  const audit = await AuditLog.open(admin, 'bench');
+  const owner = await accounts.create({ email: 'bench-owner@clouddocs.test', password: 'bench-owner-password-1', emailVerified: true });
+  const org = await createOrganization(admin, audit, { name: 'Bench Org', ownerId: owner.id });
+  const machine = await clients.create({ name: 'bench machine', grants: ['client_credentials'] });
+  await bindClientToOrg(admin, audit, { orgId: org.id, clientId: machine.client_id, role: 'editor' });
+
+  // 1. Token endpoint (client_credentials), audited, real PostgreSQL + Redis vs bare oidc-provider.
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  const tokenRequest = (url: string, id: string, secret: string) => ({
+    url: `${url}/token`,
+    method: 'POST' as const,
+    headers: { authorization: basic(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials&scope=docs%3Aread%20docs%3Awrite',
+    seconds: SECONDS,
+  });
+  const bare = await startChild<{ url: string; clientId: string; clientSecret: string }>('bare-oidc.ts');
+  const bareToken = await load(tokenRequest(bare.info.url, bare.info.clientId, bare.info.clientSecret));
+  const bareRss = await bare.peakRssMb();
+  await bare.stop();
+  const auth = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'auth' });
+  const eventsBefore = Number((await admin('audit.events').count('* as n').first())!.n);
+  const ourToken = await load(tokenRequest(auth.info.url, machine.client_id, machine.client_secret!));
+  const eventsAfter = Number((await admin('audit.events').count('* as n').first())!.n);
+  rows.push({
+    measure: 'token endpoint, client_credentials (PostgreSQL + Redis, audited)',
+    ours: fmt(ourToken),
+    baseline: `bare oidc-provider, memory adapter: ${fmt(bareToken)}`,
+    ratio: ourToken.rps / bareToken.rps,
+    target: '≥ 0.9×',
+    pass: ourToken.rps / bareToken.rps >= 0.9,
+    detail: `peak RSS ${await auth.peakRssMb()} MB vs ${bareRss} MB; ${eventsAfter - eventsBefore} audit events for ${ourToken.requests} requests`,
+  });
+
+  // 2. Docs API GET /documents/:id with a valid token vs bare koa constant JSON.
+  const docs = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'docs' });
+  const tokenResponse = await fetch(`${auth.info.url}/token`, tokenRequest(auth.info.url, machine.client_id, machine.client_secret!) as RequestInit);
+  const { access_token: accessToken } = (await tokenResponse.json()) as { access_token: string };
+  const created = await fetch(`${docs.info.url}/documents`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'Bench', content: 'x'.repeat(200), orgId: org.id }),
+  });
+  if (created.status !== 201) throw new Error(`could not create the benchmark document: ${created.status} ${await created.text()}`);
+  const { id: documentId } = (await created.json()) as { id: string };
+  const koa = await startChild<{ url: string }>('bare-koa.ts');
+  const koaGet = await load({ url: `${koa.info.url}/documents/${documentId}`, seconds: SECONDS });
+  const koaRss = await koa.peakRssMb();
+  await koa.stop();
+  const docsGet = await load({ url: `${docs.info.url}/documents/${documentId}`, headers: { authorization: `Bearer ${accessToken}` }, seconds: SECONDS });
+  rows.push({
+    measure: 'docs API GET /documents/:id with a valid token',
+    ours: fmt(docsGet),
+    baseline: `bare koa, constant JSON: ${fmt(koaGet)}`,
+    ratio: docsGet.rps / koaGet.rps,
+    target: '≥ 0.4×',
+    pass: docsGet.rps / koaGet.rps >= 0.4,
+    detail: `peak RSS ${await docs.peakRssMb()} MB vs ${koaRss} MB`,
+  });
+  await docs.stop();
+
+  // 3. Full password sign-in (form post -> code -> token) vs raw argon2id hashes/s, same parameters and threads.
+  const web = await clients.create({ name: 'bench web', redirectUris: ['http://127.0.0.1:9/cb'] });
+  const users = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => accounts.create({ email: `bench-user-${i}@clouddocs.test`, password: `bench-user-password-${i}`, emailVerified: true })),
+  );
+  const threads = Number(env.UV_THREADPOOL_SIZE);
+  const raw = await argon2Baseline(argon2ParamsFrom(config), SECONDS, threads);
+  const flows = await signInBench({
+    issuer: auth.info.url,
+    clientId: web.client_id,
+    clientSecret: web.client_secret!,
+    redirectUri: 'http://127.0.0.1:9/cb',
+    users: users.map((u, i) => ({ email: u.email, password: `bench-user-password-${i}` })),
+    seconds: SECONDS,
+    concurrency: threads * 2,
+  });
+  rows.push({
+    measure: 'full password sign-in (login form post -> consent -> code -> token)',
+    ours: `${flows.perSecond.toFixed(1)} sign-ins/s (p50 ${flows.p50} ms, p99 ${flows.p99} ms, ${flows.failures} failed)`,
+    baseline: `raw argon2id (m=${config.AUTH_ARGON2_MEMORY_KIB} KiB, t=${config.AUTH_ARGON2_TIME_COST}, p=${config.AUTH_ARGON2_PARALLELISM}), ${threads} threads: ${raw.perSecond.toFixed(1)} hashes/s`,
+    ratio: flows.perSecond / raw.perSecond,
+    target: '≥ 0.8×',
+    pass: flows.perSecond / raw.perSecond >= 0.8,
+    detail: `peak RSS ${await auth.peakRssMb()} MB`,
+  });
+  await auth.stop();
+  await audit.close();
+  await admin.destroy();
+  await db.drop();
+
+  const machineLine = `${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const table = [
+    '| measure | CloudDocs | baseline (same run) | ratio | target | |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.measure} | ${r.ours} | ${r.baseline} | ${r.ratio.toFixed(2)}× | ${r.target} | ${r.pass ? 'met' : 'missed'} |`),
+  ].join('\n');
+  const details = rows.map((r) => `- ${r.measure}: ${r.detail}`).join('\n');
+  process.stdout.write(`\n${machineLine}\n\n${table}\n\n${details}\n`);
+  const out = process.env.BENCH_OUTPUT ?? 'bench/RESULTS.md';
+  writeFileSync(
+    out,
+    `<!-- written by \`npm run bench\` on ${new Date().toISOString()} -->\n\nMachine: ${machineLine}; ${SECONDS} s per measurement, autocannon keep-alive, 32 connections; servers in their own processes.\n\n${table}\n\n${details}\n`,
+  );
+  process.stdout.write(`\nwritten to ${out}\n`);
+}
+
+await main();
