@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENESIS_HASH, REDACTED, canonicalJson, cleanDetail, cleanText, eventHash, isSecretKey } from './canonical';
+import { GENESIS_HASH, REDACTED, canonicalFields, canonicalJson, cleanDetail, cleanText, eventHash, isSecretKey } from './canonical';
 import { AuditLog, prepareEvent } from './log';
 import { verifyAuditLog } from './verify';
 import { openAuditFixture, sampleEvent, type AuditFixture } from './test-support';
@@ -82,6 +82,13 @@ describe('canonical JSON and the hash', () => {
   it('canonical JSON sorts keys and ignores insertion order', () => {
     expect(canonicalJson({ b: 1, a: [true, null, { d: 'x', c: 2 }] })).toBe('{"a":[true,null,{"c":2,"d":"x"}],"b":1}');
     expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  });
+
+  it('the fixed-order field encoding equals canonical JSON of the fields', () => {
+    const fields = { ...prepareEvent(sampleEvent({ detail: { z: [1, { b: 2, a: 1 }], a: 'x' } })), chainId: 'c', seq: 7 };
+    expect(canonicalFields(fields)).toBe(canonicalJson(fields as unknown as JsonValue));
+    const empty = { ...prepareEvent(sampleEvent({ target: null, orgId: null, detail: {} })), chainId: 'c', seq: 1 };
+    expect(canonicalFields(empty)).toBe(canonicalJson(empty as unknown as JsonValue));
   });
 
   it('the hash depends on the predecessor', () => {

@@ -1,6 +1,6 @@
 // Canonical encoding and hashing of events: a stable JSON (sorted keys, no whitespace) over the
 // fields that matter, chained to the previous event's hash with SHA-256.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { JsonValue } from './events';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -32,12 +32,26 @@ export interface HashedFields {
   detail: Record<string, JsonValue>;
 }
 
+// The hashed fields in canonical (sorted) key order, so that each event needs no key sort.
+const FIELD_ORDER = (
+  ['chainId', 'seq', 'occurredAt', 'actorType', 'actorId', 'action', 'targetType', 'targetId', 'outcome', 'orgId', 'requestId', 'ip', 'userAgent', 'detail'] as const
+).toSorted();
+const FIELD_PREFIXES = FIELD_ORDER.map((k, i) => `${i === 0 ? '{' : ','}${JSON.stringify(k)}:`);
+
+/** canonicalJson(fields), without sorting the fixed keys each time. */
+export function canonicalFields(fields: HashedFields): string {
+  let out = '';
+  for (let i = 0; i < FIELD_ORDER.length; i += 1) out += FIELD_PREFIXES[i] + canonicalJson(fields[FIELD_ORDER[i]!] as JsonValue);
+  return `${out}}`;
+}
+
+const sha256Hex: (data: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'hex')
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+
 export function eventHash(prevHash: string, fields: HashedFields): string {
-  return createHash('sha256')
-    .update(prevHash)
-    .update('\n')
-    .update(canonicalJson(fields as unknown as JsonValue))
-    .digest('hex');
+  return sha256Hex(`${prevHash}\n${canonicalFields(fields)}`);
 }
 
 // Log injection: control characters (newlines included) are escaped, long strings cut. Lone UTF-16
@@ -45,7 +59,9 @@ export function eventHash(prevHash: string, fields: HashedFields): string {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const wellFormed = (s: string) => s.replace(LONE_SURROGATE, '\uFFFD');
+const NEEDS_CLEANING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\uD800-\uDFFF]/;
 export function cleanText(value: string, max = 512): string {
+  if (!NEEDS_CLEANING.test(value)) return value.length > max ? `${wellFormed(value.slice(0, max))}…` : value;
   const escaped = wellFormed(value).replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return escaped.length > max ? `${wellFormed(escaped.slice(0, max))}…` : escaped;
 }
@@ -56,7 +72,17 @@ const SECRET_KEY_WORDS = ['password', 'passwd', 'passphrase', 'secret', 'token',
 const DESCRIPTIVE_KEYS = new Set(['tokentype', 'tokenkind', 'tokenendpointauthmethod', 'tokenendpointauthsigningalg', 'tokencount']);
 
 /** True when a detail key names a secret (password, client_secret, refresh_token, code_verifier, cookie…). */
+const secretKeyCache = new Map<string, boolean>();
 export function isSecretKey(key: string): boolean {
+  let known = secretKeyCache.get(key);
+  if (known === undefined) {
+    known = secretKeyName(key);
+    if (secretKeyCache.size < 10_000) secretKeyCache.set(key, known);
+  }
+  return known;
+}
+
+function secretKeyName(key: string): boolean {
   const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
   if (DESCRIPTIVE_KEYS.has(normalized)) return false;
   return SECRET_KEY_WORDS.some((word) => normalized.includes(word));
@@ -68,7 +94,7 @@ export const REDACTED = '[redacted]';
 
 export function cleanDetail(value: JsonValue, depth = 0): JsonValue {
   if (depth > 4) return '[depth]';
-  if (typeof value === 'string') return CREDENTIAL_VALUE.test(value) ? REDACTED : cleanText(value);
+  if (typeof value === 'string') return value.length >= 12 && CREDENTIAL_VALUE.test(value) ? REDACTED : cleanText(value);
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean' || value === null) return value;
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => cleanDetail(v, depth + 1));

@@ -29,7 +29,11 @@ export class InvalidAuditEventError extends TypeError {
 }
 
 export interface AuditLogOptions {
-  /** Longest wait before the first event of an idle writer is written, in ms (group commit window). */
+  /**
+   * Longest wait before the first event of an idle writer is written, in ms (group commit window).
+   * 0 (the default) writes on the next turn of the event loop: events arriving while a batch is
+   * being written already gather into the next one, so waiting longer only adds latency.
+   */
   maxDelayMs?: number;
   /** Most events in one INSERT. */
   maxBatch?: number;
@@ -140,7 +144,7 @@ export class AuditLog {
   private queue: Pending[] = [];
   private queuedEvents = 0;
   private draining: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
   private closed = false;
   /** Where this writer last left its chain head; unknown after a failure or an in-transaction append. */
   private head: Head | undefined;
@@ -152,7 +156,7 @@ export class AuditLog {
     readonly chainId: string,
     private readonly options: AuditLogOptions,
   ) {
-    this.maxDelayMs = options.maxDelayMs ?? 1;
+    this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxBatch = options.maxBatch ?? 1000;
     this.head = { seq: 0, hash: GENESIS_HASH };
   }
@@ -221,12 +225,23 @@ export class AuditLog {
       this.startDrain();
       return;
     }
-    this.timer ??= setTimeout(() => this.startDrain(), this.maxDelayMs);
+    if (this.timer) return;
+    const go = () => {
+      this.timer = undefined;
+      this.startDrain();
+    };
+    if (this.maxDelayMs > 0) {
+      const timeout = setTimeout(go, this.maxDelayMs);
+      this.timer = { cancel: () => clearTimeout(timeout) };
+    } else {
+      const immediate = setImmediate(go);
+      this.timer = { cancel: () => clearImmediate(immediate) };
+    }
   }
 
   private startDrain() {
     if (this.timer) {
-      clearTimeout(this.timer);
+      this.timer.cancel();
       this.timer = undefined;
     }
     if (this.draining) return;

@@ -1,0 +1,142 @@
+// Audit write throughput: events/s through AuditLog.record (hash chain + group commit) with N
+// concurrent producers, against a raw multi-row INSERT of the very same rows into a plain table of
+// the same shape, in the same run on the same PostgreSQL.
+//
+//   npx tsx bench/src/audit.ts [--events 100000] [--producers 16,64,256] [--batch 500]
+//
+// DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) names the server; the run uses a
+// fresh database on it and drops it afterwards.
+import { parseArgs } from 'node:util';
+import { AuditLog, auditGrants, auditMigrations, type AuditEvent } from '@clouddocs/audit';
+import { createKnex, createTestDatabase, migrate, type Knex } from '@clouddocs/db';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '100000' },
+    producers: { type: 'string', default: '16,64,256' },
+    batch: { type: 'string', default: '500' },
+    'max-batch': { type: 'string', default: '1000' },
+  },
+});
+const EVENTS = Number(values.events);
+const PRODUCERS = values.producers!.split(',').map(Number);
+const RAW_BATCH = Number(values.batch);
+const MAX_BATCH = Number(values['max-batch']);
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const ACTIONS: AuditEvent['action'][] = ['token.issued', 'auth.login.succeeded', 'document.updated', 'access.denied'];
+function sampleEvent(i: number): AuditEvent {
+  return {
+    action: ACTIONS[i % ACTIONS.length]!,
+    actor: { type: 'user', id: `0f1e2d3c-${(i % 5000).toString(16).padStart(4, '0')}-4b5a-9c8d-7e6f5a4b3c2d` },
+    target: { type: 'client', id: 'bench-client' },
+    outcome: i % 10 === 0 ? 'failure' : 'success',
+    orgId: `org-${i % 50}`,
+    requestId: `req-${i.toString(36)}`,
+    ip: '10.0.0.1',
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) bench',
+    detail: { grantId: `g${i}`, scope: 'openid docs:read', ttl: 600 },
+  };
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+
+interface Row {
+  label: string;
+  events: number;
+  seconds: number;
+  p50?: number;
+  p99?: number;
+  batches?: number;
+  rss: number;
+}
+
+async function auditRun(knex: Knex, producers: number, total: number): Promise<Row> {
+  let batches = 0;
+  const log = await AuditLog.open(knex, `bench-${producers}`, { maxBatch: MAX_BATCH, onCommit: () => (batches += 1) });
+  const latencies: number[] = [];
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: producers }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t0 = process.hrtime.bigint();
+        await log.record(sampleEvent(i));
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await log.close();
+  latencies.sort((a, b) => a - b);
+  return { label: `AuditLog.record, ${producers} producers`, events: total, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb() };
+}
+
+/** The same stored rows (hashes included) inserted as plain multi-row INSERTs, `connections` at a time. */
+async function rawRun(knex: Knex, rows: Record<string, unknown>[], connections: number): Promise<Row> {
+  const batches: Record<string, unknown>[][] = [];
+  for (let i = 0; i < rows.length; i += RAW_BATCH) batches.push(rows.slice(i, i + RAW_BATCH));
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < batches.length) await knex('bench_raw.events').insert(batches[next++]!);
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { label: `raw INSERT, batches of ${RAW_BATCH}, ${connections} connection(s)`, events: rows.length, seconds, rss: rssMb() };
+}
+
+async function main() {
+  const db = await createTestDatabase({ DATABASE_URL });
+  const admin = await createKnex({ url: db.url, poolMax: 8 });
+  try {
+    await migrate(admin, auditMigrations, [auditGrants]);
+    await admin.raw('CREATE SCHEMA bench_raw');
+    // Same columns, keys and indexes as audit.events; no trigger, no chain.
+    await admin.raw(`CREATE TABLE bench_raw.events (
+      id bigserial PRIMARY KEY, chain_id text NOT NULL, seq bigint NOT NULL, occurred_at timestamptz NOT NULL,
+      actor_type text NOT NULL, actor_id text, action text NOT NULL, target_type text, target_id text,
+      outcome text NOT NULL CHECK (outcome IN ('success', 'failure', 'denied')), org_id text, request_id text, ip text,
+      user_agent text, detail jsonb NOT NULL DEFAULT '{}'::jsonb, prev_hash text NOT NULL, hash text NOT NULL, UNIQUE (chain_id, seq))`);
+    await admin.raw('CREATE INDEX ON bench_raw.events (org_id, id DESC) WHERE org_id IS NOT NULL');
+    await admin.raw('CREATE INDEX ON bench_raw.events (action, id DESC)');
+    const service = await createKnex({ url: db.url, poolMax: 8, serviceRole: true });
+
+    await auditRun(service, 64, Math.min(5000, EVENTS)); // warm-up: connections, JIT
+    const results: Row[] = [];
+    for (const producers of PRODUCERS) {
+      results.push(await auditRun(service, producers, EVENTS));
+      await admin.raw('CHECKPOINT');
+    }
+    // The rows the last audit run stored, exactly as stored.
+    const lastChain = await admin('audit.chains').where('service', `bench-${PRODUCERS[PRODUCERS.length - 1]}`).first('id');
+    const rows = (await admin('audit.events').where('chain_id', lastChain.id).orderBy('seq')).map(({ id: _id, ...row }) => ({ ...row, detail: JSON.stringify(row.detail) }));
+    await admin.raw('CHECKPOINT');
+    const rawSerial = await rawRun(admin, rows, 1);
+    await admin.raw('TRUNCATE bench_raw.events');
+    await admin.raw('CHECKPOINT');
+    const rawParallel = await rawRun(admin, rows, 4);
+    await service.destroy();
+
+    const rate = (r: Row) => r.events / r.seconds;
+    const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+    const lines = [
+      `| run | events | events/s | × raw (1 conn) | × raw (4 conns) | record() p50 ms | p99 ms | batches | peak RSS MB |`,
+      `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+      ...[...results, rawSerial, rawParallel].map(
+        (r) =>
+          `| ${r.label} | ${fmt(r.events)} | ${fmt(rate(r))} | ${(rate(r) / rate(rawSerial)).toFixed(2)} | ${(rate(r) / rate(rawParallel)).toFixed(2)} | ${r.p50?.toFixed(1) ?? '-'} | ${r.p99?.toFixed(1) ?? '-'} | ${r.batches ?? '-'} | ${r.rss} |`,
+      ),
+    ];
+    const [{ version }] = (await admin.raw('SHOW server_version')).rows.map((r: { server_version: string }) => ({ version: r.server_version }));
+    process.stdout.write(`audit write benchmark: PostgreSQL ${version}, Node ${process.version}, ${EVENTS} events per run, group commit maxBatch ${MAX_BATCH}\n${lines.join('\n')}\n`);
+  } finally {
+    await admin.destroy();
+    await db.drop();
+  }
+}
+
+await main();
