@@ -2,7 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKnex, createTestDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
-import { run } from '../../cli/src/commands/org-create';
+
+// Loaded by a computed path so this package's typecheck does not take in the CLI and all it imports.
+const command = new URL('../../cli/src/commands/org-create.ts', import.meta.url).pathname;
+type Run = (args: string[]) => Promise<{ json: Record<string, unknown>; text: string }>;
+let run: Run;
 
 let db: TestDatabase;
 let knex: Knex;
@@ -13,6 +17,7 @@ beforeAll(async () => {
   process.env.DATABASE_URL = db.url;
   process.env.LOG_LEVEL = 'silent';
   knex = await createKnex({ url: db.url, poolMax: 2 });
+  ({ run } = (await import(/* @vite-ignore */ command)) as { run: Run });
 });
 afterAll(async () => {
   await knex?.destroy();

@@ -16,6 +16,8 @@ export const PAGE_DEFAULT = 50;
 /** A user id (`sub`) or a client id: opaque, printable, bounded. */
 export const principalId = z.string().regex(/^[A-Za-z0-9._:@|-]{1,255}$/, 'must be a user or client id');
 const objectId = z.string().describe('an id as returned by the API');
+/** The shape of every org and document id (a UUID from crypto.randomUUID); anything else cannot exist. */
+export const isObjectId = (value: string): boolean => /^[A-Za-z0-9-]{1,64}$/.test(value);
 
 const title = z.string().min(1).max(TITLE_MAX);
 const content = z.string().max(CONTENT_MAX);

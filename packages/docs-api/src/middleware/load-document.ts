@@ -6,6 +6,7 @@ import { documentActions } from '../access';
 import { NotFoundError } from '../errors';
 import { createDocumentQueries } from '../queries/documents';
 import { createShareQueries } from '../queries/shares';
+import { isObjectId } from '../schemas';
 import type { RecordDenial } from './record-denial';
 import { membershipsOf, principalOf, type Step } from './state';
 
@@ -15,7 +16,7 @@ export function loadDocument(knex: Knex, recordDenial: RecordDenial): Step {
   return async (ctx, next) => {
     const id = ctx.params.id!;
     const principal = principalOf(ctx);
-    const doc = id.length <= 64 ? await documents.findById(id) : undefined;
+    const doc = isObjectId(id) ? await documents.findById(id) : undefined;
     if (!doc) throw new NotFoundError('no such document');
     const share = principal.kind === 'user' ? await shares.permissionOf(doc.id, principal.id) : undefined;
     const actions = documentActions(doc, principal, membershipsOf(ctx), share);

@@ -4,6 +4,7 @@ import type { Knex } from '@clouddocs/db';
 import { roleIn } from '../access';
 import { NotFoundError } from '../errors';
 import { createOrgQueries } from '../queries/orgs';
+import { isObjectId } from '../schemas';
 import type { RecordDenial } from './record-denial';
 import { membershipsOf, type Step } from './state';
 
@@ -12,7 +13,7 @@ export function loadOrg(knex: Knex, recordDenial: RecordDenial): Step {
   return async (ctx, next) => {
     const orgId = ctx.params.orgId!;
     const role = roleIn(membershipsOf(ctx), orgId);
-    const org = orgId.length <= 64 ? await orgs.findById(orgId) : undefined;
+    const org = isObjectId(orgId) ? await orgs.findById(orgId) : undefined;
     if (!org || !role) {
       if (org) await recordDenial(ctx, { target: { type: 'org', id: org.id }, orgId: org.id, reason: 'not a member' });
       throw new NotFoundError('no such organization');

@@ -28,7 +28,10 @@ const problem = (description: string) => ({ description, content: { 'application
 
 export function buildOpenApi(routes: RouteDefinition[], info: { version: string; issuer: string }) {
   const { schemas } = z.toJSONSchema(docsSchemas, { io: 'output', uri: REF, unrepresentable: 'any' }) as { schemas: Record<string, Record<string, unknown>> };
-  for (const schema of Object.values(schemas)) delete schema.$schema;
+  for (const schema of Object.values(schemas)) {
+    delete schema.$schema;
+    delete schema.$id; // the component's place in the document names it
+  }
   void problemView; // registered as 'Problem'
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -50,7 +53,9 @@ export function buildOpenApi(routes: RouteDefinition[], info: { version: string;
     if (route.access !== 'public' && route.access !== 'token') {
       responses['403'] = { ...problem(`insufficient_scope: the token lacks ${route.access}`), headers: { 'WWW-Authenticate': { schema: { type: 'string' } } } };
     }
-    if (route.query || route.body) responses['400'] = problem('the body, query or cursor fails the strict schema (unknown fields included), or the JSON is malformed');
+    if (route.query || route.body) {
+      responses['400'] = problem('the Authorization header is not exactly "Bearer <token>", or the body, query or cursor fails the strict schema (unknown fields included), or the JSON is malformed');
+    }
     if (route.body) {
       responses['413'] = problem('the body is too large');
       responses['415'] = problem('the body is not application/json');
