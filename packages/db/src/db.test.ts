@@ -1,0 +1,373 @@
+// The database layer against the real store: PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  createKnex,
+  createTestDatabase,
+  locateDatabase,
+  migrate,
+  SERVICE_ROLE,
+  startEmbeddedPostgres,
+  type DatabaseLocation,
+  type Knex,
+  type Migration,
+  type SchemaGrants,
+  type TestDatabase,
+} from './index';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function testDatabase(): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  return db;
+}
+async function knexFor(url: string, options: { poolMax?: number; serviceRole?: boolean } = {}): Promise<Knex> {
+  const knex = await createKnex({ url, ...options });
+  cleanups.push(() => knex.destroy());
+  return knex;
+}
+
+const migrations: Migration[] = [
+  {
+    name: 'dbtest_001_notes',
+    async up(knex) {
+      await knex.raw('CREATE SCHEMA IF NOT EXISTS dbtest');
+      await knex.raw('CREATE TABLE dbtest.notes (id serial PRIMARY KEY, body text NOT NULL)');
+    },
+  },
+  {
+    name: 'dbtest_002_ledger',
+    async up(knex) {
+      await knex.raw('CREATE TABLE dbtest.ledger (id serial PRIMARY KEY, entry text NOT NULL)');
+    },
+  },
+];
+const grants: SchemaGrants[] = [{ schema: 'dbtest', appendOnly: ['ledger'] }];
+
+describe('startEmbeddedPostgres', () => {
+  it('serves PGlite over the PostgreSQL wire protocol: an ordinary pg client can query it', async () => {
+    const embedded = await startEmbeddedPostgres();
+    cleanups.push(() => embedded.stop());
+    expect(embedded.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+    const client = new pg.Client({ connectionString: embedded.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query('SELECT 1 + $1::int AS two, version() AS version', [1]);
+      expect(rows[0].two).toBe(2);
+      expect(rows[0].version).toMatch(/PostgreSQL/);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('20 concurrent inserts (each its own transaction) through a knex pool of 5 all land', async () => {
+    const embedded = await startEmbeddedPostgres();
+    cleanups.push(() => embedded.stop());
+    const knex = await knexFor(embedded.url, { poolMax: 5 });
+    await knex.raw('CREATE TABLE hits (id serial PRIMARY KEY, n int NOT NULL)');
+    await Promise.all(
+      Array.from({ length: 20 }, (_, n) =>
+        knex.transaction(async (trx) => {
+          await trx('hits').insert({ n });
+          await trx.raw('SELECT pg_sleep(0.01)');
+        }),
+      ),
+    );
+    const rows = await knex('hits').orderBy('n').pluck('n');
+    expect(rows).toEqual(Array.from({ length: 20 }, (_, n) => n));
+  });
+
+  it('a rolled-back transaction on one connection leaves the others\' committed work intact', async () => {
+    const embedded = await startEmbeddedPostgres();
+    cleanups.push(() => embedded.stop());
+    const knex = await knexFor(embedded.url, { poolMax: 3 });
+    await knex.raw('CREATE TABLE t (v text)');
+    const results = await Promise.allSettled([
+      knex.transaction(async (trx) => {
+        await trx('t').insert({ v: 'kept-1' });
+      }),
+      knex.transaction(async (trx) => {
+        await trx('t').insert({ v: 'rolled-back' });
+        throw new Error('abort');
+      }),
+      knex.transaction(async (trx) => {
+        await trx('t').insert({ v: 'kept-2' });
+      }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((await knex('t').pluck('v')).sort()).toEqual(['kept-1', 'kept-2']);
+  });
+
+  it('a data directory keeps its data across a stop and a start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clouddocs-pglite-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const first = await startEmbeddedPostgres({ dataDir: join(dir, 'pglite') });
+    const k1 = await createKnex({ url: first.url });
+    await k1.raw('CREATE TABLE kept (v text)');
+    await k1('kept').insert({ v: 'survives' });
+    await k1.destroy();
+    await first.stop();
+    await first.stop(); // a second stop is a no-op
+    const second = await startEmbeddedPostgres({ dataDir: join(dir, 'pglite') });
+    cleanups.push(() => second.stop());
+    const k2 = await knexFor(second.url);
+    expect(await k2('kept').pluck('v')).toEqual(['survives']);
+  });
+});
+
+describe('createTestDatabase', () => {
+  it('gives each caller its own isolated database', async () => {
+    const a = await testDatabase();
+    const b = await testDatabase();
+    expect(a.url).not.toBe(b.url);
+    expect(a.embedded).toBe(!process.env.DATABASE_URL);
+    const ka = await knexFor(a.url);
+    const kb = await knexFor(b.url);
+    await ka.raw('CREATE TABLE only_in_a (v text)');
+    await ka('only_in_a').insert({ v: 'a' });
+    const { rows } = await kb.raw(`SELECT to_regclass('public.only_in_a') AS t`);
+    expect(rows[0].t).toBeNull();
+  });
+
+  it('drop removes the database', async () => {
+    const db = await createTestDatabase();
+    const url = db.url;
+    await db.drop();
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+    await expect(client.connect()).rejects.toThrow();
+    await client.end().catch(() => {});
+  });
+});
+
+describe('migrate', () => {
+  it('applies every migration once; a second run applies nothing', async () => {
+    const db = await testDatabase();
+    const knex = await knexFor(db.url);
+    expect(await migrate(knex, migrations, grants)).toEqual(['dbtest_001_notes', 'dbtest_002_ledger']);
+    expect(await migrate(knex, migrations, grants)).toEqual([]);
+    const recorded = await knex('clouddocs_meta.migrations').orderBy('id').pluck('name');
+    expect(recorded).toEqual(['dbtest_001_notes', 'dbtest_002_ledger']);
+  });
+
+  it('a migration added later is the only one applied on the next run', async () => {
+    const db = await testDatabase();
+    const knex = await knexFor(db.url);
+    await migrate(knex, migrations.slice(0, 1), [{ schema: 'dbtest' }]);
+    expect(await migrate(knex, migrations, grants)).toEqual(['dbtest_002_ledger']);
+  });
+
+  it('creates the role clouddocs_service and grants it the schema', async () => {
+    const db = await testDatabase();
+    const knex = await knexFor(db.url);
+    await migrate(knex, migrations, grants);
+    const { rows } = await knex.raw(`SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ?`, [SERVICE_ROLE]);
+    expect(rows).toEqual([{ rolname: 'clouddocs_service', rolcanlogin: false }]);
+    const privileges = await knex.raw(
+      `SELECT has_table_privilege(?, 'dbtest.notes', 'UPDATE') AS notes_update,
+              has_table_privilege(?, 'dbtest.ledger', 'INSERT') AS ledger_insert,
+              has_table_privilege(?, 'dbtest.ledger', 'UPDATE') AS ledger_update,
+              has_table_privilege(?, 'dbtest.ledger', 'DELETE') AS ledger_delete`,
+      [SERVICE_ROLE, SERVICE_ROLE, SERVICE_ROLE, SERVICE_ROLE],
+    );
+    expect(privileges.rows[0]).toEqual({ notes_update: true, ledger_insert: true, ledger_update: false, ledger_delete: false });
+  });
+
+  it('two migrate runs racing apply each migration exactly once', async () => {
+    const db = await testDatabase();
+    const k1 = await knexFor(db.url);
+    const k2 = await knexFor(db.url);
+    const settled = await Promise.allSettled([migrate(k1, migrations, grants), migrate(k2, migrations, grants)]);
+    const applied = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+    // knex's migration lock lets one run apply; the other waits (or reports the lock) and applies nothing twice
+    expect(applied.sort()).toEqual(['dbtest_001_notes', 'dbtest_002_ledger']);
+    expect(await migrate(k1, migrations, grants)).toEqual([]);
+  });
+});
+
+describe('createKnex({ serviceRole: true })', () => {
+  it('on a real server it acts as clouddocs_service; on the embedded store (one shared session) it stays the owner', async () => {
+    const db = await testDatabase();
+    const admin = await knexFor(db.url);
+    await migrate(admin, migrations, grants);
+    const { rows: owner } = await admin.raw('SELECT session_user AS role');
+    const service = await knexFor(db.url, { serviceRole: true, poolMax: 2 });
+    const { rows } = await service.raw('SELECT current_user AS role');
+    expect(rows[0].role).toBe(db.embedded ? owner[0].role : SERVICE_ROLE);
+    // the owner's own connections are never restricted by it
+    expect((await admin.raw('SELECT current_user AS role')).rows[0].role).toBe(owner[0].role);
+  });
+
+  it('the service role may insert into an append-only table but not update or delete it', async () => {
+    const db = await testDatabase();
+    const admin = await knexFor(db.url);
+    await migrate(admin, migrations, grants);
+    // SET LOCAL ROLE inside one transaction works on both stores (the embedded one included).
+    const asService = (body: (trx: Knex.Transaction) => Promise<unknown>) =>
+      admin.transaction(async (trx) => {
+        await trx.raw(`SET LOCAL ROLE ${SERVICE_ROLE}`);
+        expect((await trx.raw('SELECT current_user AS role')).rows[0].role).toBe(SERVICE_ROLE);
+        await body(trx);
+      });
+    await asService(async (trx) => {
+      await trx('dbtest.ledger').insert({ entry: 'appended' });
+      await trx('dbtest.notes').insert({ body: 'note' });
+      await trx('dbtest.notes').update({ body: 'edited' });
+    });
+    await expect(asService((trx) => trx('dbtest.ledger').update({ entry: 'rewritten' }))).rejects.toThrow(/permission denied/);
+    await expect(asService((trx) => trx('dbtest.ledger').del())).rejects.toThrow(/permission denied/);
+    expect(await admin('dbtest.ledger').pluck('entry')).toEqual(['appended']);
+    expect(await admin('dbtest.notes').pluck('body')).toEqual(['edited']);
+    expect((await admin.raw('SELECT current_user AS role')).rows[0].role).not.toBe(SERVICE_ROLE);
+  });
+
+  if (process.env.DATABASE_URL) {
+    it('on a real server every pooled connection acts as the role and cannot rewrite the append-only table', async () => {
+      const db = await testDatabase();
+      const admin = await knexFor(db.url);
+      await migrate(admin, migrations, grants);
+      const service = await knexFor(db.url, { serviceRole: true, poolMax: 3 });
+      const roles = await Promise.all(
+        Array.from({ length: 6 }, () => service.transaction(async (trx) => (await trx.raw('SELECT current_user AS role, pg_sleep(0.02)')).rows[0].role)),
+      );
+      expect(new Set(roles)).toEqual(new Set([SERVICE_ROLE]));
+      await service('dbtest.ledger').insert({ entry: 'appended' });
+      await expect(service('dbtest.ledger').update({ entry: 'rewritten' })).rejects.toThrow(/permission denied/);
+    });
+  }
+
+  it('bigint values come back as numbers', async () => {
+    const db = await testDatabase();
+    const knex = await knexFor(db.url);
+    const { rows } = await knex.raw('SELECT count(*) AS n, 9007199254740::bigint AS big FROM generate_series(1, 3)');
+    expect(rows[0]).toEqual({ n: 3, big: 9007199254740 });
+  });
+});
+
+describe('locateDatabase', () => {
+  const dirs: string[] = [];
+  const locations: DatabaseLocation[] = [];
+  afterEach(async () => {
+    for (const l of locations.splice(0)) await l.release();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const dataDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clouddocs-locate-'));
+    dirs.push(dir);
+    return dir;
+  };
+
+  /** A second process (as the CLI is) that locates the database under `dir`, writes `write` and reads table `seen`. */
+  function otherProcess(dir: string, write: string): Promise<{ url: string; embedded: boolean; seen: string[]; code: number | null; stderr: string }> {
+    const dbIndex = fileURLToPath(new URL('./index.ts', import.meta.url));
+    const script = `
+      const { locateDatabase } = await import(${JSON.stringify(dbIndex)});
+      const pg = (await import('pg')).default;
+      const location = await locateDatabase({ DATA_DIR: ${JSON.stringify(dir)} });
+      const client = new pg.Client({ connectionString: location.url });
+      await client.connect();
+      await client.query('INSERT INTO seen (v) VALUES ($1)', [${JSON.stringify(write)}]);
+      const { rows } = await client.query('SELECT v FROM seen ORDER BY v');
+      await client.end();
+      await location.release();
+      process.stdout.write(JSON.stringify({ url: location.url, embedded: location.embedded, seen: rows.map((r) => r.v) }));
+    `;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.DATABASE_URL;
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        try {
+          resolve({ ...JSON.parse(stdout || '{}'), code, stderr });
+        } catch {
+          resolve({ url: '', embedded: false, seen: [], code, stderr: `${stderr}\nstdout: ${stdout}` });
+        }
+      });
+    });
+  }
+
+  it('DATABASE_URL wins: no embedded store is started', async () => {
+    const dir = dataDir();
+    const location = await locateDatabase({ DATABASE_URL: 'postgres://u@db.example:5432/x', DATA_DIR: dir });
+    expect(location).toMatchObject({ url: 'postgres://u@db.example:5432/x', embedded: false });
+    expect(existsSync(join(dir, 'embedded-db.json'))).toBe(false);
+    expect(existsSync(join(dir, 'pglite'))).toBe(false);
+    await location.release();
+  });
+
+  it('a host publishes embedded-db.json; a second process connects to the same database through it; release removes it', async () => {
+    const dir = dataDir();
+    const host = await locateDatabase({ DATA_DIR: dir }, { host: true });
+    locations.push(host);
+    expect(host.embedded).toBe(true);
+    const record = JSON.parse(readFileSync(join(dir, 'embedded-db.json'), 'utf8')) as { pid: number; url: string };
+    expect(record).toEqual({ pid: process.pid, url: host.url });
+
+    const knex = await knexFor(host.url);
+    await knex.raw('CREATE TABLE seen (v text)');
+    await knex('seen').insert({ v: 'from-host' });
+
+    // The CLI, while the host runs: it must share the hosted database, not open PGlite a second time.
+    const cli = await otherProcess(dir, 'from-cli');
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli).toMatchObject({ url: host.url, embedded: true, seen: ['from-cli', 'from-host'] });
+    expect(await knex('seen').orderBy('v').pluck('v')).toEqual(['from-cli', 'from-host']);
+    // the CLI's release left the host serving
+    expect(existsSync(join(dir, 'embedded-db.json'))).toBe(true);
+    expect((await knex.raw('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+
+    await knex.destroy();
+    await host.release();
+    locations.splice(locations.indexOf(host), 1);
+    expect(existsSync(join(dir, 'embedded-db.json'))).toBe(false);
+    expect(existsSync(join(dir, 'pglite.lock'))).toBe(false);
+  });
+
+  it('without a host, a process opens the store itself, and the next one finds the same data after it released', async () => {
+    const dir = dataDir();
+    const first = await locateDatabase({ DATA_DIR: dir });
+    expect(first.embedded).toBe(true);
+    expect(existsSync(join(dir, 'embedded-db.json'))).toBe(false); // not a host: nothing published
+    const k = await createKnex({ url: first.url });
+    await k.raw('CREATE TABLE seen (v text)');
+    await k('seen').insert({ v: 'first' });
+    await k.destroy();
+    await first.release();
+    expect(existsSync(join(dir, 'pglite.lock'))).toBe(false);
+
+    const second = await otherProcess(dir, 'second');
+    expect(second.stderr).toBe('');
+    expect(second).toMatchObject({ code: 0, embedded: true, seen: ['first', 'second'] });
+  });
+
+  it('a stale host record (dead process) is ignored and a stale lock is taken over', async () => {
+    const dir = dataDir();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'embedded-db.json'), JSON.stringify({ pid: 2 ** 22 + 12345, url: 'postgres://postgres@127.0.0.1:1/postgres' }));
+    writeFileSync(join(dir, 'pglite.lock'), String(2 ** 22 + 12345));
+    const location = await locateDatabase({ DATA_DIR: dir }, { host: true });
+    locations.push(location);
+    expect(location.url).not.toContain(':1/');
+    const knex = await knexFor(location.url);
+    expect((await knex.raw('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'embedded-db.json'), 'utf8'))).toEqual({ pid: process.pid, url: location.url });
+  });
+});
