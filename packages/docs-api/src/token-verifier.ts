@@ -9,6 +9,9 @@ import type { KeySource } from './key-source';
 // Only the asymmetric algorithms the auth server publishes; never `none`, never HS* (a public key as an HMAC secret).
 export const ACCEPTED_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'];
 
+/** Far above any access token lifetime; an upper bound that turns on jose's `iat` checks. */
+const MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+
 export interface TokenVerifierOptions {
   keys: KeySource;
   issuer: string;
@@ -47,7 +50,8 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
         audience: options.audience,
         algorithms: ACCEPTED_ALGORITHMS,
         typ: 'at+jwt', // RFC 9068 §4: an ID token (typ JWT) is not an access token
-        clockTolerance: options.clockToleranceSeconds,
+        clockTolerance: options.clockToleranceSeconds, // DOCS_API_CLOCK_TOLERANCE_SECONDS, for exp, nbf and iat alike
+        maxTokenAge: MAX_TOKEN_AGE_SECONDS, // also makes jose refuse an iat in the future
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'client_id', 'jti'],
       }));
     } catch (err) {

@@ -122,6 +122,16 @@ describe('authentication', () => {
     expect((await h.request('GET', '/me', { token: await h.token({ expiresIn: -2 }) })).status).toBe(200);
   });
 
+  it('a token issued in the future (beyond the clock tolerance) -> 401 invalid_token', async () => {
+    const token = await h.token({ claims: { iat: Math.floor(Date.now() / 1000) + 120 } });
+    expectInvalidToken(await h.request('GET', '/me', { token }), /issued in the future/);
+  });
+
+  it('a token not yet valid (nbf) -> 401 invalid_token', async () => {
+    const token = await h.token({ claims: { nbf: Math.floor(Date.now() / 1000) + 120 } });
+    expectInvalidToken(await h.request('GET', '/me', { token }), /not yet valid/);
+  });
+
   it('a token for another audience -> 401 invalid_token', async () => {
     expectInvalidToken(await h.request('GET', '/me', { token: await h.token({ audience: 'http://localhost:3000' }) }), /audience/);
   });

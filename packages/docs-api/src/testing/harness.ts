@@ -185,7 +185,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       .setAudience(o.audience ?? AUDIENCE)
       .setSubject(sub)
       .setJti(randomUUID())
-      .setIssuedAt()
+      .setIssuedAt(typeof o.claims?.iat === 'number' ? o.claims.iat : undefined)
       .setExpirationTime(Math.floor(Date.now() / 1000) + (o.expiresIn ?? 300))
       .sign(key.privateKey);
   };
