@@ -89,6 +89,48 @@ describe('authorization code + PKCE', () => {
     expect(second.refresh_token).not.toBe(first.refresh_token);
   });
 
+  it('offline_access without prompt=consent -> no refresh token', async () => {
+    const { tokens } = await codeFlow(config, user, { scope: 'openid offline_access docs:read' });
+    expect(tokens.refresh_token).toBeUndefined();
+  });
+
+  it("revoking a user's JWT access token -> it introspects active: false; revoking the refresh token -> the next refresh fails invalid_grant", async () => {
+    const { tokens } = await codeFlow(config, user, OFFLINE);
+    expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(true);
+    await oidc.tokenRevocation(config, tokens.access_token);
+    expect(await oidc.tokenIntrospection(config, tokens.access_token)).toEqual({ active: false });
+
+    expect((await oidc.tokenIntrospection(config, tokens.refresh_token!)).active).toBe(true);
+    await oidc.tokenRevocation(config, tokens.refresh_token!);
+    expect((await oidc.tokenIntrospection(config, tokens.refresh_token!)).active).toBe(false);
+    expect(await oauthError(oidc.refreshTokenGrant(config, tokens.refresh_token!))).toEqual({ error: 'invalid_grant', status: 400 });
+  });
+
+  it('a refresh token presented by another client -> 400 invalid_grant, and it is not rotated away from its owner', async () => {
+    const { tokens } = await codeFlow(config, user, OFFLINE);
+    const thief = await stack.createClient({ name: 'Other app' });
+    const stolen = await tokenRequest(stack, thief, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+    expect(stolen.status).toBe(400);
+    expect(stolen.body.error).toBe('invalid_grant');
+    const mine = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(mine.refresh_token).toEqual(expect.any(String));
+  });
+
+  it('a code redeemed by another client -> 400 invalid_grant', async () => {
+    const { start, code } = await authorizationResponse(config, user);
+    const thief = await stack.createClient({ name: 'Code thief' });
+    const res = await tokenRequest(stack, thief, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: start.verifier });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('a code redeemed with a different redirect_uri -> 400 invalid_grant', async () => {
+    const { start, code } = await authorizationResponse(config, user);
+    const res = await tokenRequest(stack, web, { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:8080/other', code_verifier: start.verifier });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
   it('reusing an old refresh token -> 400 invalid_grant, and it kills the newest refresh token and its access token', async () => {
     const { tokens } = await codeFlow(config, user, OFFLINE);
     const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { Browser, formsOf, visibleText, type PageForm } from '../support/browser';
 import { REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
-import { discover, oidc, startAuthorization } from '../support/rp';
+import { discover, oidc, signInAndConsent, startAuthorization } from '../support/rp';
 
 let stack: AuthStack;
 let web: RegisteredClient;
@@ -205,6 +205,50 @@ describe('session fixation', () => {
     const theirs = await atLoginPage();
     const res = await mine.browser.postForm(new URL(mine.form.action, mine.url), { csrf: theirs.form.fields.csrf!, email: user.email, password: user.password });
     expect(res.status).toBe(403);
+    expect(res.headers.get('location')).toBeNull();
+  });
+});
+
+describe('RP-initiated logout', () => {
+  it('logout asks for confirmation on a page, then ends the session and returns to the registered post_logout_redirect_uri with the state', async () => {
+    const user = await stack.createUser();
+    const app = await stack.createClient({ name: 'Logout app', postLogoutRedirectUris: ['http://127.0.0.1:8080/signed-out'] });
+    const appConfig = await discover(stack, app);
+    const browser = new Browser();
+    const start = await startAuthorization(appConfig);
+    const callback = await signInAndConsent(browser, start.url, user);
+    const tokens = await oidc.authorizationCodeGrant(appConfig, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+
+    const endUrl = oidc.buildEndSessionUrl(appConfig, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:8080/signed-out', state: 'bye-1' });
+    const prompt = await browser.request(endUrl);
+    expect(prompt.status).toBe(200);
+    expectPageSecurityHeaders(prompt);
+    const html = await prompt.text();
+    const logoutForm = formsOf(html).find((f) => f.action.includes('/session/end/confirm'));
+    expect(logoutForm).toBeDefined();
+    expect(html).toMatch(/<button[^>]+type="submit"[^>]*>\s*Sign out/);
+
+    const confirmUrl = new URL(logoutForm!.action, endUrl);
+    const done = await browser.postForm(confirmUrl, { ...logoutForm!.fields, logout: 'yes' });
+    expect([302, 303]).toContain(done.status);
+    const back = new URL(done.headers.get('location')!, confirmUrl);
+    expect(back.origin + back.pathname).toBe('http://127.0.0.1:8080/signed-out');
+    expect(back.searchParams.get('state')).toBe('bye-1');
+
+    // Signed out: the next authorization asks for the password again.
+    const again = await browser.navigate((await startAuthorization(appConfig)).url, toCallback);
+    expect(again.response.status).toBe(200);
+    expect(formsOf(await again.response.text()).some((f) => f.action.endsWith('/login'))).toBe(true);
+  });
+
+  it('a logout confirmation without its xsrf value -> 400, the session stays', async () => {
+    const res = await fetch(`${stack.issuer}/session/end/confirm`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      body: 'logout=yes',
+    });
+    expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
   });
 });

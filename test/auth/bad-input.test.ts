@@ -1,0 +1,218 @@
+// Every malformed or hostile request gets a 4xx with an RFC error code (RFC 6749 §5.2, RFC 6750 §3.1,
+// RFC 7009 §2.2.1, RFC 7662 §2.3, RFC 8707 §2), never a 500 and never a stack trace.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegisteredClient } from '@clouddocs/auth-server';
+import { Browser, formsOf } from '../support/browser';
+import { REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
+import { discover, oidc, startAuthorization } from '../support/rp';
+
+let stack: AuthStack;
+let web: RegisteredClient;
+let spa: RegisteredClient;
+let machine: RegisteredClient;
+
+beforeAll(async () => {
+  stack = await startAuthStack();
+  web = await stack.createClient({ name: 'Web app' });
+  spa = await stack.createClient({ name: 'SPA', public: true });
+  machine = await stack.createClient({ name: 'Machine', grants: ['client_credentials'], redirectUris: [] });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const basic = (c: { client_id: string; client_secret?: string }) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(c.client_id)}:${encodeURIComponent(c.client_secret ?? '')}`).toString('base64')}`;
+
+interface Case {
+  name: string;
+  path: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | (() => string);
+  status: number | number[];
+  errors: string[];
+}
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+function cases(): Case[] {
+  const webAuth = { ...FORM, authorization: basic(web) };
+  const machineAuth = { ...FORM, authorization: basic(machine) };
+  return [
+    // Token endpoint (RFC 6749 §5.2)
+    { name: 'token: no grant_type', path: '/token', headers: webAuth, body: form({}), status: 400, errors: ['invalid_request'] },
+    { name: 'token: the password grant', path: '/token', headers: webAuth, body: form({ grant_type: 'password', username: 'a', password: 'b' }), status: 400, errors: ['unsupported_grant_type'] },
+    { name: 'token: an invented grant type', path: '/token', headers: webAuth, body: form({ grant_type: 'urn:example:magic' }), status: 400, errors: ['unsupported_grant_type'] },
+    { name: 'token: authorization_code without a code', path: '/token', headers: webAuth, body: form({ grant_type: 'authorization_code', redirect_uri: REDIRECT_URI, code_verifier: 'v'.repeat(43) }), status: 400, errors: ['invalid_request'] },
+    { name: 'token: a made-up code', path: '/token', headers: webAuth, body: form({ grant_type: 'authorization_code', code: 'made-up-code', redirect_uri: REDIRECT_URI, code_verifier: 'v'.repeat(43) }), status: 400, errors: ['invalid_grant'] },
+    { name: 'token: a 10 kB code', path: '/token', headers: webAuth, body: form({ grant_type: 'authorization_code', code: 'x'.repeat(10_000), redirect_uri: REDIRECT_URI, code_verifier: 'v'.repeat(43) }), status: 400, errors: ['invalid_grant', 'invalid_request'] },
+    { name: 'token: a made-up refresh token', path: '/token', headers: webAuth, body: form({ grant_type: 'refresh_token', refresh_token: 'made-up' }), status: 400, errors: ['invalid_grant'] },
+    { name: 'token: a JWT-shaped refresh token', path: '/token', headers: webAuth, body: form({ grant_type: 'refresh_token', refresh_token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' }), status: 400, errors: ['invalid_grant'] },
+    { name: 'token: client_credentials for a client not registered for it', path: '/token', headers: webAuth, body: form({ grant_type: 'client_credentials' }), status: 400, errors: ['unauthorized_client', 'invalid_request'] },
+    { name: 'token: a scope outside the client registration', path: '/token', headers: machineAuth, body: form({ grant_type: 'client_credentials', scope: 'openid' }), status: 400, errors: ['invalid_scope'] },
+    { name: 'token: a resource that is not a URL', path: '/token', headers: machineAuth, body: form({ grant_type: 'client_credentials', resource: 'not a url' }), status: 400, errors: ['invalid_target'] },
+    { name: 'token: a resource with a fragment', path: '/token', headers: machineAuth, body: form({ grant_type: 'client_credentials', resource: 'http://localhost:4000#frag' }), status: 400, errors: ['invalid_target'] },
+    { name: 'token: a repeated parameter', path: '/token', headers: machineAuth, body: 'grant_type=client_credentials&grant_type=client_credentials', status: 400, errors: ['invalid_request'] },
+    { name: 'token: a JSON body', path: '/token', headers: { 'content-type': 'application/json', authorization: basic(machine) }, body: JSON.stringify({ grant_type: 'client_credentials' }), status: 400, errors: ['invalid_request'] },
+    { name: 'token: two client authentication methods', path: '/token', headers: machineAuth, body: form({ grant_type: 'client_credentials', client_id: machine.client_id, client_secret: machine.client_secret! }), status: [400, 401], errors: ['invalid_request', 'invalid_client'] },
+    { name: 'token: a malformed Basic header', path: '/token', headers: { ...FORM, authorization: 'Basic !!!not-base64!!!' }, body: form({ grant_type: 'client_credentials' }), status: [400, 401], errors: ['invalid_request', 'invalid_client'] },
+    { name: 'token: no client authentication', path: '/token', headers: FORM, body: form({ grant_type: 'client_credentials' }), status: [400, 401], errors: ['invalid_request', 'invalid_client'] },
+    { name: 'token: an unknown client', path: '/token', headers: { ...FORM, authorization: basic({ client_id: 'cd_nobody', client_secret: 'x' }) }, body: form({ grant_type: 'client_credentials' }), status: 401, errors: ['invalid_client'] },
+    { name: 'token: a public client asking for client_credentials', path: '/token', headers: FORM, body: form({ grant_type: 'client_credentials', client_id: spa.client_id }), status: [400, 401], errors: ['unauthorized_client', 'invalid_client', 'invalid_request'] },
+    { name: 'token: a confidential client posing as public (no secret)', path: '/token', headers: FORM, body: form({ grant_type: 'client_credentials', client_id: machine.client_id }), status: [400, 401], errors: ['invalid_client', 'invalid_request'] },
+    { name: 'token: broken percent-encoding', path: '/token', headers: machineAuth, body: 'grant_type=client_%ZZcredentials%', status: 400, errors: ['invalid_request', 'unsupported_grant_type'] },
+    // Introspection (RFC 7662) and revocation (RFC 7009)
+    { name: 'introspection: no token parameter', path: '/token/introspection', headers: machineAuth, body: form({}), status: 400, errors: ['invalid_request'] },
+    { name: 'introspection: no client authentication (JWT-shaped token)', path: '/token/introspection', headers: FORM, body: form({ token: 'a.b.c' }), status: 401, errors: ['invalid_client'] },
+    { name: 'introspection: no client authentication (opaque token)', path: '/token/introspection', headers: FORM, body: form({ token: 'opaque' }), status: [400, 401], errors: ['invalid_client', 'invalid_request'] },
+    { name: 'introspection: a public client (JWT-shaped token)', path: '/token/introspection', headers: FORM, body: form({ token: 'a.b.c', client_id: spa.client_id }), status: 401, errors: ['invalid_client'] },
+    { name: 'revocation: no token parameter', path: '/token/revocation', headers: machineAuth, body: form({}), status: 400, errors: ['invalid_request'] },
+    { name: 'revocation: an unsupported token_type_hint value is ignored or refused by code', path: '/token/revocation', headers: machineAuth, body: form({ token: 'x', token_type_hint: 'id_token' }), status: [200, 400], errors: ['unsupported_token_type', 'invalid_request'] },
+    // Userinfo (RFC 6750 §3.1)
+    { name: 'userinfo: no access token', path: '/me', method: 'GET', headers: { accept: 'application/json' }, status: [400, 401], errors: ['invalid_token', 'invalid_request'] },
+    { name: 'userinfo: a made-up access token', path: '/me', method: 'GET', headers: { accept: 'application/json', authorization: 'Bearer made-up' }, status: 401, errors: ['invalid_token'] },
+    { name: 'userinfo: a JWT-shaped forgery', path: '/me', method: 'GET', headers: { accept: 'application/json', authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' }, status: 401, errors: ['invalid_token'] },
+    { name: 'userinfo: a Basic Authorization header', path: '/me', method: 'GET', headers: { accept: 'application/json', authorization: basic(web) }, status: [400, 401], errors: ['invalid_request', 'invalid_token'] },
+    { name: 'userinfo: the token twice (header and query)', path: '/me?access_token=abc', method: 'GET', headers: { accept: 'application/json', authorization: 'Bearer abc' }, status: 400, errors: ['invalid_request'] },
+  ];
+}
+
+describe('bad input at the token, introspection, revocation and userinfo endpoints', () => {
+  it('every bad request -> 4xx with the RFC error code, JSON, no-store on token responses, never a 500', async () => {
+    const failures: string[] = [];
+    for (const c of cases()) {
+      const res = await fetch(`${stack.issuer}${c.path}`, {
+        method: c.method ?? 'POST',
+        headers: c.headers,
+        body: typeof c.body === 'function' ? c.body() : c.body,
+        redirect: 'manual',
+      });
+      const text = await res.text();
+      let body: { error?: string } = {};
+      try {
+        body = JSON.parse(text) as { error?: string };
+      } catch {
+        // not JSON
+      }
+      const statuses = Array.isArray(c.status) ? c.status : [c.status];
+      const problems: string[] = [];
+      if (!statuses.includes(res.status)) problems.push(`status ${res.status}`);
+      if (res.status >= 400 && !c.errors.includes(body.error ?? '')) problems.push(`error ${JSON.stringify(body.error)}`);
+      if (res.status >= 400 && !/^application\/json/.test(res.headers.get('content-type') ?? '')) problems.push(`content-type ${res.headers.get('content-type')}`);
+      if (c.path === '/token' && res.headers.get('cache-control') !== 'no-store') problems.push(`cache-control ${res.headers.get('cache-control')}`);
+      if (/node_modules|\n\s+at /.test(text)) problems.push('stack trace in body');
+      if (problems.length) failures.push(`${c.name}: ${problems.join(', ')} (${text.slice(0, 160)})`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('an unknown scope is ignored (RFC 6749 §3.3): the token grants nothing and is not a docs API token', async () => {
+    const res = await fetch(`${stack.issuer}/token`, {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic(machine) },
+      body: form({ grant_type: 'client_credentials', scope: 'root' }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { access_token: string; scope?: string };
+    expect(body.scope ?? '').toBe('');
+    expect(body.access_token.split('.')).toHaveLength(1);
+  });
+
+  it('a made-up opaque token introspects active: false, and revoking it answers 200 (RFC 7009 §2.2)', async () => {
+    const config = await discover(stack, machine);
+    expect(await oidc.tokenIntrospection(config, 'made-up-token')).toEqual({ active: false });
+    expect(await oidc.tokenIntrospection(config, 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln')).toEqual({ active: false });
+    await oidc.tokenRevocation(config, 'made-up-token');
+    await oidc.tokenRevocation(config, 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln');
+  });
+});
+
+describe('bad input at the authorization endpoint and the interaction pages', () => {
+  async function get(path: string) {
+    const res = await fetch(`${stack.issuer}${path}`, { redirect: 'manual', headers: { accept: 'text/html' } });
+    return { res, text: await res.text() };
+  }
+
+  it('an authorization request without parameters -> 400 error page naming invalid_request', async () => {
+    const { res, text } = await get('/auth');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(text).toContain('invalid_request');
+  });
+
+  it('a repeated client_id -> 400 error page, no redirect', async () => {
+    const { res, text } = await get(`/auth?client_id=${web.client_id}&client_id=${web.client_id}&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(text).toContain('invalid_request');
+  });
+
+  it('unsupported request objects and malformed max_age -> error codes at the redirect_uri', async () => {
+    const config = await discover(stack, web);
+    for (const [extra, error] of [
+      [{ request: 'eyJhbGciOiJub25lIn0.e30.' }, ['request_not_supported', 'invalid_request_object', 'invalid_request']],
+      [{ request_uri: 'https://attacker.example/req' }, ['request_uri_not_supported', 'invalid_request_uri', 'invalid_request']],
+      [{ max_age: 'soon' }, ['invalid_request']],
+      [{ prompt: 'none' }, ['login_required']],
+      [{ prompt: 'none login' }, ['invalid_request']],
+    ] as const) {
+      const start = await startAuthorization(config, { ...extra });
+      const res = await fetch(start.url, { redirect: 'manual', headers: { accept: 'text/html' } });
+      expect(res.status, JSON.stringify(extra)).toBeLessThan(500);
+      const location = res.headers.get('location');
+      expect(location, JSON.stringify(extra)).toMatch(new RegExp(`^${REDIRECT_URI}\\?`));
+      const url = new URL(location!);
+      expect(error as readonly string[], JSON.stringify(extra)).toContain(url.searchParams.get('error'));
+      expect(url.searchParams.get('iss')).toBe(stack.issuer);
+    }
+  });
+
+  it('unknown interaction ids and a consent POST before sign-in -> 4xx pages, never a 500', async () => {
+    for (const path of ['/interaction/does-not-exist', '/interaction/%00', '/interaction/../../etc/passwd']) {
+      const { res, text } = await get(path);
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      expect(res.status, path).toBeLessThan(500);
+      expect(text).not.toMatch(/node_modules|\n\s+at /);
+    }
+    const post = await fetch(`${stack.issuer}/interaction/does-not-exist/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ email: 'a@b.c', password: 'x', csrf: 'y' }),
+    });
+    expect(post.status).toBe(400);
+
+    // A real interaction at the login step: Allow before signing in is refused.
+    const browser = new Browser();
+    const start = await startAuthorization(await discover(stack, web));
+    const step = await browser.navigate(start.url, (u) => u.startsWith(REDIRECT_URI));
+    const login = formsOf(await step.response.text()).find((f) => f.action.endsWith('/login'))!;
+    const confirmUrl = new URL(login.action.replace(/\/login$/, '/confirm'), step.url);
+    const early = await browser.postForm(confirmUrl, { csrf: login.fields.csrf! });
+    expect(early.status).toBe(400);
+    expect(early.headers.get('location')).toBeNull();
+
+    // A field sent twice, unknown fields and an oversized form.
+    const loginUrl = new URL(login.action, step.url);
+    const twice = await browser.request(loginUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf=${login.fields.csrf}&email=a%40b.c&email=c%40d.e&password=x`,
+    });
+    expect(twice.status).toBe(400);
+    const extra = await browser.postForm(loginUrl, { csrf: login.fields.csrf!, email: 'a@b.c', password: 'x', role: 'admin' });
+    expect(extra.status).toBe(400);
+    expect(extra.headers.get('location')).toBeNull();
+    const huge = await browser.postForm(loginUrl, { csrf: login.fields.csrf!, email: 'a@b.c', password: 'p'.repeat(20_000) });
+    expect(huge.status).toBe(413);
+  });
+
+  it('logout with a forged id_token_hint -> 400 error page, no redirect', async () => {
+    const { res, text } = await get(`/session/end?id_token_hint=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.&post_logout_redirect_uri=${encodeURIComponent('https://attacker.example/')}`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(text).toMatch(/invalid_request|id_token_hint/);
+  });
+});
