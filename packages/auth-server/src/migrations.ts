@@ -53,6 +53,38 @@ export const authMigrations: Migration[] = [
       await knex.raw(`CREATE TABLE auth.demo_seed (id integer PRIMARY KEY CHECK (id = 1), seeded_at timestamptz NOT NULL DEFAULT now())`);
     },
   },
+  {
+    name: 'auth_002_account_security',
+    async up(knex) {
+      // Single-use, short-lived tokens sent by mail (email verification, password reset): only a hash is kept.
+      await knex.raw(`
+        CREATE TABLE auth.account_tokens (
+          token_hash text PRIMARY KEY,
+          account_id text NOT NULL REFERENCES auth.accounts (id) ON DELETE CASCADE,
+          purpose text NOT NULL CHECK (purpose IN ('verify_email', 'password_reset')),
+          return_to text,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          expires_at timestamptz NOT NULL,
+          used_at timestamptz
+        )`);
+      await knex.raw('CREATE INDEX account_tokens_account_idx ON auth.account_tokens (account_id, purpose)');
+      // TOTP second factor: the secret sealed with AUTH_ENCRYPTION_KEY; last_step refuses a replayed code.
+      await knex.raw(`
+        CREATE TABLE auth.mfa_totp (
+          account_id text PRIMARY KEY REFERENCES auth.accounts (id) ON DELETE CASCADE,
+          secret_enc text NOT NULL,
+          last_step bigint,
+          enabled_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await knex.raw(`
+        CREATE TABLE auth.mfa_recovery_codes (
+          account_id text NOT NULL REFERENCES auth.accounts (id) ON DELETE CASCADE,
+          code_hash text NOT NULL,
+          used_at timestamptz,
+          PRIMARY KEY (account_id, code_hash)
+        )`);
+    },
+  },
 ];
 
 export const authGrants: SchemaGrants = { schema: 'auth' };

@@ -17,7 +17,8 @@ import { createLoginThrottle } from './accounts/throttle';
 import { auditScope, queueAmbientAudit } from './audit-scope';
 import { createClientLibrary } from './clients/clients';
 import { securityHeaders } from './http/security-headers';
-import { createInteractionRouter, FormError } from './interactions/routes';
+import { createAccountSecurity } from './account';
+import { FormError } from './interactions/routes';
 import { messageView, renderPage } from './interactions/views';
 import { createKeyStore, type KeySetState } from './keys/keys';
 import { createAdapterClass, revokeGrantInStores } from './oidc/adapter';
@@ -164,13 +165,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   app.use(jwtEndpoints({ introspection: '/token/introspection', revocation: '/token/revocation' }));
 
   const throttle = createLoginThrottle(kv);
-  const interactions = createInteractionRouter({
-    provider: () => current.provider,
-    accounts,
-    throttle,
-    cookieKey: config.AUTH_COOKIE_KEYS[0]!,
-    interactionCookie: https ? '__Secure-cd_interaction' : 'cd_interaction',
-  });
+  const { interactions, account } = createAccountSecurity({ config, knex, kv, logger, provider: () => current.provider, accounts, throttle, revocations });
   app.use(async (ctx, next) => {
     await next();
     if (ctx.path.endsWith('/login') && ctx.method === 'POST' && ctx.path.startsWith('/interaction/')) {
@@ -179,6 +174,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   });
   app.use(interactions.routes());
   app.use(interactions.allowedMethods());
+  app.use(account.routes());
+  app.use(account.allowedMethods());
   app.use((ctx, next) => current.handler(ctx, next));
 
   let server: Server | undefined;

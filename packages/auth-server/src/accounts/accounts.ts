@@ -98,6 +98,13 @@ export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher 
       return { ok: true, account: toAccount(row), rehashed };
     },
 
+    /** Re-checks the password of a signed-in person before a sensitive change. */
+    async verifyPassword(id: string, password: string): Promise<boolean> {
+      const row = await queries.byId(id);
+      if (!row) return deps.hasher.verifyDummy(password);
+      return deps.hasher.verify(row.password_hash, password);
+    },
+
     async setPassword(id: string, password: string, context: { email?: string } = {}): Promise<void> {
       const problem = passwordProblem(password, context);
       if (problem) throw new AccountError(problem, 'weak_password');

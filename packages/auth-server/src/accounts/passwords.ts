@@ -37,7 +37,19 @@ export class PasswordHasher {
     return false;
   }
 
+  /** True when the stored hash is weaker than the configured parameters (never to weaken one). */
   needsRehash(hash: string): boolean {
-    return argon2.needsRehash(hash, { ...this.params });
+    const stored = parseArgon2Hash(hash);
+    if (!stored) return true;
+    return stored.type !== 'argon2id' || stored.version < 0x13 || stored.memoryCost < this.params.memoryCost || stored.timeCost < this.params.timeCost;
   }
+}
+
+/** The parameters stored in a PHC-format argon2 hash (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`, any order). */
+export function parseArgon2Hash(hash: string): { type: string; version: number; memoryCost: number; timeCost: number; parallelism: number } | undefined {
+  const m = /^\$(argon2(?:id|i|d))\$v=(\d+)\$([a-z]=\d+(?:,[a-z]=\d+)*)\$/.exec(hash);
+  if (!m) return undefined;
+  const params = Object.fromEntries(m[3]!.split(',').map((kv) => kv.split('='))) as Record<string, string>;
+  if (!params.m || !params.t || !params.p) return undefined;
+  return { type: m[1]!, version: Number(m[2]), memoryCost: Number(params.m), timeCost: Number(params.t), parallelism: Number(params.p) };
 }

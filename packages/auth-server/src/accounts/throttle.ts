@@ -77,9 +77,14 @@ export function createLoginThrottle(kv: Kv) {
       }
     },
 
+    /** True once per lockout period (for the one `auth.lockout` event), however many requests see it. */
+    async noteLockout(accountKey: string): Promise<boolean> {
+      return kv.setIfAbsent(`login-lock-noted:${accountKey}`, '1', THROTTLE.LOCK_SECONDS).catch(() => false);
+    },
+
     /** A successful sign-in clears the account and gives the IP its attempt back: only failures count. */
     async succeeded(accountKey: string, ip: string): Promise<void> {
-      await Promise.all([accountFailures.delete(accountKey), backoff.delete(accountKey), perIp.reward(ip, 1)]).catch(rethrow);
+      await Promise.all([accountFailures.delete(accountKey), backoff.delete(accountKey), perIp.reward(ip, 1), kv.del(`login-lock-noted:${accountKey}`)]).catch(rethrow);
     },
   };
 }

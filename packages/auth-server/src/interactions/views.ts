@@ -35,6 +35,8 @@ export function loginView(input: {
   error?: string;
   notice?: string;
   extra?: Raw;
+  /** Links to the sign-up and password reset pages of the same interaction. */
+  links?: { signup: string; forgot: string };
 }): Raw {
   return html`
 <h1>Sign in to CloudDocs</h1>
@@ -51,6 +53,8 @@ ${input.notice ? html`<p class="notice" role="status">${input.notice}</p>` : ''}
     <button type="submit" class="primary">Sign in</button>
   </div>
 </form>
+${input.links ? html`<p><a href="${input.links.forgot}">Forgot your password?</a></p>
+<p>New to CloudDocs? <a href="${input.links.signup}">Create an account</a></p>` : ''}
 ${input.extra ?? ''}`;
 }
 
@@ -109,4 +113,57 @@ export function renderLogoutPrompt(ctx: KoaContextWithOIDC, form: string): void 
 
 export function renderLogoutDone(ctx: KoaContextWithOIDC): void {
   renderPage(ctx as unknown as Context, 'Signed out', messageView('Signed out', 'You are signed out of CloudDocs.'));
+}
+
+export function signupView(input: { action: string; csrf: string; clientName: string; loginHref: string; email?: string; name?: string; error?: string }): Raw {
+  return html`
+<h1>Create your CloudDocs account</h1>
+<p class="muted">to continue to <strong>${input.clientName}</strong></p>
+${input.error ? html`<p class="error" role="alert" id="signup-error">${input.error}</p>` : ''}
+<form method="post" action="${input.action}">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <label for="name">Name</label>
+  <input id="name" name="name" type="text" required maxlength="200" autocomplete="name" value="${input.name ?? ''}">
+  <label for="email">Email</label>
+  <input id="email" name="email" type="email" required maxlength="320" autocomplete="email" value="${input.email ?? ''}">
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" required minlength="8" maxlength="256" autocomplete="new-password" aria-describedby="password-help">
+  <p id="password-help" class="muted">At least 8 characters; 15 or more is better. Long passphrases are welcome. Very common passwords are refused.</p>
+  <div class="row">
+    <button type="submit" class="primary">Create account</button>
+  </div>
+</form>
+<p>Already have an account? <a href="${input.loginHref}">Sign in</a></p>`;
+}
+
+export function forgotView(input: { action: string; csrf: string; loginHref: string; email?: string; error?: string }): Raw {
+  return html`
+<h1>Reset your password</h1>
+<p>Enter the email address of your account. We will send a link to choose a new password.</p>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<form method="post" action="${input.action}">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <label for="email">Email</label>
+  <input id="email" name="email" type="email" required maxlength="320" autocomplete="email" value="${input.email ?? ''}">
+  <div class="row">
+    <button type="submit" class="primary">Send reset link</button>
+  </div>
+</form>
+<p><a href="${input.loginHref}">Back to sign in</a></p>`;
+}
+
+export function secondFactorView(input: { action: string; csrf: string; clientName: string; error?: string }): Raw {
+  return html`
+<h1>Two-step verification</h1>
+<p class="muted">to continue to <strong>${input.clientName}</strong></p>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<form method="post" action="${input.action}">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <label for="code">Code from your authenticator app, or a recovery code</label>
+  <input id="code" name="code" type="text" required maxlength="32" inputmode="text" autocomplete="one-time-code" autofocus aria-describedby="code-help">
+  <p id="code-help" class="muted">Six digits that change every 30 seconds, or one of your recovery codes (each works once).</p>
+  <div class="row">
+    <button type="submit" class="primary">Verify</button>
+  </div>
+</form>`;
 }

@@ -22,6 +22,9 @@ export interface AdapterDeps {
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
+/** The cache set of an account's session uids (see the account page). */
+export const accountSessionsKey = (accountId: string) => `oidc:account-sessions:${accountId}`;
+
 export function createAdapterClass(deps: AdapterDeps): new (name: string) => Adapter {
   const { knex, kv } = deps;
   // Clients change only through the CLI; a short cache keeps the token endpoint off the database.
@@ -118,6 +121,8 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
       await kv.set(key(this.model, id), JSON.stringify(payload), ttl);
       if (payload.grantId && GRANT_INDEXED_KV.includes(this.model)) await kv.addToSet(grantKey(payload.grantId), key(this.model, id), ttl);
       if (payload.uid) await kv.set(`oidc:uid:${this.model}:${payload.uid}`, id, ttl);
+      // The account page lists and ends a person's sessions: index them by account (uids, not ids).
+      if (this.model === 'Session' && payload.accountId && payload.uid) await kv.addToSet(accountSessionsKey(payload.accountId), payload.uid, ttl);
       if (payload.userCode) await kv.set(`oidc:usercode:${payload.userCode}`, id, ttl);
     }
     async find(id: string) {

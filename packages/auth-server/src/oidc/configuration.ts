@@ -7,6 +7,7 @@ import type { KeySetState } from '../keys/keys';
 import { ALL_SCOPES, API_SCOPES, isApiScope } from '../scopes';
 import { TTL } from './ttl';
 import { renderProviderError, renderLogoutPrompt, renderLogoutDone } from '../interactions/views';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../interactions/routes';
 
 export interface ConfigurationDeps {
   config: AuthConfig;
@@ -27,7 +28,19 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
   return {
     adapter: deps.adapter,
     jwks: { keys: keys.jwks as never },
-    clients: [],
+    // The account console (/account) signs in through the ordinary pages as this first-party client.
+    clients: [
+      {
+        client_id: ACCOUNT_CONSOLE_CLIENT_ID,
+        client_name: 'CloudDocs account',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: [`${config.AUTH_ISSUER}/account/callback`],
+      },
+    ],
+    // Password alone, or password and a second factor (TOTP or a recovery code); `amr` says which.
+    acrValues: ['urn:clouddocs:pwd', 'urn:clouddocs:mfa'],
     scopes: [...ALL_SCOPES],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     // Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).

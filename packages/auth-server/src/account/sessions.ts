@@ -1,0 +1,53 @@
+// A person's sessions, found through the account -> session index the storage adapter keeps in the
+// cache (session uids, never the session ids that the cookies carry), loaded through oidc-provider's
+// own Session model so that expiry and signatures are checked as for any request.
+import type { Kv } from '@clouddocs/kv';
+import type Provider from 'oidc-provider';
+import { accountSessionsKey } from '../oidc/adapter';
+
+export interface AccountSession {
+  uid: string;
+  loginTs: number | undefined;
+  expiresAt: number | undefined;
+  amr: string[];
+  clients: string[];
+}
+
+type SessionInstance = InstanceType<Provider['Session']>;
+
+export function createSessionDirectory(deps: { provider: () => Provider; kv: Kv }) {
+  async function load(accountId: string): Promise<SessionInstance[]> {
+    const uids = await deps.kv.setMembers(accountSessionsKey(accountId));
+    const found = await Promise.all(uids.map((uid) => deps.provider().Session.findByUid(uid)));
+    return found.filter((s): s is SessionInstance => Boolean(s && s.accountId === accountId));
+  }
+  return {
+    async list(accountId: string): Promise<AccountSession[]> {
+      const sessions = await load(accountId);
+      return sessions
+        .map((s) => ({
+          uid: s.uid,
+          loginTs: s.loginTs,
+          expiresAt: s.exp,
+          amr: (s.amr as string[] | undefined) ?? [],
+          clients: Object.keys((s.authorizations as Record<string, unknown> | undefined) ?? {}),
+        }))
+        .sort((a, b) => (b.loginTs ?? 0) - (a.loginTs ?? 0));
+    },
+    /** Ends one session server-side; its cookie then opens nothing. */
+    async revoke(accountId: string, uid: string): Promise<boolean> {
+      const session = await deps.provider().Session.findByUid(uid);
+      if (!session || session.accountId !== accountId) return false;
+      await session.destroy();
+      return true;
+    },
+    /** Ends every session of the account (after a password reset). Returns how many ended. */
+    async revokeAll(accountId: string): Promise<number> {
+      const sessions = await load(accountId);
+      await Promise.all(sessions.map((s) => s.destroy()));
+      return sessions.length;
+    },
+  };
+}
+
+export type SessionDirectory = ReturnType<typeof createSessionDirectory>;

@@ -1,0 +1,141 @@
+// The account pages: profile, two-step verification, connected apps and sessions; and the pages the
+// mailed links open. Server-rendered, no script, every form a POST with a CSRF field.
+import { html, type Raw } from '../http/html';
+import type { AccountSession } from './sessions';
+
+export interface ConnectedApp {
+  grantId: string;
+  clientId: string;
+  clientName: string;
+  scopes: string[];
+  grantedAt: number | undefined;
+}
+
+const when = (epochSeconds: number | undefined) => (epochSeconds ? new Date(epochSeconds * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : 'unknown');
+
+const AMR_TEXT: Record<string, string> = { pwd: 'password', otp: 'authenticator code', mfa: 'two-step' };
+
+export function signedOutView(): Raw {
+  return html`
+<h1>Your CloudDocs account</h1>
+<p>Sign in to see the apps connected to your account, your active sessions and your two-step verification settings.</p>
+<p><a href="/account/login">Sign in</a></p>`;
+}
+
+export function accountView(input: {
+  csrf: string;
+  email: string;
+  name: string | null;
+  emailVerified: boolean;
+  mfa: { enabled: boolean; recoveryCodesLeft: number };
+  apps: ConnectedApp[];
+  sessions: AccountSession[];
+  currentSessionUid: string | undefined;
+  notice?: string;
+  error?: string;
+}): Raw {
+  const csrf = html`<input type="hidden" name="csrf" value="${input.csrf}">`;
+  return html`
+<h1>Your CloudDocs account</h1>
+${input.notice ? html`<p class="notice" role="status">${input.notice}</p>` : ''}
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<section aria-labelledby="profile">
+  <h2 id="profile">Profile</h2>
+  <p>${input.name ?? ''} &lt;${input.email}&gt; ${input.emailVerified ? html`<small>(confirmed)</small>` : html`<small>(not confirmed yet)</small>`}</p>
+</section>
+
+<section aria-labelledby="mfa">
+  <h2 id="mfa">Two-step verification</h2>
+  ${input.mfa.enabled
+    ? html`<p>On: signing in asks for a code from your authenticator app. Recovery codes left: <strong>${input.mfa.recoveryCodesLeft}</strong>.</p>
+  <form method="post" action="/account/mfa/disable">
+    ${csrf}
+    <label for="disable-password">Current password</label>
+    <input id="disable-password" name="password" type="password" required autocomplete="current-password">
+    <button type="submit" class="secondary">Turn off two-step verification</button>
+  </form>`
+    : html`<p>Off. Add a second step to your sign-in with an authenticator app.</p>
+  <form method="post" action="/account/mfa/totp/start">
+    ${csrf}
+    <button type="submit" class="primary">Set up an authenticator app</button>
+  </form>`}
+</section>
+
+<section aria-labelledby="apps">
+  <h2 id="apps">Connected apps</h2>
+  ${input.apps.length === 0
+    ? html`<p class="muted">No app has access to your account.</p>`
+    : html`<ul class="items">${input.apps.map(
+        (app) => html`<li>
+      <strong>${app.clientName}</strong> <small>since ${when(app.grantedAt)}</small><br>
+      <small>${app.scopes.join(' ')}</small>
+      <form method="post" action="/account/apps/revoke">
+        ${csrf}
+        <input type="hidden" name="grant" value="${app.grantId}">
+        <button type="submit" class="secondary" aria-label="Remove access for ${app.clientName}">Remove access</button>
+      </form>
+    </li>`,
+      )}</ul>`}
+</section>
+
+<section aria-labelledby="sessions">
+  <h2 id="sessions">Where you are signed in</h2>
+  <ul class="items">${input.sessions.map(
+    (s) => html`<li>
+      ${s.uid === input.currentSessionUid ? html`<strong>This browser</strong>` : html`<strong>Another browser</strong>`}
+      <small>signed in ${when(s.loginTs)} with ${s.amr.map((a) => AMR_TEXT[a] ?? a).join(' + ') || 'password'}; expires ${when(s.expiresAt)}</small>
+      <form method="post" action="/account/sessions/revoke">
+        ${csrf}
+        <input type="hidden" name="session" value="${s.uid}">
+        <button type="submit" class="secondary">Sign out${s.uid === input.currentSessionUid ? '' : ' that browser'}</button>
+      </form>
+    </li>`,
+  )}</ul>
+</section>`;
+}
+
+export function totpEnrolView(input: { csrf: string; qrDataUrl: string; secret: string; error?: string }): Raw {
+  const grouped = input.secret.replace(/(.{4})/g, '$1 ').trim();
+  return html`
+<h1>Set up an authenticator app</h1>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<ol>
+  <li>Scan this QR code with your authenticator app.<br>
+    <img src="${input.qrDataUrl}" width="220" height="220" alt="QR code for your authenticator app; the same key is written below"></li>
+  <li>Or type this key: <code id="totp-secret" data-secret="${input.secret}">${grouped}</code></li>
+  <li>Enter the six-digit code the app shows.</li>
+</ol>
+<form method="post" action="/account/mfa/totp/confirm">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <label for="code">Code</label>
+  <input id="code" name="code" type="text" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" required autocomplete="one-time-code">
+  <div class="row"><button type="submit" class="primary">Turn on</button></div>
+</form>
+<p><a href="/account">Cancel</a></p>`;
+}
+
+export function recoveryCodesView(codes: string[]): Raw {
+  return html`
+<h1>Save your recovery codes</h1>
+<p>Two-step verification is on. If you lose your phone, each of these codes lets you sign in once.
+Keep them somewhere safe: this is the only time they are shown.</p>
+<ul class="codes" id="recovery-codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>
+<p><a href="/account">Done</a></p>`;
+}
+
+export function tokenFormView(input: { title: string; intro: string; action: string; csrf: string; token: string; button: string; passwordField?: boolean; error?: string }): Raw {
+  return html`
+<h1>${input.title}</h1>
+<p>${input.intro}</p>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<form method="post" action="${input.action}">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <input type="hidden" name="token" value="${input.token}">
+  ${input.passwordField
+    ? html`<label for="password">New password</label>
+  <input id="password" name="password" type="password" required minlength="8" maxlength="256" autocomplete="new-password" aria-describedby="password-help">
+  <p id="password-help" class="muted">At least 8 characters; 15 or more is better. Very common passwords are refused.</p>`
+    : ''}
+  <div class="row"><button type="submit" class="primary">${input.button}</button></div>
+</form>`;
+}

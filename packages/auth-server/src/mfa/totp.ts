@@ -1,0 +1,138 @@
+// TOTP second factor (RFC 6238, otplib defaults every authenticator app supports: SHA-1, 6 digits,
+// 30 s). The secret is sealed at rest. A code is accepted once: the time step it matched is stored
+// and only later steps pass (RFC 6238 §5.2), with an atomic update so two concurrent uses cannot
+// both win. Recovery codes are single-use and kept only as keyed hashes.
+import { createHmac, hkdfSync, randomInt } from 'node:crypto';
+import type { Knex } from '@clouddocs/db';
+import type { Kv } from '@clouddocs/kv';
+import { generateSecret, generateURI, verify } from 'otplib';
+import QRCode from 'qrcode';
+import type { SecretBox } from '../secret-box';
+
+export const RECOVERY_CODE_COUNT = 10;
+const ENROLMENT_SECONDS = 10 * 60;
+const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+
+export type SecondFactor = 'totp' | 'recovery_code';
+
+export interface TotpEnrolment {
+  secret: string;
+  uri: string;
+  qrDataUrl: string;
+}
+
+/** Recovery codes are compared without case, spaces or dashes. */
+export function normalizeRecoveryCode(code: string): string {
+  return code.toLowerCase().replace(/[\s-]/g, '');
+}
+
+function newRecoveryCode(): string {
+  let s = '';
+  for (let i = 0; i < 10; i++) s += RECOVERY_ALPHABET[randomInt(RECOVERY_ALPHABET.length)];
+  return `${s.slice(0, 5)}-${s.slice(5)}`;
+}
+
+export function createMfaLibrary(deps: { knex: Knex; kv: Kv; box: SecretBox; encryptionKey: string; issuerName?: string }) {
+  const { knex, kv, box } = deps;
+  const pepper = Buffer.from(hkdfSync('sha256', deps.encryptionKey, 'clouddocs-recovery-codes', 'hmac-sha256 v1', 32));
+  const hashRecovery = (code: string) => createHmac('sha256', pepper).update(normalizeRecoveryCode(code)).digest('base64url');
+  const enrolmentKey = (accountId: string) => `mfa-enrol:${accountId}`;
+
+  async function matchTotp(secret: string, code: string): Promise<number | undefined> {
+    if (!/^\d{6}$/.test(code)) return undefined;
+    // One step either side for clock drift between the phone and the server.
+    const result = await verify({ secret, token: code, epochTolerance: 30 }).catch(() => ({ valid: false as const }));
+    return result.valid ? (result as { timeStep?: number }).timeStep : undefined;
+  }
+
+  async function replaceRecoveryCodes(trx: Knex.Transaction, accountId: string): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    await trx('auth.mfa_recovery_codes').where({ account_id: accountId }).delete();
+    await trx('auth.mfa_recovery_codes').insert(codes.map((c) => ({ account_id: accountId, code_hash: hashRecovery(c) })));
+    return codes;
+  }
+
+  async function describe(secret: string, label: string): Promise<TotpEnrolment> {
+    const uri = generateURI({ issuer: deps.issuerName ?? 'CloudDocs', label, secret });
+    const qrDataUrl = await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 220 });
+    return { secret, uri, qrDataUrl };
+  }
+
+  return {
+    async status(accountId: string): Promise<{ enabled: boolean; enabledAt: Date | null; recoveryCodesLeft: number }> {
+      const row = await knex('auth.mfa_totp').where({ account_id: accountId }).first('enabled_at');
+      if (!row) return { enabled: false, enabledAt: null, recoveryCodesLeft: 0 };
+      const [{ count }] = (await knex('auth.mfa_recovery_codes').where({ account_id: accountId }).whereNull('used_at').count({ count: '*' })) as [{ count: string | number }];
+      return { enabled: true, enabledAt: new Date(row.enabled_at), recoveryCodesLeft: Number(count) };
+    },
+
+    async enabled(accountId: string): Promise<boolean> {
+      return Boolean(await knex('auth.mfa_totp').where({ account_id: accountId }).first('account_id'));
+    },
+
+    /** A new secret waiting for its first code; nothing changes for the account until it is confirmed. */
+    async startEnrolment(accountId: string, label: string): Promise<TotpEnrolment> {
+      const secret = generateSecret({ length: 20 });
+      await kv.set(enrolmentKey(accountId), box.seal(secret), ENROLMENT_SECONDS);
+      return describe(secret, label);
+    },
+
+    async pendingEnrolment(accountId: string, label: string): Promise<TotpEnrolment | undefined> {
+      const sealed = await kv.get(enrolmentKey(accountId));
+      return sealed ? describe(box.open(sealed), label) : undefined;
+    },
+
+    /** Confirms enrolment with a code from the app; returns the recovery codes (shown once), or undefined. */
+    async confirmEnrolment(accountId: string, code: string): Promise<string[] | undefined> {
+      const sealed = await kv.get(enrolmentKey(accountId));
+      if (!sealed) return undefined;
+      const secret = box.open(sealed);
+      const step = await matchTotp(secret, code.trim());
+      if (step === undefined) return undefined;
+      const codes = await knex.transaction(async (trx) => {
+        await trx('auth.mfa_totp')
+          .insert({ account_id: accountId, secret_enc: box.seal(secret), last_step: step, enabled_at: trx.fn.now() })
+          .onConflict('account_id')
+          .merge(['secret_enc', 'last_step', 'enabled_at']);
+        return replaceRecoveryCodes(trx, accountId);
+      });
+      await kv.del(enrolmentKey(accountId));
+      return codes;
+    },
+
+    /** Checks a TOTP code (once per time step) or an unused recovery code (once). */
+    async verify(accountId: string, input: string): Promise<SecondFactor | undefined> {
+      const code = input.trim();
+      const row = await knex('auth.mfa_totp').where({ account_id: accountId }).first('secret_enc');
+      if (!row) return undefined;
+      if (/^\d{6}$/.test(code)) {
+        const step = await matchTotp(box.open(row.secret_enc), code);
+        if (step === undefined) return undefined;
+        const updated = await knex('auth.mfa_totp')
+          .where({ account_id: accountId })
+          .andWhere((q) => q.whereNull('last_step').orWhere('last_step', '<', step))
+          .update({ last_step: step });
+        return updated === 1 ? 'totp' : undefined;
+      }
+      if (normalizeRecoveryCode(code).length !== 10) return undefined;
+      const used = await knex('auth.mfa_recovery_codes')
+        .where({ account_id: accountId, code_hash: hashRecovery(code) })
+        .whereNull('used_at')
+        .update({ used_at: knex.fn.now() });
+      return used === 1 ? 'recovery_code' : undefined;
+    },
+
+    async regenerateRecoveryCodes(accountId: string): Promise<string[]> {
+      return knex.transaction((trx) => replaceRecoveryCodes(trx, accountId));
+    },
+
+    async disable(accountId: string): Promise<boolean> {
+      return knex.transaction(async (trx) => {
+        await trx('auth.mfa_recovery_codes').where({ account_id: accountId }).delete();
+        return (await trx('auth.mfa_totp').where({ account_id: accountId }).delete()) > 0;
+      });
+    },
+  };
+}
+
+export type MfaLibrary = ReturnType<typeof createMfaLibrary>;
