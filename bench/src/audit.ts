@@ -2,26 +2,31 @@
 // concurrent producers, against a raw multi-row INSERT of the very same rows into a plain table of
 // the same shape, in the same run on the same PostgreSQL.
 //
-//   npx tsx bench/src/audit.ts [--events 100000] [--producers 16,64,256] [--batch 500]
+//   npx tsx bench/src/audit.ts [--events 50000] [--producers 16,64,256] [--lanes 1,2] [--rounds 3] [--batch 500]
 //
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) names the server; the run uses a
 // fresh database on it and drops it afterwards.
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AuditLog, auditGrants, auditMigrations, type AuditEvent } from '@clouddocs/audit';
 import { createKnex, createTestDatabase, migrate, type Knex } from '@clouddocs/db';
 
 const { values } = parseArgs({
   options: {
-    events: { type: 'string', default: '100000' },
+    events: { type: 'string', default: '50000' },
     producers: { type: 'string', default: '16,64,256' },
     batch: { type: 'string', default: '500' },
     'max-batch': { type: 'string', default: '1000' },
+    lanes: { type: 'string', default: '1,2' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const EVENTS = Number(values.events);
 const PRODUCERS = values.producers!.split(',').map(Number);
 const RAW_BATCH = Number(values.batch);
 const MAX_BATCH = Number(values['max-batch']);
+const LANES = values.lanes!.split(',').map(Number);
+const ROUNDS = Number(values.rounds);
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const ACTIONS: AuditEvent['action'][] = ['token.issued', 'auth.login.succeeded', 'document.updated', 'access.denied'];
@@ -52,9 +57,9 @@ interface Row {
   rss: number;
 }
 
-async function auditRun(knex: Knex, producers: number, total: number): Promise<Row> {
+async function auditRun(knex: Knex, producers: number, lanes: number, total: number): Promise<Row> {
   let batches = 0;
-  const log = await AuditLog.open(knex, `bench-${producers}`, { maxBatch: MAX_BATCH, onCommit: () => (batches += 1) });
+  const log = await AuditLog.open(knex, `bench-${producers}-${lanes}`, { maxBatch: MAX_BATCH, lanes, onCommit: () => (batches += 1) });
   const latencies: number[] = [];
   let next = 0;
   const started = process.hrtime.bigint();
@@ -71,7 +76,7 @@ async function auditRun(knex: Knex, producers: number, total: number): Promise<R
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await log.close();
   latencies.sort((a, b) => a - b);
-  return { label: `AuditLog.record, ${producers} producers`, events: total, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb() };
+  return { label: `AuditLog.record, ${producers} producers, ${lanes} lane(s)`, events: total, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb() };
 }
 
 /** The same stored rows (hashes included) inserted as plain multi-row INSERTs, `connections` at a time. */
@@ -86,10 +91,11 @@ async function rawRun(knex: Knex, rows: Record<string, unknown>[], connections: 
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { label: `raw INSERT, batches of ${RAW_BATCH}, ${connections} connection(s)`, events: rows.length, seconds, rss: rssMb() };
+  return { label: `raw multi-row INSERT, ${connections} connection(s)`, events: rows.length, seconds, rss: rssMb() };
 }
 
 async function main() {
+  const loadAtStart = loadavg().map((l) => l.toFixed(1)).join(' ');
   const db = await createTestDatabase({ DATABASE_URL });
   const admin = await createKnex({ url: db.url, poolMax: 8 });
   try {
@@ -105,34 +111,53 @@ async function main() {
     await admin.raw('CREATE INDEX ON bench_raw.events (action, id DESC)');
     const service = await createKnex({ url: db.url, poolMax: 8, serviceRole: true });
 
-    await auditRun(service, 64, Math.min(5000, EVENTS)); // warm-up: connections, JIT
-    const results: Row[] = [];
-    for (const producers of PRODUCERS) {
-      results.push(await auditRun(service, producers, EVENTS));
-      await admin.raw('CHECKPOINT');
+    // Warm-up (connections, JIT), and the rows the raw INSERTs will write: exactly what one chain stored.
+    const warm = await auditRun(service, 64, 1, EVENTS);
+    const warmChain = await admin('audit.chains').where('service', 'bench-64-1').first('id');
+    if (!warm.events || !warmChain) throw new Error('warm-up wrote nothing');
+    const stored = (await admin('audit.events').where('chain_id', warmChain.id).orderBy('seq')).map(({ id: _id, ...row }) => ({ ...row, detail: JSON.stringify(row.detail) }));
+
+    // Rounds alternate every configuration, so that a noisy neighbour hits them alike; medians are reported.
+    const samples = new Map<string, Row[]>();
+    const add = (r: Row) => samples.set(r.label, [...(samples.get(r.label) ?? []), r]);
+    let rawRuns = 0;
+    for (let round = 0; round < ROUNDS; round += 1) {
+      for (const connections of [1, 4]) {
+        rawRuns += 1;
+        const rows = stored.map((r) => ({ ...r, chain_id: `raw-${rawRuns}` }));
+        await admin.raw('CHECKPOINT');
+        add(await rawRun(admin, rows, connections));
+      }
+      for (const producers of PRODUCERS) {
+        for (const lanes of LANES) {
+          await admin.raw('CHECKPOINT');
+          add(await auditRun(service, producers, lanes, EVENTS));
+        }
+      }
     }
-    // The rows the last audit run stored, exactly as stored.
-    const lastChain = await admin('audit.chains').where('service', `bench-${PRODUCERS[PRODUCERS.length - 1]}`).first('id');
-    const rows = (await admin('audit.events').where('chain_id', lastChain.id).orderBy('seq')).map(({ id: _id, ...row }) => ({ ...row, detail: JSON.stringify(row.detail) }));
-    await admin.raw('CHECKPOINT');
-    const rawSerial = await rawRun(admin, rows, 1);
-    await admin.raw('TRUNCATE bench_raw.events');
-    await admin.raw('CHECKPOINT');
-    const rawParallel = await rawRun(admin, rows, 4);
     await service.destroy();
 
     const rate = (r: Row) => r.events / r.seconds;
+    const median = (rows: Row[]) => [...rows].sort((a, b) => rate(a) - rate(b))[Math.floor(rows.length / 2)]!;
+    const medians = [...samples.values()].map(median);
+    const rawSerial = medians.find((r) => r.label.includes('1 connection'))!;
+    const rawParallel = medians.find((r) => r.label.includes('4 connection'))!;
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+    const spread = (label: string) => samples.get(label)!.map((r) => fmt(rate(r))).join(' / ');
     const lines = [
-      `| run | events | events/s | × raw (1 conn) | × raw (4 conns) | record() p50 ms | p99 ms | batches | peak RSS MB |`,
-      `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
-      ...[...results, rawSerial, rawParallel].map(
+      `| run | events/s (median) | rounds | × raw (1 conn) | × raw (4 conns) | record() p50 ms | p99 ms | batches | peak RSS MB |`,
+      `| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
+      ...[...medians.filter((r) => r.label.startsWith('AuditLog')), rawSerial, rawParallel].map(
         (r) =>
-          `| ${r.label} | ${fmt(r.events)} | ${fmt(rate(r))} | ${(rate(r) / rate(rawSerial)).toFixed(2)} | ${(rate(r) / rate(rawParallel)).toFixed(2)} | ${r.p50?.toFixed(1) ?? '-'} | ${r.p99?.toFixed(1) ?? '-'} | ${r.batches ?? '-'} | ${r.rss} |`,
+          `| ${r.label} | ${fmt(rate(r))} | ${spread(r.label)} | ${(rate(r) / rate(rawSerial)).toFixed(2)} | ${(rate(r) / rate(rawParallel)).toFixed(2)} | ${r.p50?.toFixed(1) ?? '-'} | ${r.p99?.toFixed(1) ?? '-'} | ${r.batches ?? '-'} | ${r.rss} |`,
       ),
     ];
     const [{ version }] = (await admin.raw('SHOW server_version')).rows.map((r: { server_version: string }) => ({ version: r.server_version }));
-    process.stdout.write(`audit write benchmark: PostgreSQL ${version}, Node ${process.version}, ${EVENTS} events per run, group commit maxBatch ${MAX_BATCH}\n${lines.join('\n')}\n`);
+    const load = loadavg().map((l) => l.toFixed(1)).join(' ');
+    process.stdout.write(
+      `audit write benchmark: PostgreSQL ${version}, Node ${process.version}, ${cpus().length} CPUs, load average at start ${loadAtStart}, at end ${load}; ` +
+        `${fmt(EVENTS)} events per run, ${ROUNDS} rounds, group commit maxBatch ${MAX_BATCH}, raw batches of ${RAW_BATCH}\n${lines.join('\n')}\n`,
+    );
   } finally {
     await admin.destroy();
     await db.drop();

@@ -18,7 +18,7 @@ afterAll(async () => {
 
 const SECONDS = 10;
 
-function childWriter(url: string, seconds: number, role: string): Promise<{ chainId: string; written: number }> {
+function childWriter(url: string, seconds: number, role: string): Promise<{ chainIds: string[]; written: number }> {
   const script = fileURLToPath(new URL('./fixtures/writer-process.ts', import.meta.url));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, url, String(seconds), role], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -57,13 +57,14 @@ describe('several writers at once', () => {
     const counts = Object.fromEntries(
       (await fx.admin('audit.events').select('chain_id').count({ n: '*' }).groupBy('chain_id')).map((r: Record<string, unknown>) => [r.chain_id, Number(r.n)]),
     );
-    expect(counts[a!.chainId]).toBe(writtenA);
-    expect(counts[b!.chainId]).toBe(writtenB);
-    expect(counts[fromChild.chainId]).toBe(fromChild.written);
+    const sum = (chainIds: string[]) => chainIds.reduce((n, id) => n + (counts[id] ?? 0), 0);
+    expect(sum(a!.chainIds)).toBe(writtenA);
+    expect(sum(b!.chainIds)).toBe(writtenB);
+    expect(sum(fromChild.chainIds)).toBe(fromChild.written);
     expect(writtenA).toBeGreaterThan(100);
     expect(fromChild.written).toBeGreaterThan(100);
 
     const result = await verifyAuditLog(fx.admin);
-    expect(result).toMatchObject({ ok: true, chains: 3, events: writtenA + writtenB + fromChild.written, firstBreak: null });
+    expect(result).toMatchObject({ ok: true, chains: a!.chainIds.length + b!.chainIds.length + fromChild.chainIds.length, events: writtenA + writtenB + fromChild.written, firstBreak: null });
   }, 60_000);
 });

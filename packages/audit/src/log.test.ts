@@ -12,7 +12,7 @@ afterAll(async () => {
   await fx?.close();
 });
 
-const count = async (chainId: string) => Number((await fx.admin('audit.events').where('chain_id', chainId).count({ n: '*' }))[0]!.n);
+const count = async (log: AuditLog) => Number((await fx.admin('audit.events').whereIn('chain_id', log.chainIds).count({ n: '*' }))[0]!.n);
 
 describe('group commit', () => {
   it('200 concurrent records share far fewer than 200 INSERT statements, and the chain verifies', async () => {
@@ -27,18 +27,29 @@ describe('group commit', () => {
     } finally {
       fx.service.off('query', onQuery);
     }
-    expect(await count(log.chainId)).toBe(200);
+    expect(await count(log)).toBe(200);
     expect(inserts).toBeGreaterThan(0);
     expect(inserts).toBeLessThanOrEqual(10);
-    const result = await verifyAuditLog(fx.admin, { chainIds: [log.chainId] });
+    const result = await verifyAuditLog(fx.admin, { chainIds: log.chainIds });
     expect(result).toMatchObject({ ok: true, events: 200 });
+    await log.close();
+  });
+
+  it('with several lanes, batches commit on separate chains at once and each chain verifies', async () => {
+    const log = await AuditLog.open(fx.service, 'test-lanes', { lanes: 3, maxBatch: 20 });
+    expect(new Set(log.chainIds).size).toBe(3);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => log.record(sampleEvent({ detail: { i } }))));
+    const perChain = await fx.admin('audit.events').whereIn('chain_id', log.chainIds).select('chain_id').count({ n: '*' }).groupBy('chain_id');
+    expect(perChain.length).toBe(3);
+    expect(perChain.reduce((sum, r: Record<string, unknown>) => sum + Number(r.n), 0)).toBe(300);
+    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, chains: 3, events: 300 });
     await log.close();
   });
 
   it('record() resolves only after the event is committed and readable', async () => {
     const log = await AuditLog.open(fx.service, 'test-visible');
     await log.record(sampleEvent({ requestId: 'req-visible' }));
-    const rows = await fx.admin('audit.events').where({ chain_id: log.chainId, request_id: 'req-visible' });
+    const rows = await fx.admin('audit.events').whereIn('chain_id', log.chainIds).where({ request_id: 'req-visible' });
     expect(rows).toHaveLength(1);
     await log.close();
   });
@@ -57,14 +68,14 @@ describe('group commit', () => {
       const rejected = settled.map((s, i) => (s.status === 'rejected' ? i : -1)).filter((i) => i >= 0);
       expect(rejected).toEqual(Array.from({ length: 10 }, (_, i) => i + 10));
       for (const i of rejected) expect((settled[i] as PromiseRejectedResult).reason).toBeInstanceOf(AuditUnavailableError);
-      expect(await count(log.chainId)).toBe(20);
+      expect(await count(log)).toBe(20);
     } finally {
       await fx.admin.raw('DROP TRIGGER test_poison ON audit.events');
       await fx.admin.raw('DROP FUNCTION audit.test_poison()');
     }
     await log.record(sampleEvent({ detail: { after: true } }));
-    expect(await count(log.chainId)).toBe(21);
-    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 21 });
+    expect(await count(log)).toBe(21);
+    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 21 });
     await log.close();
   });
 
@@ -80,10 +91,10 @@ describe('group commit', () => {
       await fx.admin.raw('DROP TRIGGER test_down ON audit.events');
       await fx.admin.raw('DROP FUNCTION audit.test_down()');
     }
-    const head = await fx.admin('audit.chains').where({ id: log.chainId }).first();
-    expect(Number(head.head_seq)).toBe(0);
+    const heads = await fx.admin('audit.chains').whereIn('id', log.chainIds).pluck('head_seq');
+    expect(heads.map(Number)).toEqual([0, 0]);
     await log.record(sampleEvent());
-    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 1 });
+    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 1 });
     await log.close();
   });
 
@@ -105,12 +116,12 @@ describe('group commit', () => {
     const more = Array.from({ length: 50 }, () => log.record(sampleEvent()));
     await log.close();
     await Promise.all(more);
-    expect(await count(log.chainId)).toBe(200);
+    expect(await count(log)).toBe(200);
     await expect(log.record(sampleEvent())).rejects.toBeInstanceOf(AuditUnavailableError);
   });
 
   it('recordAll commits its events together, in order', async () => {
-    const log = await AuditLog.open(fx.service, 'test-all', { maxBatch: 4 });
+    const log = await AuditLog.open(fx.service, 'test-all', { maxBatch: 4, lanes: 1 });
     const events: AuditEvent[] = Array.from({ length: 6 }, (_, i) => sampleEvent({ detail: { i } }));
     await Promise.all([log.record(sampleEvent()), log.recordAll(events), log.record(sampleEvent())]);
     const rows = await fx.admin('audit.events').where('chain_id', log.chainId).orderBy('seq');
@@ -126,14 +137,14 @@ describe('group commit', () => {
     await expect(log.record({ ...sampleEvent(), action: 'DROP TABLE' as never })).rejects.toBeInstanceOf(InvalidAuditEventError);
     await expect(log.record({ ...sampleEvent(), occurredAt: new Date('nope') })).rejects.toBeInstanceOf(InvalidAuditEventError);
     await Promise.all(good);
-    expect(await count(log.chainId)).toBe(5);
+    expect(await count(log)).toBe(5);
     await log.close();
   });
 });
 
 describe('appendInTransaction', () => {
   it('commits with the state change and vanishes with its rollback; group commits around it keep the chain intact', async () => {
-    const log = await AuditLog.open(fx.service, 'test-trx');
+    const log = await AuditLog.open(fx.service, 'test-trx', { lanes: 1 });
     await log.record(sampleEvent({ detail: { step: 1 } }));
     await fx.service
       .transaction(async (trx) => {
@@ -146,18 +157,18 @@ describe('appendInTransaction', () => {
     await log.record(sampleEvent({ detail: { step: 5 } }));
     const rows = await fx.admin('audit.events').where('chain_id', log.chainId).orderBy('seq');
     expect(rows.map((r) => r.detail.step)).toEqual([1, 2, 3, 4, 5]);
-    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 5 });
+    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 5 });
     await log.close();
   });
 
   it('concurrent transactions and group commits on one chain serialise on the head', async () => {
-    const log = await AuditLog.open(fx.service, 'test-trx-concurrent');
+    const log = await AuditLog.open(fx.service, 'test-trx-concurrent', { lanes: 1 });
     await Promise.all([
       ...Array.from({ length: 20 }, (_, i) => log.record(sampleEvent({ detail: { i } }))),
       ...Array.from({ length: 3 }, (_, i) => fx.service.transaction((trx) => log.appendInTransaction(trx, [sampleEvent({ detail: { trx: i } })]))),
       ...Array.from({ length: 20 }, (_, i) => log.record(sampleEvent({ detail: { j: i } }))),
     ]);
-    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 43 });
+    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 43 });
     await log.close();
   });
 });

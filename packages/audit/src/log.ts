@@ -1,5 +1,5 @@
-// The append-only writer. Each writer process owns one chain (registered at open), so concurrent
-// processes never contend for a chain head. Within a chain, every append moves the head row
+// The append-only writer. Each writer owns its chains (registered at open: one per lane, two by
+// default), so concurrent processes never contend for a chain head. Within a chain, every append moves the head row
 // (`audit.chains`) in the same statement or transaction as the events it covers, so the head always
 // names the last committed event and a deleted tail shows.
 //
@@ -7,7 +7,9 @@
 // and each batch is ONE statement (the head moves only if it is where this writer left it, and the
 // rows are inserted only if it moved), so a batch is atomic without an explicit transaction and
 // costs one round trip. A caller's own transaction (`appendInTransaction`) may move the head in
-// between; the writer then re-reads it and recomputes the batch's hashes.
+// between; the writer then re-reads it and recomputes the batch's hashes. With several lanes, a
+// batch can start on a free chain while another is still committing, so an event arriving during a
+// commit does not wait for it.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from '@clouddocs/db';
@@ -37,6 +39,8 @@ export interface AuditLogOptions {
   maxDelayMs?: number;
   /** Most events in one INSERT. */
   maxBatch?: number;
+  /** Chains this writer appends to in parallel, one batch in flight on each (default 2). */
+  lanes?: number;
   onCommit?: (rows: number, seconds: number) => void;
   onQueueDepth?: (depth: number) => void;
 }
@@ -53,6 +57,14 @@ interface Pending {
 interface Head {
   seq: number;
   hash: string;
+}
+
+/** One chain this writer appends to, and the batch being written on it. */
+interface Lane {
+  chainId: string;
+  /** Where this writer last left the chain head; unknown after a failure or an in-transaction append. */
+  head: Head | undefined;
+  running: Promise<void> | undefined;
 }
 
 const OUTCOMES = new Set(['success', 'failure', 'denied']);
@@ -143,49 +155,65 @@ const TRANSACTION_APPEND = `INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUM
 export class AuditLog {
   private queue: Pending[] = [];
   private queuedEvents = 0;
-  private draining: Promise<void> | undefined;
   private timer: { cancel(): void } | undefined;
   private closed = false;
-  /** Where this writer last left its chain head; unknown after a failure or an in-transaction append. */
-  private head: Head | undefined;
+  private readonly lanes: Lane[];
+  /** Settles when every lane is idle; replaced each time a lane starts. */
+  private idle: Promise<void> = Promise.resolve();
   private readonly maxDelayMs: number;
   private readonly maxBatch: number;
 
   private constructor(
     private readonly knex: Knex,
-    readonly chainId: string,
+    chainIds: string[],
     private readonly options: AuditLogOptions,
   ) {
     this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxBatch = options.maxBatch ?? 1000;
-    this.head = { seq: 0, hash: GENESIS_HASH };
+    this.lanes = chainIds.map((chainId) => ({ chainId, head: { seq: 0, hash: GENESIS_HASH }, running: undefined }));
   }
 
-  /** Registers a new chain for this writer (service name + host + pid + random suffix). */
+  /** This writer's (first) chain: the one `appendInTransaction` extends. */
+  get chainId(): string {
+    return this.lanes[0]!.chainId;
+  }
+
+  /** Every chain this writer appends to (one per lane). */
+  get chainIds(): string[] {
+    return this.lanes.map((l) => l.chainId);
+  }
+
+  /**
+   * Registers this writer's chains (service name + host + pid + random suffix): one per lane, so
+   * that `lanes` batches can commit at once (their WAL flushes overlap), each chain still serial.
+   */
   static async open(knex: Knex, service: string, options: AuditLogOptions = {}): Promise<AuditLog> {
-    const chainId = `${cleanText(service, 64)}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    const lanes = Math.max(1, Math.min(16, Math.floor(options.lanes ?? 2)));
+    const base = `${cleanText(service, 64)}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    const chainIds = Array.from({ length: lanes }, (_, i) => (i === 0 ? base : `${base}:${i}`));
     try {
-      await knex('audit.chains').insert({ id: chainId, service, head_seq: 0, head_hash: GENESIS_HASH });
+      await knex('audit.chains').insert(chainIds.map((id) => ({ id, service, head_seq: 0, head_hash: GENESIS_HASH })));
     } catch (err) {
       throw new AuditUnavailableError(`audit chain could not be registered: ${(err as Error).message}`, { cause: err });
     }
-    return new AuditLog(knex, chainId, options);
+    return new AuditLog(knex, chainIds, options);
   }
 
   /**
    * Appends events inside the caller's transaction: they commit or roll back with the state change
-   * they describe. Holds this chain's head lock until that transaction ends, so call it as the last
+   * they describe. Holds the chain's head lock until that transaction ends, so call it as the last
    * statement of the transaction, and never await `record()` while the transaction is open.
    */
   async appendInTransaction(trx: Knex.Transaction, events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     const prepared = events.map(prepareEvent);
-    this.head = undefined; // the caller's transaction may still roll back: re-read the head next time
-    const row = await trx('audit.chains').where({ id: this.chainId }).forUpdate().first('head_seq', 'head_hash');
-    if (!row) throw new AuditUnavailableError(`audit chain ${this.chainId} is not registered`);
-    const chained = chainEvents(this.chainId, { seq: Number(row.head_seq), hash: String(row.head_hash) }, prepared);
+    const lane = this.lanes[0]!;
+    lane.head = undefined; // the caller's transaction may still roll back: re-read the head next time
+    const row = await trx('audit.chains').where({ id: lane.chainId }).forUpdate().first('head_seq', 'head_hash');
+    if (!row) throw new AuditUnavailableError(`audit chain ${lane.chainId} is not registered`);
+    const chained = chainEvents(lane.chainId, { seq: Number(row.head_seq), hash: String(row.head_hash) }, prepared);
     await trx.raw(TRANSACTION_APPEND, [chained.json]);
-    await trx('audit.chains').where({ id: this.chainId }).update({ head_seq: chained.head.seq, head_hash: chained.head.hash });
+    await trx('audit.chains').where({ id: lane.chainId }).update({ head_seq: chained.head.seq, head_hash: chained.head.hash });
   }
 
   /**
@@ -219,16 +247,20 @@ export class AuditLog {
     });
   }
 
+  private freeLane(): Lane | undefined {
+    return this.lanes.find((l) => !l.running);
+  }
+
   private schedule() {
-    if (this.draining) return; // the running drain takes whatever is queued when its batch ends
+    if (this.queue.length === 0 || !this.freeLane()) return; // busy lanes take the queue when their batch ends
     if (this.queuedEvents >= this.maxBatch) {
-      this.startDrain();
+      this.startLanes();
       return;
     }
     if (this.timer) return;
     const go = () => {
       this.timer = undefined;
-      this.startDrain();
+      this.startLanes();
     };
     if (this.maxDelayMs > 0) {
       const timeout = setTimeout(go, this.maxDelayMs);
@@ -239,37 +271,43 @@ export class AuditLog {
     }
   }
 
-  private startDrain() {
+  /** Puts free lanes to work while there is something queued. */
+  private startLanes() {
     if (this.timer) {
       this.timer.cancel();
       this.timer = undefined;
     }
-    if (this.draining) return;
-    const draining = this.drain().finally(() => {
-      if (this.draining === draining) this.draining = undefined;
-      if (this.queue.length > 0) this.schedule();
-    });
-    this.draining = draining;
+    let lane: Lane | undefined;
+    while (this.queue.length > 0 && (lane = this.freeLane())) {
+      const batch = this.takeBatch();
+      const current = lane;
+      current.running = this.runLane(current, batch).finally(() => {
+        current.running = undefined;
+        this.schedule();
+      });
+    }
+    this.idle = Promise.all(this.lanes.map((l) => l.running)).then(() => undefined);
   }
 
-  /** Writes batches until the queue is empty; never rejects (each batch settles its own waiters). */
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.takeBatch();
+  /** Writes `batch`, then keeps taking batches until the queue is empty; never rejects. */
+  private async runLane(lane: Lane, first: Pending[]): Promise<void> {
+    let batch: Pending[] | undefined = first;
+    while (batch) {
       const events = batch.flatMap((p) => p.events);
       const started = process.hrtime.bigint();
       try {
-        await this.writeBatch(events);
+        await this.writeBatch(lane, events);
         this.options.onCommit?.(events.length, Number(process.hrtime.bigint() - started) / 1e9);
         for (const p of batch) p.resolve();
       } catch (err) {
-        this.head = undefined;
+        lane.head = undefined;
         const failure =
           err instanceof AuditUnavailableError
             ? err
             : new AuditUnavailableError(`audit events could not be written: ${(err as Error).message}`, { cause: err });
         for (const p of batch) p.reject(failure);
       }
+      batch = this.queue.length > 0 ? this.takeBatch() : undefined;
     }
   }
 
@@ -287,35 +325,35 @@ export class AuditLog {
     return batch;
   }
 
-  private async writeBatch(events: PreparedEvent[]): Promise<void> {
+  private async writeBatch(lane: Lane, events: PreparedEvent[]): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt += 1) {
-      const head = this.head ?? (await this.readHead());
-      const chained = chainEvents(this.chainId, head, events);
-      const result = await this.knex.raw(GROUP_APPEND, [chained.head.seq, chained.head.hash, this.chainId, head.seq, head.hash, chained.json]);
+      const head = lane.head ?? (await this.readHead(lane.chainId));
+      const chained = chainEvents(lane.chainId, head, events);
+      const result = await this.knex.raw(GROUP_APPEND, [chained.head.seq, chained.head.hash, lane.chainId, head.seq, head.hash, chained.json]);
       if (result.rowCount === events.length) {
-        this.head = chained.head;
+        lane.head = chained.head;
         return;
       }
-      this.head = undefined; // someone else's transaction moved the head: re-read it and chain again
+      lane.head = undefined; // someone else's transaction moved the head: re-read it and chain again
     }
-    throw new AuditUnavailableError(`audit chain ${this.chainId} head kept moving; batch not written`);
+    throw new AuditUnavailableError(`audit chain ${lane.chainId} head kept moving; batch not written`);
   }
 
-  private async readHead(): Promise<Head> {
-    const row = await this.knex('audit.chains').where({ id: this.chainId }).first('head_seq', 'head_hash');
-    if (!row) throw new AuditUnavailableError(`audit chain ${this.chainId} is not registered`);
+  private async readHead(chainId: string): Promise<Head> {
+    const row = await this.knex('audit.chains').where({ id: chainId }).first('head_seq', 'head_hash');
+    if (!row) throw new AuditUnavailableError(`audit chain ${chainId} is not registered`);
     return { seq: Number(row.head_seq), hash: String(row.head_hash) };
   }
 
   /** Writes whatever is queued; resolves when every event queued before the call has settled. */
   async flush(): Promise<void> {
-    while (this.draining || this.queue.length > 0) {
-      if (!this.draining) this.startDrain();
-      await this.draining;
+    while (this.queue.length > 0 || this.lanes.some((l) => l.running)) {
+      if (this.queue.length > 0 && this.freeLane()) this.startLanes();
+      await this.idle;
     }
   }
 
-  /** Events waiting for a batch (not counting the batch being written). */
+  /** Events waiting for a batch (not counting the batches being written). */
   get queueDepth(): number {
     return this.queuedEvents;
   }
