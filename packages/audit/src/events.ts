@@ -36,6 +36,8 @@ export const AUDIT_ACTIONS = [
   'document.shared',
   'document.unshared',
   'access.denied',
+  'audit.checkpoint.written',
+  'audit.archived',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
