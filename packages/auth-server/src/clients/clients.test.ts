@@ -1,0 +1,204 @@
+// OAuth client registration against the real database (PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise).
+import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authGrants, authMigrations } from '../migrations';
+import { ALL_SCOPES, API_SCOPES } from '../scopes';
+import { SecretBox } from '../secret-box';
+import { ClientError, createClientLibrary, redirectUriProblem, type ClientInput } from './clients';
+
+const LOCAL_ISSUER = 'http://localhost:3000';
+const PUBLIC_ISSUER = 'https://id.example.com';
+const box = new SecretBox('a-test-encryption-key-of-at-least-32-characters');
+
+let db: TestDatabase;
+let knex: Knex;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  knex = await createKnex({ url: db.url, poolMax: 4 });
+  await migrate(knex, authMigrations, [authGrants]);
+});
+afterAll(async () => {
+  await knex?.destroy();
+  await db?.drop();
+});
+
+const library = (issuer = PUBLIC_ISSUER) => createClientLibrary({ knex, box, issuer });
+async function refused(input: ClientInput, issuer = PUBLIC_ISSUER): Promise<string> {
+  const err = await library(issuer)
+    .create(input)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  expect(err).toBeInstanceOf(ClientError);
+  return (err as ClientError).message;
+}
+
+describe('redirectUriProblem', () => {
+  it('https redirect URIs are fine on any issuer', () => {
+    expect(redirectUriProblem('https://app.example.com/callback', PUBLIC_ISSUER)).toBeUndefined();
+    expect(redirectUriProblem('https://app.example.com:8443/cb?x=1', PUBLIC_ISSUER)).toBeUndefined();
+  });
+
+  it('http on a loopback IP literal (127.0.0.1, [::1]) is fine on any issuer (RFC 8252 §7.3)', () => {
+    expect(redirectUriProblem('http://127.0.0.1:9/cb', PUBLIC_ISSUER)).toBeUndefined();
+    expect(redirectUriProblem('http://[::1]:8080/cb', PUBLIC_ISSUER)).toBeUndefined();
+  });
+
+  it('other http redirects are refused on a non-localhost issuer and allowed on a localhost issuer', () => {
+    expect(redirectUriProblem('http://evil.example/cb', PUBLIC_ISSUER)).toMatch(/must use https/);
+    expect(redirectUriProblem('http://localhost:8080/cb', PUBLIC_ISSUER)).toMatch(/must use https/);
+    expect(redirectUriProblem('http://evil.example/cb', LOCAL_ISSUER)).toBeUndefined();
+    expect(redirectUriProblem('http://evil.example/cb', 'http://127.0.0.1:3000')).toBeUndefined();
+  });
+
+  it('fragments, credentials, relative URLs and other schemes are refused', () => {
+    expect(redirectUriProblem('https://app.example.com/cb#frag', PUBLIC_ISSUER)).toMatch(/fragment/);
+    expect(redirectUriProblem('https://app.example.com/cb#', PUBLIC_ISSUER)).toMatch(/fragment/);
+    expect(redirectUriProblem('https://user:pw@app.example.com/cb', PUBLIC_ISSUER)).toMatch(/credentials/);
+    expect(redirectUriProblem('/relative/cb', PUBLIC_ISSUER)).toMatch(/absolute/);
+    expect(redirectUriProblem('javascript:alert(1)', LOCAL_ISSUER)).toMatch(/https/);
+    expect(redirectUriProblem('ftp://files.example.com/cb', LOCAL_ISSUER)).toMatch(/https/);
+  });
+});
+
+describe('createClientLibrary().create: rules', () => {
+  it('a native client must be public', async () => {
+    expect(await refused({ name: 'native app', redirectUris: ['http://127.0.0.1/cb'], applicationType: 'native' })).toMatch(/native client must be public/);
+    const native = await library().create({ name: 'native app', redirectUris: ['http://127.0.0.1/cb'], applicationType: 'native', public: true });
+    expect(native).toMatchObject({ application_type: 'native', token_endpoint_auth_method: 'none' });
+  });
+
+  it('a public client cannot use client_credentials', async () => {
+    expect(await refused({ name: 'public machine', grants: ['client_credentials'], public: true })).toMatch(/public client cannot use client_credentials/);
+    expect(await refused({ name: 'public machine', public: true })).toMatch(/client_credentials/); // its default grant
+  });
+
+  it('refresh_token needs authorization_code', async () => {
+    expect(await refused({ name: 'rt only', grants: ['refresh_token', 'client_credentials'] })).toMatch(/refresh_token needs the authorization_code grant/);
+  });
+
+  it('an unknown grant or scope is refused', async () => {
+    expect(await refused({ name: 'implicit', grants: ['implicit'], redirectUris: ['https://a.example/cb'] })).toMatch(/unknown grant "implicit"/);
+    expect(await refused({ name: 'password', grants: ['password'] })).toMatch(/unknown grant/);
+    expect(await refused({ name: 'bad scope', scope: 'docs:read docs:delete' })).toMatch(/unknown scope "docs:delete"/);
+    expect(await refused({ name: 'empty scope', scope: '   ' })).toMatch(/at least one scope/);
+  });
+
+  it('authorization_code needs a redirect URI, and redirect URIs need authorization_code', async () => {
+    expect(await refused({ name: 'no redirect', grants: ['authorization_code'] })).toMatch(/at least one --redirect-uri/);
+    expect(await refused({ name: 'machine with redirect', grants: ['client_credentials'], redirectUris: ['https://a.example/cb'] })).toMatch(
+      /only for the authorization_code grant/,
+    );
+  });
+
+  it('redirect URI rules apply at registration: http://evil.example refused on a public issuer, allowed on localhost; fragments refused', async () => {
+    expect(await refused({ name: 'evil', redirectUris: ['http://evil.example/cb'] })).toMatch(/must use https/);
+    expect(await library(LOCAL_ISSUER).create({ name: 'dev', redirectUris: ['http://evil.example/cb'] })).toMatchObject({
+      redirect_uris: ['http://evil.example/cb'],
+    });
+    expect(await refused({ name: 'frag', redirectUris: ['https://a.example/cb#x'] }, LOCAL_ISSUER)).toMatch(/fragment/);
+    expect(await refused({ name: 'logout frag', redirectUris: ['https://a.example/cb'], postLogoutRedirectUris: ['http://evil.example/bye'] })).toMatch(
+      /must use https/,
+    );
+  });
+
+  it('a name is required (and at most 200 characters)', async () => {
+    expect(await refused({ name: '   ' })).toMatch(/--name is required/);
+    expect(await refused({ name: 'n'.repeat(201) })).toMatch(/at most 200/);
+  });
+
+  it('nothing is stored for a refused registration', async () => {
+    const before = await knex('auth.clients').count({ c: '*' });
+    await refused({ name: 'refused-one', grants: ['bogus'] });
+    expect(await knex('auth.clients').count({ c: '*' })).toEqual(before);
+  });
+});
+
+describe('createClientLibrary().create: defaults', () => {
+  it('with a redirect URI: authorization_code + refresh_token, response type code, every scope, confidential with client_secret_basic and a secret', async () => {
+    const client = await library().create({ name: 'web app', redirectUris: ['https://app.example.com/cb'] });
+    expect(client).toMatchObject({
+      client_name: 'web app',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['https://app.example.com/cb'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      application_type: 'web',
+      scope: ALL_SCOPES.join(' '),
+    });
+    expect(client.client_id).toMatch(/^cd_[A-Za-z0-9_-]{16}$/);
+    expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/); // 32 random bytes
+  });
+
+  it('without a redirect URI: client_credentials, no response types, the API scopes only', async () => {
+    const client = await library().create({ name: 'worker' });
+    expect(client).toMatchObject({
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: API_SCOPES.join(' '),
+    });
+    expect(client.client_secret).toBeDefined();
+  });
+
+  it('a public client gets token_endpoint_auth_method none and no secret', async () => {
+    const client = await library().create({ name: 'spa', redirectUris: ['https://spa.example.com/cb'], public: true });
+    expect(client.token_endpoint_auth_method).toBe('none');
+    expect(client).not.toHaveProperty('client_secret');
+    const row = await knex('auth.clients').where({ client_id: client.client_id }).first();
+    expect(row.secret_enc).toBeNull();
+    expect(await library().findForProvider(client.client_id)).not.toHaveProperty('client_secret');
+  });
+
+  it('grants are de-duplicated and an explicit scope is kept as given', async () => {
+    const client = await library().create({ name: 'explicit', grants: ['client_credentials', 'client_credentials'], scope: ' docs:read  orgs:read ' });
+    expect(client.grant_types).toEqual(['client_credentials']);
+    expect(client.scope).toBe('docs:read orgs:read');
+  });
+
+  it('every client gets its own id and secret', async () => {
+    const a = await library().create({ name: 'a' });
+    const b = await library().create({ name: 'b' });
+    expect(a.client_id).not.toBe(b.client_id);
+    expect(a.client_secret).not.toBe(b.client_secret);
+  });
+});
+
+describe('client secrets at rest', () => {
+  it('the secret is sealed in the database (no column holds it) and findForProvider returns it unsealed', async () => {
+    const client = await library().create({ name: 'sealed', redirectUris: ['https://app.example.com/cb'] });
+    const secret = client.client_secret!;
+    const row = await knex('auth.clients').where({ client_id: client.client_id }).first();
+    expect(JSON.stringify(row)).not.toContain(secret);
+    expect(row.secret_enc).toMatch(/^v1\./);
+    expect(box.open(row.secret_enc)).toBe(secret);
+    const { rows } = await knex.raw(`SELECT count(*) AS n FROM auth.clients WHERE metadata::text LIKE ? OR secret_enc LIKE ?`, [`%${secret}%`, `%${secret}%`]);
+    expect(rows[0].n).toBe(0);
+
+    const forProvider = await library().findForProvider(client.client_id);
+    expect(forProvider).toMatchObject({
+      client_id: client.client_id,
+      client_secret: secret,
+      redirect_uris: ['https://app.example.com/cb'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    });
+  });
+
+  it('findForProvider of an unknown client id -> undefined', async () => {
+    expect(await library().findForProvider('cd_does-not-exist')).toBeUndefined();
+  });
+
+  it('a create inside a rolled-back transaction stores nothing', async () => {
+    let id = '';
+    await expect(
+      knex.transaction(async (trx) => {
+        id = (await library().create({ name: 'rolled back' }, trx)).client_id;
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect(await library().findForProvider(id)).toBeUndefined();
+  });
+});
