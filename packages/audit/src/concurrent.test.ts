@@ -65,6 +65,8 @@ describe('several writers at once', () => {
     expect(fromChild.written).toBeGreaterThan(100);
 
     const result = await verifyAuditLog(fx.admin);
-    expect(result).toMatchObject({ ok: true, chains: a!.chainIds.length + b!.chainIds.length + fromChild.chainIds.length, events: writtenA + writtenB + fromChild.written, firstBreak: null });
+    const registered = Object.keys(counts).length;
+    expect(registered).toBeGreaterThanOrEqual(3);
+    expect(result).toMatchObject({ ok: true, chains: registered, events: writtenA + writtenB + fromChild.written, firstBreak: null });
   }, 60_000);
 });

@@ -92,7 +92,8 @@ describe('group commit', () => {
       await fx.admin.raw('DROP FUNCTION audit.test_down()');
     }
     const heads = await fx.admin('audit.chains').whereIn('id', log.chainIds).pluck('head_seq');
-    expect(heads.map(Number)).toEqual([0, 0]);
+    expect(heads.length).toBeGreaterThan(0);
+    expect(heads.every((h) => Number(h) === 0)).toBe(true);
     await log.record(sampleEvent());
     expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 1 });
     await log.close();

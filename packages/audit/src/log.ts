@@ -65,6 +65,8 @@ interface Lane {
   /** Where this writer last left the chain head; unknown after a failure or an in-transaction append. */
   head: Head | undefined;
   running: Promise<void> | undefined;
+  /** Extra lanes register their chain on first use, so writers that never need them leave no empty chains. */
+  registered: boolean;
 }
 
 const OUTCOMES = new Set(['success', 'failure', 'denied']);
@@ -165,12 +167,13 @@ export class AuditLog {
 
   private constructor(
     private readonly knex: Knex,
+    private readonly service: string,
     chainIds: string[],
     private readonly options: AuditLogOptions,
   ) {
     this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxBatch = options.maxBatch ?? 1000;
-    this.lanes = chainIds.map((chainId) => ({ chainId, head: { seq: 0, hash: GENESIS_HASH }, running: undefined }));
+    this.lanes = chainIds.map((chainId, i) => ({ chainId, head: { seq: 0, hash: GENESIS_HASH }, running: undefined, registered: i === 0 }));
   }
 
   /** This writer's (first) chain: the one `appendInTransaction` extends. */
@@ -178,25 +181,25 @@ export class AuditLog {
     return this.lanes[0]!.chainId;
   }
 
-  /** Every chain this writer appends to (one per lane). */
+  /** Every chain this writer may append to (one per lane; the extra ones are registered on first use). */
   get chainIds(): string[] {
     return this.lanes.map((l) => l.chainId);
   }
 
   /**
-   * Registers this writer's chains (service name + host + pid + random suffix): one per lane, so
-   * that `lanes` batches can commit at once (their WAL flushes overlap), each chain still serial.
+   * Registers this writer's chain (service name + host + pid + random suffix). With several lanes,
+   * up to `lanes` batches commit at once (their WAL flushes overlap), each on its own chain.
    */
   static async open(knex: Knex, service: string, options: AuditLogOptions = {}): Promise<AuditLog> {
     const lanes = Math.max(1, Math.min(16, Math.floor(options.lanes ?? 2)));
     const base = `${cleanText(service, 64)}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     const chainIds = Array.from({ length: lanes }, (_, i) => (i === 0 ? base : `${base}:${i}`));
     try {
-      await knex('audit.chains').insert(chainIds.map((id) => ({ id, service, head_seq: 0, head_hash: GENESIS_HASH })));
+      await knex('audit.chains').insert({ id: base, service, head_seq: 0, head_hash: GENESIS_HASH });
     } catch (err) {
       throw new AuditUnavailableError(`audit chain could not be registered: ${(err as Error).message}`, { cause: err });
     }
-    return new AuditLog(knex, chainIds, options);
+    return new AuditLog(knex, service, chainIds, options);
   }
 
   /**
@@ -326,6 +329,10 @@ export class AuditLog {
   }
 
   private async writeBatch(lane: Lane, events: PreparedEvent[]): Promise<void> {
+    if (!lane.registered) {
+      await this.knex('audit.chains').insert({ id: lane.chainId, service: this.service, head_seq: 0, head_hash: GENESIS_HASH }).onConflict('id').ignore();
+      lane.registered = true;
+    }
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const head = lane.head ?? (await this.readHead(lane.chainId));
       const chained = chainEvents(lane.chainId, head, events);
