@@ -1,6 +1,7 @@
 // `clouddocs <command>`: parses arguments, runs one command, prints its result (`--json`: one JSON
 // object), and exits 0 on success or non-zero with a one-line reason.
 import { ConfigError } from '@clouddocs/config';
+import { startTracing } from '@clouddocs/observability';
 import { CliError, type CommandResult } from './output';
 import { commands, type Command } from './commands';
 
@@ -33,6 +34,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    if (found.command === commands.start) {
+      // Tracing must be running before the services' modules (http, koa, pg, ioredis) load.
+      const service = /--service[= ](auth|docs)/.exec(found.rest.join(' '))?.[1];
+      await startTracing(service ? `clouddocs-${service}` : 'clouddocs');
+    }
     const result = await found.command.run(found.rest, { json });
     if (result) print(result);
     return 0;

@@ -1,4 +1,5 @@
 import type { Logger } from './logger';
+import { stopTracing } from './tracing';
 
 type Step = { name: string; run: () => Promise<unknown> | unknown };
 
@@ -24,6 +25,7 @@ export function createShutdown(logger: Logger, timeoutMs = 10_000) {
           logger.error({ err, step: step.name }, 'shutdown step failed');
         }
       }
+      await stopTracing().catch(() => undefined);
       clearTimeout(timer);
     })();
     return running;
