@@ -89,8 +89,9 @@ export function createInteractionKit(deps: { provider: () => Provider; cookieKey
       }
     },
 
-    async finish(ctx: Context, result: Record<string, unknown>) {
-      const redirectTo = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    /** `merge` keeps the login of this interaction when consent follows it (else prompt=login asks again). */
+    async finish(ctx: Context, result: Record<string, unknown>, merge = false) {
+      const redirectTo = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
       seeOther(ctx, redirectTo);
     },
   };

@@ -279,7 +279,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
         ...requestMeta(ctx),
       });
     }
-    await finish(ctx, { consent: { grantId: savedId } });
+    await finish(ctx, { consent: { grantId: savedId } }, true);
   }
 
   router.post('/:uid/confirm', async (ctx) => {

@@ -42,7 +42,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     // Password alone, or password and a second factor (TOTP or a recovery code); `amr` says which.
     acrValues: ['urn:clouddocs:pwd', 'urn:clouddocs:mfa'],
     scopes: [...ALL_SCOPES],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    // ID tokens say how the person signed in (RFC 8176 `amr`: pwd, otp, mfa; `acr`), not only who.
+    claims: { openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name'] },
     // Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
