@@ -82,6 +82,17 @@ describe('client credentials', () => {
     expect((await introspect(stack, machine, mine.access_token)).body.active).toBe(true);
   });
 
+  it('JWT introspection and revocation authenticate a client as the token endpoint does: client_secret_post works too', async () => {
+    // openid-client's default for a string secret is client_secret_post; the token endpoint accepts it.
+    const post = await oidc.discovery(new URL(stack.issuer), machine.client_id, undefined, oidc.ClientSecretPost(machine.client_secret!), {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const { access_token } = await oidc.clientCredentialsGrant(post, { scope: 'docs:read' });
+    expect(await oidc.tokenIntrospection(post, access_token)).toMatchObject({ active: true, client_id: machine.client_id });
+    await oidc.tokenRevocation(post, access_token);
+    expect((await introspect(stack, machine, access_token)).body).toEqual({ active: false });
+  });
+
   it('a wrong client secret -> 401 invalid_client, no token', async () => {
     const res = await tokenRequest(stack, { client_id: machine.client_id, client_secret: 'not-the-secret' }, { grant_type: 'client_credentials' });
     expect(res.status).toBe(401);

@@ -79,7 +79,10 @@ export function jwtTokenEndpoints(deps: {
     }
     if (!clientId) return { ok: false };
     const client = await deps.provider().Client.find(clientId);
-    if (!client || client.clientAuthMethod !== method) return { ok: false };
+    // As oidc-provider does (shared/client_auth.js): a secret in the header or the body authenticates
+    // either secret-based client; `none` only a public client.
+    const secretBased = (m: string) => m === 'client_secret_basic' || m === 'client_secret_post';
+    if (!client || (method === 'none' ? client.clientAuthMethod !== 'none' : !secretBased(client.clientAuthMethod))) return { ok: false };
     if (method === 'none') return { ok: true, clientId, confidential: false };
     if (!secret || !client.clientSecret || !safeEqual(secret, client.clientSecret)) return { ok: false };
     return { ok: true, clientId, confidential: true };
