@@ -69,6 +69,15 @@ interface Lane {
   registered: boolean;
 }
 
+/** Metrics callbacks must never decide an event's fate. */
+function observe(callback: () => void) {
+  try {
+    callback();
+  } catch {
+    // a failing metrics hook is not an audit failure
+  }
+}
+
 const OUTCOMES = new Set(['success', 'failure', 'denied']);
 const ACTOR_TYPES = new Set(['user', 'client', 'system', 'anonymous']);
 const ACTION_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
@@ -245,7 +254,7 @@ export class AuditLog {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ events: prepared, resolve, reject });
       this.queuedEvents += prepared.length;
-      this.options.onQueueDepth?.(this.queuedEvents);
+      observe(() => this.options.onQueueDepth?.(this.queuedEvents));
       this.schedule();
     });
   }
@@ -300,7 +309,7 @@ export class AuditLog {
       const started = process.hrtime.bigint();
       try {
         await this.writeBatch(lane, events);
-        this.options.onCommit?.(events.length, Number(process.hrtime.bigint() - started) / 1e9);
+        observe(() => this.options.onCommit?.(events.length, Number(process.hrtime.bigint() - started) / 1e9));
         for (const p of batch) p.resolve();
       } catch (err) {
         lane.head = undefined;
@@ -324,7 +333,7 @@ export class AuditLog {
     }
     const batch = this.queue.splice(0, take);
     this.queuedEvents -= count;
-    this.options.onQueueDepth?.(this.queuedEvents);
+    observe(() => this.options.onQueueDepth?.(this.queuedEvents));
     return batch;
   }
 
