@@ -18,7 +18,7 @@ export function loadDocument(knex: Knex, recordDenial: RecordDenial): Step {
     const principal = principalOf(ctx);
     const doc = isObjectId(id) ? await documents.findById(id) : undefined;
     if (!doc) throw new NotFoundError('no such document');
-    const share = principal.kind === 'user' ? await shares.permissionOf(doc.id, principal.id) : undefined;
+    const share = await shares.permissionOf(doc.id, principal.id); // documentActions decides whether it counts
     const actions = documentActions(doc, principal, membershipsOf(ctx), share);
     if (!actions.has('read')) {
       await recordDenial(ctx, { target: { type: 'document', id: doc.id }, orgId: doc.orgId, reason: 'not visible to the caller' });
