@@ -210,3 +210,40 @@ describe('authorization code + PKCE', () => {
     expect((await introspect(stack, web, winner.body.access_token as string)).body).toEqual({ active: false });
   });
 });
+
+describe('audit of the code flow', () => {
+  it('sign-in, consent, token issue, refresh and code reuse are each an audit event naming the user, the client and the grant', async () => {
+    const someone = await stack.createUser();
+    const { start, code } = await authorizationResponse(config, someone, OFFLINE);
+    const rows = (action: string) => stack.admin('audit.events').where({ action }).orderBy('id');
+
+    expect(await rows('auth.login.succeeded').where({ actor_id: someone.id })).toEqual([
+      expect.objectContaining({ actor_type: 'user', target_type: 'account', target_id: someone.id, outcome: 'success' }),
+    ]);
+    const consent = await rows('auth.consent.granted').where({ actor_id: someone.id });
+    expect(consent).toEqual([expect.objectContaining({ target_type: 'client', target_id: web.client_id, outcome: 'success' })]);
+    expect(consent[0].detail.scopes).toEqual(expect.arrayContaining(['openid', 'offline_access', 'docs:read']));
+
+    const redeem = () => tokenRequest(stack, web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: start.verifier });
+    const first = await redeem();
+    expect(first.status).toBe(200);
+    const jti = decodeJwtParts(first.body.access_token as string).payload.jti as string;
+    const issued = await rows('token.issued').whereRaw(`detail->>'jti' = ?`, [jti]);
+    expect(issued).toEqual([expect.objectContaining({ actor_type: 'user', actor_id: someone.id, target_type: 'grant', outcome: 'success' })]);
+    expect(issued[0].detail).toMatchObject({ clientId: web.client_id, grantType: 'authorization_code', format: 'jwt' });
+    expect(issued[0].detail.issued).toEqual(expect.arrayContaining(['access', 'refresh', 'id']));
+    const grant = issued[0].target_id as string;
+    // Neither the grant id nor any token appears in the clear: the event names the grant by its hash.
+    const text = JSON.stringify(issued[0]);
+    for (const secret of [code, first.body.access_token, first.body.refresh_token, first.body.id_token] as string[]) expect(text).not.toContain(secret);
+
+    const refreshed = await tokenRequest(stack, web, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token as string });
+    expect(refreshed.status).toBe(200);
+    expect(await rows('token.refreshed').where({ target_id: grant })).toEqual([expect.objectContaining({ actor_id: someone.id, outcome: 'success' })]);
+
+    expect((await redeem()).status).toBe(400);
+    const reuse = await rows('token.reuse_detected').where({ target_id: grant });
+    expect(reuse.length).toBeGreaterThanOrEqual(1);
+    expect(reuse[0]).toMatchObject({ target_type: 'grant', outcome: 'denied' });
+  });
+});

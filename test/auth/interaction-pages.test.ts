@@ -78,6 +78,11 @@ describe('login page', () => {
     const [htmlA, htmlB] = [await wrongPassword.text(), await unknownEmail.text()];
     expect(visibleText(htmlA)).toBe(visibleText(htmlB));
     expect(visibleText(htmlA)).toContain('The email or password is incorrect.');
+    // Audit: each failure names the account (its id when it exists, the email otherwise).
+    const failures = await stack.admin('audit.events').where({ action: 'auth.login.failed' }).whereIn('target_id', [user.id, user.email.replace('user-', 'nobody-')]);
+    expect(failures.map((r) => r.target_id).sort()).toEqual([user.id, user.email.replace('user-', 'nobody-')].sort());
+    for (const r of failures) expect(r).toMatchObject({ actor_type: 'anonymous', target_type: 'account', outcome: 'failure' });
+    expect(JSON.stringify(failures)).not.toContain('not-the-password-at-all');
     // The form is shown again, ready for another try.
     const again = formsOf(htmlA).find((f) => f.action.endsWith('/login'));
     expect(again).toBeDefined();
