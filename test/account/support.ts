@@ -42,14 +42,16 @@ export interface SecurityStack {
   stop(): Promise<void>;
 }
 
-export async function startSecurityStack(options: { env?: Record<string, string>; wrapKv?: (kv: Kv) => Kv } = {}): Promise<SecurityStack> {
+/** `https`: the issuer is https (behind a TLS-terminating proxy that sends X-Forwarded-Proto). */
+export async function startSecurityStack(options: { env?: Record<string, string>; wrapKv?: (kv: Kv) => Kv; https?: boolean } = {}): Promise<SecurityStack> {
   const db = await createTestDatabase(process.env);
   const admin = await createKnex({ url: db.url, poolMax: 2 });
   await migrate(admin, [...auditMigrations, ...authMigrations], [auditGrants, authGrants]);
   const dataDir = await mkdtemp(join(tmpdir(), 'cd-account-'));
   const port = await freePort();
   const config = loadAuthConfig({
-    AUTH_ISSUER: `http://127.0.0.1:${port}`,
+    AUTH_ISSUER: `${options.https ? 'https' : 'http'}://127.0.0.1:${port}`,
+    ...(options.https ? { AUTH_TRUST_PROXY: 'true' } : {}),
     AUTH_PORT: String(port),
     DOCS_API_AUDIENCE: 'http://localhost:4000',
     DATABASE_URL: db.url,
