@@ -87,7 +87,7 @@ describe('OpenTelemetry tracing', () => {
       OTEL_BSP_SCHEDULE_DELAY: '100',
       OTEL_SERVICE_NAME: 'clouddocs-test',
     };
-    if (!process.env.REDIS_URL) delete env.REDIS_URL;
+    if (!process.env.REDIS_URL) delete (env as NodeJS.ProcessEnv).REDIS_URL;
     child = spawn(process.execPath, [BIN, 'start', '--service', 'auth'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok ? true : undefined));
     const discovery = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`);

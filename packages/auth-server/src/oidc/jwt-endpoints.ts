@@ -82,7 +82,7 @@ export function jwtTokenEndpoints(deps: {
     // As oidc-provider does (shared/client_auth.js): a secret in the header or the body authenticates
     // either secret-based client; `none` only a public client.
     const secretBased = (m: string) => m === 'client_secret_basic' || m === 'client_secret_post';
-    if (!client || (method === 'none' ? client.clientAuthMethod !== 'none' : !secretBased(client.clientAuthMethod))) return { ok: false };
+    if (!client || (method === 'none' ? client.clientAuthMethod !== 'none' : !secretBased(client.clientAuthMethod ?? ""))) return { ok: false };
     if (method === 'none') return { ok: true, clientId, confidential: false };
     if (!secret || !client.clientSecret || !safeEqual(secret, client.clientSecret)) return { ok: false };
     return { ok: true, clientId, confidential: true };
