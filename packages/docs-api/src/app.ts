@@ -66,11 +66,23 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const revocations = deps.revocations ?? new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
   const keys = deps.jwks ? staticKeySource(deps.jwks) : discoveredKeySource(config.AUTH_ISSUER, logger);
 
+  // Fail closed: until the revocation feed is loaded, no token is accepted (a revoked one could pass).
   let following = false;
-  const followed = revocations.follow().then(() => {
-    following = true;
-  });
-  followed.catch((err) => logger.error({ err }, 'could not follow the revocation feed'));
+  let stopped = false;
+  const followed = (async () => {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await revocations.follow();
+        following = true;
+        return;
+      } catch (err) {
+        if (stopped) throw err;
+        logger.warn({ err: (err as Error).message }, 'could not follow the revocation feed; retrying');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  })();
+  followed.catch(() => {});
 
   const verifyAccessToken = createTokenVerifier({
     keys,
@@ -78,6 +90,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     audience: config.DOCS_API_AUDIENCE,
     clockToleranceSeconds: config.DOCS_API_CLOCK_TOLERANCE_SECONDS,
     revocations,
+    revocationsLoaded: () => following,
   });
   const recordDenial = createDenialRecorder(audit, logger);
   const common: CommonSteps = {
@@ -133,6 +146,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     ready: () => Promise.all([keys.ready, followed, ownAudit?.opened]).then(() => undefined),
     isReady: () => keys.isReady() && following,
     async close() {
+      stopped = true;
       keys.stop();
       if (ownAudit) await (await ownAudit.opened.catch(() => undefined))?.close();
     },

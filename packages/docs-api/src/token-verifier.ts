@@ -18,6 +18,8 @@ export interface TokenVerifierOptions {
   audience: string;
   clockToleranceSeconds: number;
   revocations: RevocationList;
+  /** Whether the revocation list has been loaded from the shared store. */
+  revocationsLoaded: () => boolean;
 }
 
 function reasonFor(err: unknown): string | undefined {
@@ -43,6 +45,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
   return async function verifyAccessToken(token: string): Promise<Principal> {
     const keys = options.keys.current();
     if (!keys) throw new ServiceUnavailableError('the auth server keys are not loaded yet');
+    if (!options.revocationsLoaded()) throw new ServiceUnavailableError('the revocation list is not loaded yet');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey } from 'jose';
 import { grantClaim, RevocationList } from '@clouddocs/kv';
+import { createLogger } from '@clouddocs/observability';
+import { createDocsApi } from '../app';
 import { startHarness, type Harness, type Response } from '../testing/harness';
 
 let h: Harness;
@@ -166,6 +168,29 @@ describe('authentication', () => {
     await new RevocationList(h.kv, 600).revoke('grant', gid);
     expectInvalidToken(await pollUntil401(token), /revoked/);
     expect((await h.request('GET', '/me', { token: other })).status).toBe(200);
+  });
+});
+
+describe('revocation feed', () => {
+  it('until the revocation list is loaded no token is accepted (503) and /readyz says so', async () => {
+    let load!: () => void;
+    const pending = new Promise<void>((resolve) => (load = resolve));
+    const revocations = Object.assign(new RevocationList(h.kv, 600), { follow: () => pending });
+    const api = createDocsApi({ config: h.config, knex: h.knex, audit: h.audit, kv: h.kv, revocations, jwks: h.jwks!, logger: createLogger({ level: 'silent', name: 'docs-api' }) });
+    const served = await h.serve(api);
+    try {
+      const token = await h.token();
+      const refused = await served.request('GET', '/me', { token });
+      expect(refused.status).toBe(503);
+      expect(refused.body.detail).toMatch(/revocation/);
+      expect((await served.request('GET', '/readyz')).body.checks.revocations).toBe(false);
+      load();
+      await api.ready();
+      expect((await served.request('GET', '/me', { token })).status).toBe(200);
+    } finally {
+      await served.close();
+      await api.close();
+    }
   });
 });
 

@@ -59,6 +59,7 @@ export function documentRoutes({ knex, cursors, documents, recordDenial }: Route
               throw new ForbiddenError('only editors, admins and owners create documents in an organization');
             }
           } else if (principal.kind === 'client') {
+            await recordDenial(ctx, { target: { type: 'document', id: null }, orgId: null, reason: 'a machine client has no personal documents' });
             throw new ForbiddenError('a machine client acts only inside its organization: give its orgId');
           }
           const doc = await documents.create(eventContext(ctx), { ownerId: principal.id, orgId, title: input.title, content: input.content });

@@ -1,6 +1,6 @@
 // /orgs/:orgId/members/:userId: owners and admins add members, change roles and remove members.
 import type { z } from 'zod';
-import { BadRequestError } from '../errors';
+import { BadRequestError, ForbiddenError } from '../errors';
 import { requireOrgRole } from '../middleware/check-action';
 import { loadOrg } from '../middleware/load-org';
 import { bodyOf, eventContext, orgOf, type DocsContext } from '../middleware/state';
@@ -15,6 +15,17 @@ function targetId(ctx: DocsContext): string {
 }
 
 export function memberRoutes({ knex, organizations, recordDenial }: RouteDeps): RouteDefinition[] {
+  /** A 403 from the owner rules is a denied access like any other: recorded, then answered. */
+  const recordingDenials = async <T>(ctx: DocsContext, userId: string, change: () => Promise<T>): Promise<T> => {
+    try {
+      return await change();
+    } catch (err) {
+      if (err instanceof ForbiddenError) {
+        await recordDenial(ctx, { target: { type: 'user', id: userId }, orgId: orgOf(ctx).id, reason: err.detail });
+      }
+      throw err;
+    }
+  };
   const managers = requireOrgRole(['owner', 'admin'], 'manage members', recordDenial);
   const params = { orgId: 'the organization id', userId: "the member's user id (a token's sub)" };
   return [
@@ -39,7 +50,10 @@ export function memberRoutes({ knex, organizations, recordDenial }: RouteDeps): 
         async (ctx) => {
           const org = orgOf(ctx);
           const { role } = bodyOf<z.infer<typeof putMemberBody>>(ctx);
-          const { member, created } = await organizations.setMember(eventContext(ctx), { orgId: org.id, callerRole: org.role, principalId: targetId(ctx), role });
+          const userId = targetId(ctx);
+          const { member, created } = await recordingDenials(ctx, userId, () =>
+            organizations.setMember(eventContext(ctx), { orgId: org.id, callerRole: org.role, principalId: userId, role }),
+          );
           ctx.status = created ? 201 : 200;
           ctx.body = { orgId: member.orgId, userId: member.principalId, role: member.role };
         },
@@ -64,7 +78,8 @@ export function memberRoutes({ knex, organizations, recordDenial }: RouteDeps): 
         managers,
         async (ctx) => {
           const org = orgOf(ctx);
-          await organizations.removeMember(eventContext(ctx), { orgId: org.id, callerRole: org.role, principalId: targetId(ctx) });
+          const userId = targetId(ctx);
+          await recordingDenials(ctx, userId, () => organizations.removeMember(eventContext(ctx), { orgId: org.id, callerRole: org.role, principalId: userId }));
           ctx.status = 204;
         },
       ],

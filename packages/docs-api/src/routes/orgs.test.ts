@@ -127,6 +127,8 @@ describe('members', () => {
     const org = await h.request('GET', `/orgs/${orgId}`, { token: owner.token });
     expect(org.body.members.find((m: { id: string }) => m.id === owner.id).role).toBe('owner');
     expect(org.body.members.find((m: { id: string }) => m.id === newcomer.id)).toBeUndefined();
+    const denied = await auditEvents(h, { action: 'access.denied', actor_id: admin.id, org_id: orgId });
+    expect(denied.map((e) => e.target_id)).toEqual([newcomer.id, admin.id, owner.id, owner.id]);
   });
 
   it('the last owner cannot leave, be removed or demote itself -> 409; with a second owner it can', async () => {

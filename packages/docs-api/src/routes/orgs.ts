@@ -29,7 +29,10 @@ export function orgRoutes({ knex, cursors, organizations, recordDenial }: RouteD
       steps: [
         async (ctx) => {
           const principal = principalOf(ctx);
-          if (principal.kind === 'client') throw new ForbiddenError('a machine client acts only inside the organization it is bound to');
+          if (principal.kind === 'client') {
+            await recordDenial(ctx, { target: { type: 'org', id: null }, orgId: null, reason: 'a machine client cannot create organizations' });
+            throw new ForbiddenError('a machine client acts only inside the organization it is bound to');
+          }
           const { name } = bodyOf<z.infer<typeof createOrgBody>>(ctx);
           const org = await organizations.create(eventContext(ctx), { name, ownerId: principal.id });
           ctx.status = 201;
