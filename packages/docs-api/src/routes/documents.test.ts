@@ -222,6 +222,7 @@ describe('pagination', () => {
     expectProblem(await h.request('GET', '/documents?limit=101', { token: carol.token }), 400, /limit/);
     expectProblem(await h.request('GET', '/documents?limit=0', { token: carol.token }), 400, /limit/);
     expectProblem(await h.request('GET', '/documents?ownerId=x', { token: carol.token }), 400, /ownerId/);
+    expectProblem(await h.request('GET', '/documents?__proto__=x&constructor=y', { token: carol.token }), 400, /__proto__, constructor/);
     expectProblem(await h.request('GET', '/documents?limit=1&limit=2', { token: carol.token }), 400);
   });
 });

@@ -1,7 +1,7 @@
 // GET /openapi.json: OpenAPI 3.1, generated from the route definitions and their zod schemas, so
 // every route, scope and error response documented is the one the router enforces.
 import { z } from 'zod';
-import { docsSchemas, problemView } from '../schemas';
+import { docsSchemas } from '../schemas';
 import type { RouteDefinition } from './route';
 
 const REF = (id: string) => `#/components/schemas/${id}`;
@@ -32,7 +32,6 @@ export function buildOpenApi(routes: RouteDefinition[], info: { version: string;
     delete schema.$schema;
     delete schema.$id; // the component's place in the document names it
   }
-  void problemView; // registered as 'Problem'
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const responses: Record<string, unknown> = {};
