@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { DOCS_AUDIENCE, REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
-import { authorizationResponse, codeFlow, decodeJwtParts, discover, introspect, oauthError, oidc, tokenRequest } from '../support/rp';
+import { Browser } from '../support/browser';
+import { authorizationResponse, codeFlow, decodeJwtParts, discover, introspect, oauthError, oidc, signInAndConsent, startAuthorization, tokenRequest } from '../support/rp';
 
 let stack: AuthStack;
 let web: RegisteredClient;
@@ -186,6 +187,46 @@ describe('authorization code + PKCE', () => {
     expect(res.status).toBe(400);
     expect(['invalid_grant', 'invalid_request']).toContain(res.body.error);
     expect(res.body).not.toHaveProperty('access_token');
+  });
+
+  it('10 concurrent refreshes with one refresh token -> exactly one 200, the rest invalid_grant, and the grant is revoked', async () => {
+    const { tokens } = await codeFlow(config, user, OFFLINE);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => tokenRequest(stack, web, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! })),
+    );
+    const winners = results.filter((r) => r.status === 200);
+    expect(winners).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200)) {
+      expect(r.status).toBe(400);
+      expect(r.body.error).toBe('invalid_grant');
+    }
+    const next = await tokenRequest(stack, web, { grant_type: 'refresh_token', refresh_token: winners[0]!.body.refresh_token as string });
+    expect(next.body.error).toBe('invalid_grant');
+  });
+
+  it('a public client (no secret) completes the code flow with PKCE, and gets rotating refresh tokens', async () => {
+    const spa = await stack.createClient({ name: 'Browser app', public: true });
+    expect(spa.client_secret).toBeUndefined();
+    const spaConfig = await discover(stack, spa);
+    const { tokens } = await codeFlow(spaConfig, user, OFFLINE);
+    expect(tokens.claims()).toMatchObject({ sub: user.id, aud: spa.client_id });
+    expect(decodeJwtParts(tokens.access_token).payload).toMatchObject({ aud: DOCS_AUDIENCE, client_id: spa.client_id });
+    const refreshed = await oidc.refreshTokenGrant(spaConfig, tokens.refresh_token!);
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+  });
+
+  it('a native public client completes the flow on a loopback port it did not register (RFC 8252 §7.3)', async () => {
+    const desktop = await stack.createClient({ name: 'Desktop app', public: true, applicationType: 'native' });
+    const desktopConfig = await discover(stack, desktop);
+    const redirectUri = 'http://127.0.0.1:49152/callback';
+    const start = await startAuthorization(desktopConfig, { redirect_uri: redirectUri });
+    const callback = await signInAndConsent(new Browser(), start.url, user, redirectUri);
+    const tokens = await oidc.authorizationCodeGrant(desktopConfig, callback, {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    }, { redirect_uri: redirectUri });
+    expect(tokens.claims()?.sub).toBe(user.id);
   });
 
   it('20 concurrent redemptions of one code -> exactly one 200, the other 19 invalid_grant', async () => {

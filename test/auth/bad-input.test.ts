@@ -351,3 +351,23 @@ describe('bad input at the authorization endpoint and the interaction pages', ()
     expect(text).toMatch(/invalid_request|id_token_hint/);
   });
 });
+
+// Runs last: it uses up this address's allowance of failed client authentications.
+describe('failed client authentication is rate limited per address', () => {
+  it('after 30 failed client authentications from one address -> 429 with Retry-After and no-store, even with the right secret', async () => {
+    const wrong = { ...FORM, authorization: basic({ client_id: machine.client_id, client_secret: 'wrong-secret' }) };
+    let status = 0;
+    for (let i = 0; i < 31 && status !== 429; i++) {
+      const res = await fetch(`${stack.issuer}/token`, { method: 'POST', headers: wrong, body: form({ grant_type: 'client_credentials' }) });
+      status = res.status;
+      await res.body?.cancel();
+      if (status !== 429) expect(status).toBe(401);
+    }
+    expect(status).toBe(429);
+    const right = await fetch(`${stack.issuer}/token`, { method: 'POST', headers: { ...FORM, authorization: basic(machine) }, body: form({ grant_type: 'client_credentials' }) });
+    expect(right.status).toBe(429);
+    expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(right.headers.get('cache-control')).toBe('no-store');
+    expect(((await right.json()) as { error?: string }).error).toEqual(expect.any(String));
+  });
+});
