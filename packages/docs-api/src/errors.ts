@@ -7,6 +7,9 @@ import type { z } from 'zod';
 
 const REALM = 'docs-api';
 
+/** RFC 6750 §3: error_description may not hold a double quote or a backslash. */
+const quotable = (text: string) => text.replace(/["\\]/g, "'");
+
 export interface ProblemOptions {
   headers?: Record<string, string>;
   extensions?: Record<string, unknown>;
@@ -36,7 +39,7 @@ export class BadRequestError extends ProblemError {
 export class InvalidRequestHeaderError extends ProblemError {
   constructor(detail: string) {
     super(400, 'invalid-request', 'Bad Request', detail, {
-      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="invalid_request", error_description="${detail}"` },
+      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="invalid_request", error_description="${quotable(detail)}"` },
     });
   }
 }
@@ -47,7 +50,7 @@ export class UnauthorizedError extends ProblemError {
     super(401, tokenSent ? 'invalid-token' : 'missing-token', 'Unauthorized', detail, {
       headers: {
         'WWW-Authenticate': tokenSent
-          ? `Bearer realm="${REALM}", error="invalid_token", error_description="${detail}"`
+          ? `Bearer realm="${REALM}", error="invalid_token", error_description="${quotable(detail)}"`
           : `Bearer realm="${REALM}"`,
       },
     });

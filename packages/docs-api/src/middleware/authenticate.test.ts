@@ -63,7 +63,7 @@ describe('authentication', () => {
     for (const header of [`Basic ${Buffer.from('a:b').toString('base64')}`, 'Bearer', `bearer ${token}`, `Bearer  ${token}`, `Bearer ${token} extra`, `Token ${token}`]) {
       const res = await h.request('GET', '/me', { headers: { authorization: header } });
       expect(res.status, header).toBe(400);
-      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="docs-api", error="invalid_request"/);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="docs-api", error="invalid_request", error_description="[^"\\]+"$/);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     }
   });
