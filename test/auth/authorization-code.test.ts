@@ -107,6 +107,15 @@ describe('authorization code + PKCE', () => {
     expect(await oauthError(oidc.refreshTokenGrant(config, tokens.refresh_token!))).toEqual({ error: 'invalid_grant', status: 400 });
   });
 
+  it('revoking a refresh token revokes its grant: the access tokens issued with it introspect active: false (RFC 7009 §2.1)', async () => {
+    const { tokens } = await codeFlow(config, user, OFFLINE);
+    expect((await introspect(stack, web, tokens.access_token)).body.active).toBe(true);
+    await oidc.tokenRevocation(config, tokens.refresh_token!);
+    expect((await introspect(stack, web, tokens.access_token)).body).toEqual({ active: false });
+    const grant = decodeJwtParts(tokens.access_token).payload.gid as string;
+    expect(await stack.admin('audit.events').where({ action: 'grant.revoked', target_id: grant })).toHaveLength(1);
+  });
+
   it('a refresh token presented by another client -> 400 invalid_grant, and it is not rotated away from its owner', async () => {
     const { tokens } = await codeFlow(config, user, OFFLINE);
     const thief = await stack.createClient({ name: 'Other app' });

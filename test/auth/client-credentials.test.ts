@@ -68,6 +68,11 @@ describe('client credentials', () => {
 
     await oidc.tokenRevocation(config, access_token);
 
+    const jti = decodeJwtParts(access_token).payload.jti as string;
+    expect(await stack.admin('audit.events').where({ action: 'token.revoked', target_type: 'access_token', target_id: jti })).toEqual([
+      expect.objectContaining({ actor_type: 'client', actor_id: machine.client_id, outcome: 'success' }),
+    ]);
+
     const after = await introspect(stack, machine, access_token);
     expect(after.status).toBe(200);
     expect(after.body).toEqual({ active: false });
