@@ -344,6 +344,20 @@ describe('bad input at the authorization endpoint and the interaction pages', ()
     expect(huge.status).toBe(413);
   });
 
+  it('error pages escape what the request put in them (no reflected markup)', async () => {
+    const evil = '<script>alert(1)</script>';
+    for (const path of [
+      `/auth?client_id=${encodeURIComponent(evil)}&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`,
+      `/auth?client_id=${web.client_id}&response_type=code&redirect_uri=${encodeURIComponent(`https://x.example/${evil}`)}`,
+      `/interaction/${encodeURIComponent(evil)}`,
+    ]) {
+      const { res, text } = await get(path);
+      expect(res.status, path).toBe(400);
+      expect(text, path).not.toContain(evil);
+      expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    }
+  });
+
   it('logout with a forged id_token_hint -> 400 error page, no redirect', async () => {
     const { res, text } = await get(`/session/end?id_token_hint=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.&post_logout_redirect_uri=${encodeURIComponent('https://attacker.example/')}`);
     expect(res.status).toBe(400);

@@ -164,6 +164,36 @@ describe('consent page and cookies', () => {
   });
 });
 
+describe('sessions', () => {
+  it('a second authorization in the same browser skips the password (single sign-on) but prompt=login asks for it again', async () => {
+    const user = await stack.createUser();
+    const browser = new Browser();
+    const first = await startAuthorization(config, { scope: 'openid' });
+    await signInAndConsent(browser, first.url, user);
+
+    const again = await startAuthorization(config, { scope: 'openid' });
+    const sso = await browser.navigate(again.url, toCallback);
+    expect(sso.url).toMatch(new RegExp(`^${REDIRECT_URI}\\?code=`));
+
+    const forced = await startAuthorization(config, { scope: 'openid', prompt: 'login' });
+    const login = await browser.navigate(forced.url, toCallback);
+    expect(login.response.status).toBe(200);
+    expect(formsOf(await login.response.text()).some((f) => f.action.endsWith('/login'))).toBe(true);
+  });
+
+  it('a consent POST with a wrong csrf value -> 403, no redirect, nothing granted', async () => {
+    const user = await stack.createUser();
+    const page = await atLoginPage();
+    const login = await postLogin(page.browser, page.url, page.form, user.email, user.password);
+    const step = await page.browser.follow(login, new URL(page.form.action, page.url), toCallback);
+    const allow = formsOf(await step.response.text()).find((f) => f.action.endsWith('/confirm'))!;
+    const res = await page.browser.postForm(new URL(allow.action, step.url), { csrf: 'forged' });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await stack.admin('audit.events').where({ action: 'auth.consent.granted', actor_id: user.id })).toEqual([]);
+  });
+});
+
 describe('session fixation', () => {
   it("a login POST to one browser's interaction with another browser's interaction cookie -> refused, and neither interaction is signed in", async () => {
     const victim = await stack.createUser();
@@ -245,6 +275,19 @@ describe('RP-initiated logout', () => {
     const again = await browser.navigate((await startAuthorization(appConfig)).url, toCallback);
     expect(again.response.status).toBe(200);
     expect(formsOf(await again.response.text()).some((f) => f.action.endsWith('/login'))).toBe(true);
+  });
+
+  it('logout with an unregistered post_logout_redirect_uri -> 400 error page, no redirect', async () => {
+    const user = await stack.createUser();
+    const browser = new Browser();
+    const start = await startAuthorization(config);
+    const callback = await signInAndConsent(browser, start.url, user);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: start.verifier, expectedState: start.state, expectedNonce: start.nonce });
+    const endUrl = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://attacker.example/' });
+    const res = await browser.request(endUrl);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('post_logout_redirect_uri');
   });
 
   it('a logout confirmation without its xsrf value -> 400, the session stays', async () => {
