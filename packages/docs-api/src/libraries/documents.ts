@@ -15,6 +15,11 @@ export interface DocumentLibraryDeps {
 
 const target = (doc: { id: string }) => ({ type: 'document', id: doc.id });
 
+/** The document may have been deleted since the request loaded it: then there is nothing to change. */
+async function lockExisting(trx: Knex.Transaction, doc: DocumentRecord): Promise<void> {
+  if (!(await createDocumentQueries(trx).lock(doc.id))) throw new NotFoundError('no such document');
+}
+
 export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
   return {
     async create(context: EventContext, input: { ownerId: string; orgId: string | null; title: string; content: string }): Promise<DocumentRecord> {
@@ -27,6 +32,7 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
 
     async update(context: EventContext, doc: DocumentRecord, patch: { title?: string; content?: string }): Promise<DocumentRecord> {
       return knex.transaction(async (trx) => {
+        await lockExisting(trx, doc);
         const updated = await createDocumentQueries(trx).update(doc.id, patch);
         await audit.appendInTransaction(trx, [
           event(context, { action: 'document.updated', target: target(doc), outcome: 'success', orgId: doc.orgId, detail: { fields: Object.keys(patch) } }),
@@ -37,6 +43,7 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
 
     async remove(context: EventContext, doc: DocumentRecord): Promise<void> {
       await knex.transaction(async (trx) => {
+        await lockExisting(trx, doc);
         await createDocumentQueries(trx).remove(doc.id);
         await audit.appendInTransaction(trx, [event(context, { action: 'document.deleted', target: target(doc), outcome: 'success', orgId: doc.orgId })]);
       });
@@ -45,6 +52,7 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
     /** Shares with a user, or changes the permission; `created` tells which. */
     async share(context: EventContext, doc: DocumentRecord, userId: string, permission: SharePermission): Promise<{ created: boolean }> {
       return knex.transaction(async (trx) => {
+        await lockExisting(trx, doc);
         const shares = createShareQueries(trx);
         const before = await shares.permissionOf(doc.id, userId);
         if (before === permission) return { created: false };
@@ -58,6 +66,7 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
 
     async unshare(context: EventContext, doc: DocumentRecord, userId: string): Promise<void> {
       await knex.transaction(async (trx) => {
+        await lockExisting(trx, doc);
         if (!(await createShareQueries(trx).remove(doc.id, userId))) throw new NotFoundError('the document is not shared with this user');
         await audit.appendInTransaction(trx, [
           event(context, { action: 'document.unshared', target: target(doc), outcome: 'success', orgId: doc.orgId, detail: { userId } }),

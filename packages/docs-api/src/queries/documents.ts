@@ -41,6 +41,11 @@ export function createDocumentQueries(db: Knex | Knex.Transaction) {
       const row = await db('docs.documents').where({ id }).first();
       return row ? toDocument(row) : undefined;
     },
+    /** Locks the row for the rest of the transaction; undefined when it is gone. */
+    async lock(id: string): Promise<DocumentRecord | undefined> {
+      const row = await db('docs.documents').where({ id }).forUpdate().first();
+      return row ? toDocument(row) : undefined;
+    },
     async update(id: string, patch: { title?: string; content?: string }): Promise<DocumentRecord> {
       const [row] = await db('docs.documents')
         .where({ id })

@@ -226,3 +226,19 @@ describe('pagination', () => {
     expectProblem(await h.request('GET', '/documents?limit=1&limit=2', { token: carol.token }), 400);
   });
 });
+
+describe('concurrent changes', () => {
+  it('edits and deletes racing on one document: each answers 200/204 or 404, never 500, and one delete wins', async () => {
+    const dave = await h.user();
+    const id = await documentOf(h, dave);
+    const results = await Promise.all([
+      h.request('DELETE', `/documents/${id}`, { token: dave.token }),
+      h.request('PATCH', `/documents/${id}`, { token: dave.token, body: { title: 'late edit' } }),
+      h.request('DELETE', `/documents/${id}`, { token: dave.token }),
+      h.request('PUT', `/documents/${id}/shares/${alice.id}`, { token: dave.token, body: { permission: 'read' } }),
+    ]);
+    for (const res of results) expect([200, 201, 204, 404]).toContain(res.status);
+    expect(results.filter((r) => r.status === 204)).toHaveLength(1);
+    expect(await auditEvents(h, { action: 'document.deleted', target_id: id })).toHaveLength(1);
+  });
+});
