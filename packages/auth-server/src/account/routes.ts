@@ -75,7 +75,8 @@ export function createAccountRouter(deps: AccountRoutesDeps): Router {
     return parsed.data;
   }
 
-  const notSignedIn = (ctx: Context) => renderPage(ctx, 'Your account', signedOutView(), 401);
+  // A page, not an API: 200 with a way to sign in (a 401 would need a WWW-Authenticate challenge).
+  const notSignedIn = (ctx: Context) => renderPage(ctx, 'Your account', signedOutView());
 
   async function connectedApps(accountId: string): Promise<ConnectedApp[]> {
     const rows = await deps

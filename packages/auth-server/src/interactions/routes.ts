@@ -253,7 +253,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const method = await deps.mfa.verify(pending.accountId, parsed.data.code);
     if (!method) {
       queueAudit(ctx, { action: 'auth.mfa.failed', actor: { type: 'anonymous', id: null }, target: { type: 'account', id: pending.accountId }, outcome: 'failure', detail: { reason: 'invalid_code' }, ...meta });
-      return showSecondFactor(ctx, interaction, 'That code is not valid (codes work once). Try the current code from your app.', 401);
+      return showSecondFactor(ctx, interaction, 'That code is not valid (codes work once). Try the current code from your app.');
     }
     await Promise.all([deps.kv.del(pendingKey(uid)), mfaFailures.delete(pending.accountId).catch(() => undefined)]);
     await completeLogin(ctx, interaction, pending.accountId, { mfa: true, method }, pending.rehashed);

@@ -118,7 +118,8 @@ export function registerSelfServiceRoutes(router: Router, deps: SelfServiceDeps)
       if (!(err instanceof AccountError)) throw err;
       if (err.code === 'email_taken') {
         const existing = await deps.accounts.findByEmail(email);
-        if (existing) {
+        // Limited like reset mails, so repeated sign-ups cannot flood the owner's inbox.
+        if (existing && (await resetsPerAccount.consume(existing.id).then(() => true, () => false))) {
           const token = await deps.tokens.issue(existing.id, 'password_reset', `/interaction/${uid}`);
           deliver(accountExistsMessage({ to: existing.email, resetLink: `${deps.issuer}/reset-password?token=${token}` }));
         }
