@@ -2,7 +2,11 @@
 // concurrent producers, against a raw multi-row INSERT of the very same rows into a plain table of
 // the same shape, in the same run on the same PostgreSQL.
 //
-//   npx tsx bench/src/audit.ts [--events 50000] [--producers 16,64,256] [--lanes 1,2] [--rounds 3] [--batch 500]
+//   npx tsx bench/src/audit.ts [--events 50000] [--producers 16,64,256] [--lanes 1,2] [--rates 2000,8000] [--rounds 3] [--batch 500]
+//
+// Closed loop (`--producers`): each producer records, awaits, records again: throughput at a given
+// concurrency. Open loop (`--rates`): events arrive at a fixed rate for 5 s, as requests would: the
+// latency that audit adds to each request at that load.
 //
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) names the server; the run uses a
 // fresh database on it and drops it afterwards.
@@ -19,6 +23,7 @@ const { values } = parseArgs({
     'max-batch': { type: 'string', default: '1000' },
     lanes: { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '3' },
+    rates: { type: 'string', default: '2000,8000' },
   },
 });
 const EVENTS = Number(values.events);
@@ -27,6 +32,7 @@ const RAW_BATCH = Number(values.batch);
 const MAX_BATCH = Number(values['max-batch']);
 const LANES = values.lanes!.split(',').map(Number);
 const ROUNDS = Number(values.rounds);
+const RATES = values.rates ? values.rates.split(',').map(Number) : [];
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const ACTIONS: AuditEvent['action'][] = ['token.issued', 'auth.login.succeeded', 'document.updated', 'access.denied'];
@@ -55,13 +61,21 @@ interface Row {
   p99?: number;
   batches?: number;
   rss: number;
+  /** This process's CPU time (user + system) per event, in µs. */
+  cpuUs?: number;
 }
+
+const cpuSince = (start: NodeJS.CpuUsage, events: number) => {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / events;
+};
 
 async function auditRun(knex: Knex, producers: number, lanes: number, total: number): Promise<Row> {
   let batches = 0;
   const log = await AuditLog.open(knex, `bench-${producers}-${lanes}`, { maxBatch: MAX_BATCH, lanes, onCommit: () => (batches += 1) });
   const latencies: number[] = [];
   let next = 0;
+  const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: producers }, async () => {
@@ -76,14 +90,44 @@ async function auditRun(knex: Knex, producers: number, lanes: number, total: num
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await log.close();
   latencies.sort((a, b) => a - b);
-  return { label: `AuditLog.record, ${producers} producers, ${lanes} lane(s)`, events: total, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb() };
+  return { label: `AuditLog.record, ${producers} producers, ${lanes} lane(s)`, events: total, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb(), cpuUs: cpuSince(cpu, total) };
 }
+
+/** Open loop: events arrive at `rate` per second whatever the latency (like requests), for `seconds`. */
+async function auditAtRate(knex: Knex, rate: number, lanes: number, seconds: number): Promise<Row> {
+  let batches = 0;
+  const log = await AuditLog.open(knex, `bench-rate-${rate}-${lanes}`, { maxBatch: MAX_BATCH, lanes, onCommit: () => (batches += 1) });
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const cpu = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  let sent = 0;
+  for (;;) {
+    const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+    if (elapsed >= seconds) break;
+    const due = Math.floor(elapsed * rate);
+    while (sent < due) {
+      const t0 = process.hrtime.bigint();
+      pending.push(log.record(sampleEvent(sent)).then(() => void latencies.push(Number(process.hrtime.bigint() - t0) / 1e6)));
+      sent += 1;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(pending);
+  const total = Number(process.hrtime.bigint() - started) / 1e9;
+  await log.close();
+  latencies.sort((a, b) => a - b);
+  return { label: `AuditLog.record, open loop at ${fmtInt(rate)}/s, ${lanes} lane(s)`, events: sent, seconds: total, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb(), cpuUs: cpuSince(cpu, sent) };
+}
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** The same stored rows (hashes included) inserted as plain multi-row INSERTs, `connections` at a time. */
 async function rawRun(knex: Knex, rows: Record<string, unknown>[], connections: number): Promise<Row> {
   const batches: Record<string, unknown>[][] = [];
   for (let i = 0; i < rows.length; i += RAW_BATCH) batches.push(rows.slice(i, i + RAW_BATCH));
   let next = 0;
+  const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: connections }, async () => {
@@ -91,7 +135,7 @@ async function rawRun(knex: Knex, rows: Record<string, unknown>[], connections: 
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { label: `raw multi-row INSERT, ${connections} connection(s)`, events: rows.length, seconds, rss: rssMb() };
+  return { label: `raw multi-row INSERT, ${connections} connection(s)`, events: rows.length, seconds, rss: rssMb(), cpuUs: cpuSince(cpu, rows.length) };
 }
 
 async function main() {
@@ -134,6 +178,12 @@ async function main() {
           add(await auditRun(service, producers, lanes, EVENTS));
         }
       }
+      for (const rate of RATES) {
+        for (const lanes of LANES) {
+          await admin.raw('CHECKPOINT');
+          add(await auditAtRate(service, rate, lanes, 5));
+        }
+      }
     }
     await service.destroy();
 
@@ -145,11 +195,11 @@ async function main() {
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
     const spread = (label: string) => samples.get(label)!.map((r) => fmt(rate(r))).join(' / ');
     const lines = [
-      `| run | events/s (median) | rounds | × raw (1 conn) | × raw (4 conns) | record() p50 ms | p99 ms | batches | peak RSS MB |`,
-      `| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
+      `| run | events/s (median) | rounds | × raw (1 conn) | × raw (4 conns) | record() p50 ms | p99 ms | batches | client CPU µs/event | peak RSS MB |`,
+      `| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
       ...[...medians.filter((r) => r.label.startsWith('AuditLog')), rawSerial, rawParallel].map(
         (r) =>
-          `| ${r.label} | ${fmt(rate(r))} | ${spread(r.label)} | ${(rate(r) / rate(rawSerial)).toFixed(2)} | ${(rate(r) / rate(rawParallel)).toFixed(2)} | ${r.p50?.toFixed(1) ?? '-'} | ${r.p99?.toFixed(1) ?? '-'} | ${r.batches ?? '-'} | ${r.rss} |`,
+          `| ${r.label} | ${fmt(rate(r))} | ${spread(r.label)} | ${(rate(r) / rate(rawSerial)).toFixed(2)} | ${(rate(r) / rate(rawParallel)).toFixed(2)} | ${r.p50?.toFixed(1) ?? '-'} | ${r.p99?.toFixed(1) ?? '-'} | ${r.batches ?? '-'} | ${r.cpuUs?.toFixed(0) ?? '-'} | ${r.rss} |`,
       ),
     ];
     const [{ version }] = (await admin.raw('SHOW server_version')).rows.map((r: { server_version: string }) => ({ version: r.server_version }));
