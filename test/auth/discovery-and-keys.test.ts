@@ -4,8 +4,8 @@
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
-import { DOCS_AUDIENCE, startAuthStack, type AuthStack } from '../support/stack';
-import { codeFlow, decodeJwtParts, discover, introspect, oidc } from '../support/rp';
+import { DOCS_AUDIENCE, REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
+import { authorizationResponse, codeFlow, decodeJwtParts, discover, introspect, oidc, tokenRequest } from '../support/rp';
 
 let stack: AuthStack;
 let web: RegisteredClient;
@@ -71,6 +71,51 @@ describe('discovery', () => {
   });
 });
 
+describe('several server processes on the same stores', () => {
+  it('a code issued by one copy is redeemed once at another; a token revoked at one is inactive at the other', async () => {
+    const peer = await stack.startPeer();
+    const at = (url: string) => ({ issuer: url });
+    const { start, code } = await authorizationResponse(await discover(stack, web), user, { scope: 'openid docs:read' });
+    const redeem = (url: string) =>
+      tokenRequest(at(url), web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: start.verifier });
+    const first = await redeem(peer.url);
+    expect(first.status).toBe(200);
+    expect(decodeJwtParts(first.body.id_token as string).payload.iss).toBe(stack.issuer);
+    const second = await redeem(stack.issuer);
+    expect(second.status).toBe(400);
+    expect(second.body.error).toBe('invalid_grant');
+
+    const { access_token } = await oidc.clientCredentialsGrant(await discover(stack, machine), { scope: 'docs:read' });
+    expect((await introspect(at(peer.url), machine, access_token)).body.active).toBe(true);
+    const revoked = await fetch(`${peer.url}/token/revocation`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ token: access_token }).toString(),
+    });
+    expect(revoked.status).toBe(200);
+    expect((await introspect(stack, machine, access_token)).body).toEqual({ active: false });
+    await peer.stop();
+  });
+});
+
+describe('several server processes on the same stores (concurrency)', () => {
+  it('20 concurrent redemptions of one code split across two copies -> exactly one 200, the rest invalid_grant', async () => {
+    const peer = await stack.startPeer();
+    const { start, code } = await authorizationResponse(await discover(stack, web), user, { scope: 'openid' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        tokenRequest({ issuer: i % 2 ? peer.url : stack.issuer }, web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: start.verifier }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200)) expect([r.status, r.body.error]).toEqual([400, 'invalid_grant']);
+    await peer.stop();
+  });
+});
+
 // Rotation changes the server's keys: it runs last in this file.
 async function publishedJwks(): Promise<JSONWebKeySet> {
   const res = await fetch(`${stack.issuer}/jwks`);
@@ -88,6 +133,7 @@ describe('signing key rotation', () => {
     expect(decodeJwtParts(oldAt).header.kid).toBe(before.ES256);
     expect(decodeJwtParts(oldId).header.kid).toBe(before.RS256);
 
+    const peer = await stack.startPeer();
     const rotation = await stack.keyStore.rotate(1);
     const next = Object.fromEntries(rotation.keys.map((k) => [k.alg, k.kid])) as Record<string, string>;
     expect(next.ES256).not.toBe(before.ES256);
@@ -120,5 +166,14 @@ describe('signing key rotation', () => {
 
     expect((await introspect(stack, machine, oldAt)).body).toMatchObject({ active: true });
     expect((await introspect(stack, machine, newAt)).body).toMatchObject({ active: true });
+
+    // Another process picks the new keys up by itself (every AUTH_KEY_REFRESH_SECONDS), without a restart.
+    await sleep(1500);
+    expect(peer.auth.server.keys().active).toMatchObject({ ES256: next.ES256, RS256: next.RS256 });
+    const peerJwks = (await (await fetch(`${peer.url}/jwks`)).json()) as JSONWebKeySet;
+    expect(peerJwks.keys.map((k) => k.kid).sort()).toEqual((await publishedJwks()).keys.map((k) => k.kid).sort());
+    const fromPeer = await tokenRequest({ issuer: peer.url }, machine, { grant_type: 'client_credentials', scope: 'docs:read' });
+    expect(decodeJwtParts(fromPeer.body.access_token as string).header.kid).toBe(next.ES256);
+    expect((await introspect({ issuer: peer.url }, machine, oldAt)).body).toMatchObject({ active: true });
   });
 });

@@ -40,6 +40,11 @@ export interface AuthStack {
   keyStore: KeyStore;
   createUser(input?: { email?: string; password?: string; name?: string }): Promise<Account & { password: string }>;
   createClient(input?: Partial<ClientInput>): Promise<RegisteredClient>;
+  /**
+   * Another copy of the auth server on the same database and cache (same issuer, its own port), as
+   * when several processes run side by side behind one address.
+   */
+  startPeer(): Promise<{ url: string; auth: RunningAuth; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -69,6 +74,7 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env): Prom
   const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER });
   const keyStore = createKeyStore({ knex: admin, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
+  const peers: (() => Promise<void>)[] = [];
 
   return {
     issuer: config.AUTH_ISSUER,
@@ -94,7 +100,20 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env): Prom
         ...(input.postLogoutRedirectUris !== undefined ? { postLogoutRedirectUris: input.postLogoutRedirectUris } : {}),
       });
     },
+    async startPeer() {
+      // The in-process store cannot be shared between processes; two servers in this process share it.
+      const peerKv = config.REDIS_URL ? createKv(config) : kv;
+      const peerPort = await freePort();
+      const peer = await runAuthServer({ config, databaseUrl: db.url, kv: peerKv, logger, port: peerPort, host: '127.0.0.1' });
+      const stopPeer = async () => {
+        await peer.stop().catch(() => {});
+        if (peerKv !== kv) await peerKv.close().catch(() => {});
+      };
+      peers.push(stopPeer);
+      return { url: peer.url, auth: peer, stop: stopPeer };
+    },
     async stop() {
+      for (const stopPeer of peers) await stopPeer();
       await auth.stop().catch(() => {});
       await kv.close().catch(() => {});
       await admin.destroy().catch(() => {});
