@@ -172,7 +172,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const revocations = new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
   const audit = await AuditLog.open(knex, 'docs-api');
   const jwks = authServer ? undefined : createLocalJWKSet({ keys: published.map((k) => k.publicJwk) });
-  const api = createDocsApi({ config, knex, audit, kv, revocations, logger: createLogger({ level: 'silent', name: 'docs-api' }), ...(jwks ? { jwks } : {}) });
+  const api = createDocsApi({ config, knex, audit, kv, revocations, logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'docs-api' }), ...(jwks ? { jwks } : {}) });
   if (!options.authServerDown) await api.ready();
   const served = await serve(api);
 
