@@ -321,10 +321,9 @@ function formActionAllows(csp: string, target: string, self: string): boolean {
 }
 
 describe("oidc-provider's own auto-submitting pages", () => {
-  // KNOWN BUG (it.fails until fixed): these pages rely on an inline script (and post to the client's
-  // origin), but the default CSP from http/security-headers.ts has no script-src for them and
-  // form-action 'self' only, so in a browser they stay blank on "Submitting Callback".
-  it.fails('response_mode=form_post (advertised in discovery): the page that posts the code to the client may run its script and post there', async () => {
+  // These pages rely on one inline script (and post to the client's origin): without a script-src
+  // naming it and a form-action allowing that origin, a browser leaves them blank on "Submitting Callback".
+  it('response_mode=form_post (advertised in discovery): the page that posts the code to the client may run its script and post there', async () => {
     const user = await stack.createUser();
     const start = await startAuthorization(config, { response_mode: 'form_post' });
     const browser = new Browser();
@@ -343,7 +342,7 @@ describe("oidc-provider's own auto-submitting pages", () => {
     expect(formActionAllows(csp, REDIRECT_URI, stack.issuer)).toBe(true);
   });
 
-  it.fails('GET /session/end without a session: the page that confirms the logout by itself may run its script', async () => {
+  it('GET /session/end without a session: the page that confirms the logout by itself may run its script', async () => {
     const res = await fetch(`${stack.issuer}/session/end`, { redirect: 'manual', headers: { accept: 'text/html' } });
     expect(res.status).toBe(200);
     const html = await res.text();
