@@ -174,12 +174,18 @@ describe('second factor', () => {
     expect(page.forms.some((f) => f.action.endsWith('/login'))).toBe(true);
   });
 
-  it('turning two-step verification off needs the current password', async () => {
+  it('new recovery codes and turning two-step verification off both need the current password', async () => {
     const user = await stack.createUser();
     const v = new Visitor(stack);
     await signInToAccount(v, user);
-    await enrolTotp(v);
+    const { recoveryCodes } = await enrolTotp(v);
     let page = await v.get('/account');
+    expect(page.text).toContain('Recovery codes left: 10');
+    const fresh = await v.submitAndFollow(page, '/account/mfa/recovery-codes', { password: user.password });
+    const renewed = [...fresh.html.matchAll(/<li><code>([a-z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]!);
+    expect(renewed).toHaveLength(10);
+    expect(renewed.some((c) => recoveryCodes.includes(c))).toBe(false);
+    page = await v.get('/account');
     page = await v.submitAndFollow(page, '/account/mfa/disable', { password: 'not-my-password-9' });
     expect(page.status).toBe(400);
     expect(page.text).toContain('The password is incorrect.');

@@ -239,36 +239,61 @@ export function createAccountRouter(deps: AccountRoutesDeps): Router {
     renderPage(ctx, 'Recovery codes', recoveryCodesView(JSON.parse(raw) as string[]));
   });
 
-  router.post('/account/mfa/disable', async (ctx) => {
-    const who = await signedIn(ctx);
-    if (!who) return notSignedIn(ctx);
-    const body = await form(ctx, withPassword);
-    if (!body) return;
+  /**
+   * Re-checks the password of the signed-in person before a two-step change. A wrong password counts
+   * like a failed sign-in (same throttle, same lockout). Returns false after answering itself.
+   */
+  async function passwordConfirmed(ctx: Context, who: NonNullable<Awaited<ReturnType<typeof signedIn>>>, password: string, action: 'auth.mfa.disabled' | 'auth.mfa.enrolled'): Promise<boolean> {
     const back = async (error: string, status: number) => {
       const [mfa, apps, sessions] = await Promise.all([deps.mfa.status(who.account.id), connectedApps(who.account.id), deps.sessions.list(who.account.id)]);
       renderPage(ctx, 'Your account', accountView({ csrf: csrf.token(ctx), ...who.account, mfa, apps, sessions, currentSessionUid: who.session.uid, error }), status);
     };
-    // A wrong password here counts like a failed sign-in (same throttle, same lockout).
     let decision;
     try {
       decision = await deps.throttle.attempt(who.account.email, ctx.ip);
     } catch (err) {
       if (!(err instanceof ThrottleUnavailableError)) throw err;
-      return back('This is temporarily unavailable. Please try again in a few minutes.', 503);
+      ctx.set('Retry-After', '60');
+      await back('This is temporarily unavailable. Please try again in a few minutes.', 503);
+      return false;
     }
     if (!decision.allowed) {
       ctx.set('Retry-After', String(decision.retryAfterSeconds));
-      return back('Too many attempts. Try again later.', 429);
+      await back('Too many attempts. Try again later.', 429);
+      return false;
     }
-    if (!(await deps.accounts.verifyPassword(who.account.id, body.password))) {
+    if (!(await deps.accounts.verifyPassword(who.account.id, password))) {
       await deps.throttle.failed(who.account.email).catch(() => undefined);
-      queueAudit(ctx, { action: 'auth.mfa.disabled', actor: { type: 'user', id: who.account.id }, target: { type: 'account', id: who.account.id }, outcome: 'failure', detail: { reason: 'wrong_password' }, ...requestMeta(ctx) });
-      return back('The password is incorrect.', 400);
+      queueAudit(ctx, { action, actor: { type: 'user', id: who.account.id }, target: { type: 'account', id: who.account.id }, outcome: 'failure', detail: { reason: 'wrong_password' }, ...requestMeta(ctx) });
+      await back('The password is incorrect.', 400);
+      return false;
     }
     await deps.throttle.succeeded(who.account.email, ctx.ip).catch(() => undefined);
+    return true;
+  }
+
+  router.post('/account/mfa/disable', async (ctx) => {
+    const who = await signedIn(ctx);
+    if (!who) return notSignedIn(ctx);
+    const body = await form(ctx, withPassword);
+    if (!body) return;
+    if (!(await passwordConfirmed(ctx, who, body.password, 'auth.mfa.disabled'))) return;
     await deps.mfa.disable(who.account.id);
     queueAudit(ctx, { action: 'auth.mfa.disabled', actor: { type: 'user', id: who.account.id }, target: { type: 'account', id: who.account.id }, outcome: 'success', detail: { method: 'totp' }, ...requestMeta(ctx) });
     seeOther(ctx, '/account?notice=mfa-off');
+  });
+
+  router.post('/account/mfa/recovery-codes', async (ctx) => {
+    const who = await signedIn(ctx);
+    if (!who) return notSignedIn(ctx);
+    const body = await form(ctx, withPassword);
+    if (!body) return;
+    if (!(await deps.mfa.enabled(who.account.id))) return seeOther(ctx, '/account');
+    if (!(await passwordConfirmed(ctx, who, body.password, 'auth.mfa.enrolled'))) return;
+    const codes = await deps.mfa.regenerateRecoveryCodes(who.account.id);
+    await deps.kv.set(`mfa-codes-once:${who.account.id}`, JSON.stringify(codes), RECOVERY_SHOW_SECONDS);
+    queueAudit(ctx, { action: 'auth.mfa.enrolled', actor: { type: 'user', id: who.account.id }, target: { type: 'account', id: who.account.id }, outcome: 'success', detail: { method: 'recovery_codes', replaced: true }, ...requestMeta(ctx) });
+    seeOther(ctx, '/account/mfa/recovery-codes');
   });
 
   // --- Mailed links -------------------------------------------------------------------------

@@ -48,6 +48,12 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
   <h2 id="mfa">Two-step verification</h2>
   ${input.mfa.enabled
     ? html`<p>On: signing in asks for a code from your authenticator app. Recovery codes left: <strong>${input.mfa.recoveryCodesLeft}</strong>.</p>
+  <form method="post" action="/account/mfa/recovery-codes">
+    ${csrf}
+    <label for="codes-password">Current password</label>
+    <input id="codes-password" name="password" type="password" required autocomplete="current-password">
+    <button type="submit" class="secondary">Get new recovery codes</button>
+  </form>
   <form method="post" action="/account/mfa/disable">
     ${csrf}
     <label for="disable-password">Current password</label>
