@@ -107,6 +107,63 @@ describe('startEmbeddedPostgres', () => {
     expect((await knex('t').pluck('v')).sort()).toEqual(['kept-1', 'kept-2']);
   });
 
+  it('queries of many connections from several processes never mix (each Parse…Sync exchange stays together)', async () => {
+    const embedded = await startEmbeddedPostgres();
+    cleanups.push(() => embedded.stop());
+    const admin = await knexFor(embedded.url);
+    await admin.raw('CREATE TABLE two (a int NOT NULL, b text NOT NULL)');
+    await admin.raw('CREATE TABLE four (a int NOT NULL, b text NOT NULL, c text NOT NULL, d text NOT NULL)');
+    // Statements with different parameter counts, in and out of transactions, from 4 processes x 2 connections.
+    const script = `
+      const knex = (await import('knex')).default({ client: 'pg', connection: process.env.PG_URL, pool: { min: 0, max: 2 } });
+      const id = Number(process.env.WORKER);
+      const failures = [];
+      let wrong = 0;
+      await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+        const n = id * 1000 + i;
+        try {
+          if (i % 3 === 0) {
+            await knex.transaction(async (trx) => {
+              await trx('two').insert({ a: n, b: 'tx' });
+              await trx('four').insert({ a: n, b: 'tx', c: 'c', d: 'd' });
+            });
+          } else if (i % 3 === 1) {
+            await knex('four').insert({ a: n, b: 'plain', c: 'c', d: 'd' });
+          } else {
+            const rows = await knex.raw('SELECT ?::int + 1 AS v, ?::text AS w', [n, 'x' + n]);
+            if (rows.rows[0].v !== n + 1 || rows.rows[0].w !== 'x' + n) wrong += 1;
+          }
+        } catch (err) {
+          failures.push(err.message);
+        }
+      }));
+      await knex.destroy();
+      process.stdout.write(JSON.stringify({ failures, wrong }));
+    `;
+    const dbDir = fileURLToPath(new URL('..', import.meta.url));
+    const results = await Promise.all(
+      [0, 1, 2, 3].map(
+        (worker) =>
+          new Promise<{ failures: string[]; wrong: number }>((resolve, reject) => {
+            const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+              cwd: dbDir,
+              env: { ...process.env, PG_URL: embedded.url, WORKER: String(worker) },
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            let out = '';
+            child.stdout.on('data', (d) => (out += d));
+            child.on('error', reject);
+            child.on('exit', () => resolve(JSON.parse(out || '{"failures":["no output"],"wrong":0}')));
+          }),
+      ),
+    );
+    expect(results.flatMap((r) => r.failures)).toEqual([]);
+    expect(results.reduce((sum, r) => sum + r.wrong, 0)).toBe(0);
+    // every write landed: 14 transactions (two + four) and 13 plain inserts per worker
+    expect(await admin('two').count({ n: '*' })).toEqual([{ n: 4 * 14 }]);
+    expect(await admin('four').count({ n: '*' })).toEqual([{ n: 4 * (14 + 13) }]);
+  });
+
   it('a data directory keeps its data across a stop and a start', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'clouddocs-pglite-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
