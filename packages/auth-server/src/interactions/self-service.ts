@@ -167,14 +167,18 @@ export function registerSelfServiceRoutes(router: Router, deps: SelfServiceDeps)
     let sent = false;
     if (account) {
       // Past the per-account limit the answer stays the same; only the mail is not sent again.
-      const allowed = await resetsPerAccount.consume(account.id).then(
+      sent = await resetsPerAccount.consume(account.id).then(
         () => true,
         () => false,
       );
-      if (allowed) {
-        const token = await deps.tokens.issue(account.id, 'password_reset', `/interaction/${uid}`);
-        deliver(passwordResetMessage({ to: account.email, link: `${deps.issuer}/reset-password?token=${token}`, minutes: TOKEN_TTL_SECONDS.password_reset / 60 }));
-        sent = true;
+      // The token is made after the answer leaves, so a known address takes no longer than an unknown one.
+      if (sent) {
+        setImmediate(() => {
+          deps.tokens
+            .issue(account.id, 'password_reset', `/interaction/${uid}`)
+            .then((token) => deliver(passwordResetMessage({ to: account.email, link: `${deps.issuer}/reset-password?token=${token}`, minutes: TOKEN_TTL_SECONDS.password_reset / 60 })))
+            .catch((err) => deps.logger.error({ err: (err as Error).message }, 'password reset link could not be made'));
+        });
       }
     }
     queueAudit(ctx, {
