@@ -178,6 +178,23 @@ describe('password policy and hashing', () => {
     expect(tokens.claims()?.sub).toEqual(expect.any(String));
   });
 
+  it('passwords are NFKC-normalised (another Unicode form of the same password signs in) and never truncated', async () => {
+    const composed = 'caf\u00e9-\uff21\uff22\uff23-lantern-river'; // é precomposed, fullwidth ＡＢＣ
+    const decomposed = 'cafe\u0301-ABC-lantern-river'; // e + combining acute, ASCII ABC: the same after NFKC
+    expect(composed).not.toBe(decomposed);
+    expect(composed.normalize('NFKC')).toBe(decomposed.normalize('NFKC'));
+    const user = await stack.createUser({ password: composed });
+    expect((await new Visitor(stack).signIn(client, { email: user.email, password: decomposed })).claims()?.sub).toBe(user.id);
+
+    const long = 'r'.repeat(100) + '-tail-that-matters';
+    const other = await stack.createUser({ password: long });
+    for (const prefix of [long.slice(0, 72), long.slice(0, 100), long.slice(0, -1)]) {
+      const v = new Visitor(stack);
+      const page = await v.submitAndFollow(await v.open(client), '/login', { email: other.email, password: prefix });
+      expect(page.text).toContain('The email or password is incorrect.');
+    }
+  });
+
   it('a hash made with weaker argon2 parameters is rehashed at the next real sign-in', async () => {
     const stronger = await startSecurityStack({ env: { AUTH_ARGON2_TIME_COST: '3' } });
     try {

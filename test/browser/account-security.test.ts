@@ -249,7 +249,7 @@ describe('in a real browser', () => {
 
 /** Waits for the element (the page may still be loading after a click). */
 async function visible(locator: Locator): Promise<void> {
-  await locator.first().waitFor({ state: 'visible', timeout: 10_000 });
+  await locator.first().waitFor({ state: 'visible', timeout: 20_000 });
 }
 
 async function textOf(locator: Locator): Promise<string> {
