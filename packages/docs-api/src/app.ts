@@ -54,6 +54,8 @@ export interface DocsApi {
   /** Resolves once the auth server keys are loaded and the revocation feed is followed. */
   ready(): Promise<void>;
   isReady(): boolean;
+  /** Graceful shutdown, step one: /readyz answers 503 so load balancers stop sending; requests still work. */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -107,11 +109,13 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     documents: createDocumentLibrary({ knex, audit }),
     recordDenial,
   };
+  let draining = false;
   const readiness = {
     database: async () => (await knex.raw('SELECT 1'), true),
     cache: () => kv.ping(),
     keys: () => keys.isReady(),
     revocations: () => following,
+    accepting: () => !draining,
   };
   const apiRoutes = [
     ...meRoutes(),
@@ -144,7 +148,10 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     router,
     routes,
     ready: () => Promise.all([keys.ready, followed, ownAudit?.opened]).then(() => undefined),
-    isReady: () => keys.isReady() && following,
+    isReady: () => keys.isReady() && following && !draining,
+    drain() {
+      draining = true;
+    },
     async close() {
       stopped = true;
       keys.stop();

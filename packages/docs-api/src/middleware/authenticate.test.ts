@@ -202,6 +202,8 @@ describe('scopes', () => {
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api", error="insufficient_scope", scope="docs:write"');
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:insufficient-scope', status: 403, scope: 'docs:write' });
+    const [denied] = await h.knex('audit.events').where({ action: 'access.denied', request_id: res.headers.get('x-request-id') });
+    expect(denied).toMatchObject({ outcome: 'denied', actor_type: 'user', detail: { reason: 'insufficient_scope: docs:write', method: 'POST', route: '/documents' } });
     const list = await h.request('GET', '/orgs', { token });
     expect(list.status).toBe(403);
     expect(list.headers.get('www-authenticate')).toContain('scope="orgs:read"');

@@ -60,14 +60,15 @@ describe('organizations', () => {
   });
 
   it('a non-member gets 404 for the org, the same as for an org that does not exist, and it is audited', async () => {
-    const res = await h.request('GET', `/orgs/${orgId}`, { token: outsider.token });
+    const res = await h.request('GET', `/orgs/${orgId}`, { token: outsider.token, headers: { 'user-agent': 'curious-client/1.0' } });
     expectProblem(res, 404);
     const missing = await h.request('GET', '/orgs/00000000-0000-4000-8000-000000000000', { token: outsider.token });
     expectProblem(missing, 404);
     expect({ ...res.body, requestId: null }).toEqual({ ...missing.body, requestId: null });
     const denied = await auditEvents(h, { action: 'access.denied', actor_id: outsider.id, target_id: orgId });
     expect(denied.length).toBeGreaterThan(0);
-    expect(denied[0]).toMatchObject({ outcome: 'denied', org_id: orgId, request_id: res.headers.get('x-request-id') });
+    expect(denied[0]).toMatchObject({ outcome: 'denied', actor_type: 'user', target_type: 'org', org_id: orgId, request_id: res.headers.get('x-request-id'), user_agent: 'curious-client/1.0' });
+    expect(denied[0].ip).toMatch(/127\.0\.0\.1/);
   });
 
   it('GET /orgs/:orgId shows member ids and roles, never emails', async () => {
