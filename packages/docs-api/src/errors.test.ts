@@ -1,6 +1,8 @@
 // Every error is problem+json without a stack: unknown routes, wrong methods, bad bodies; and the
 // operational endpoints answer without a token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@clouddocs/observability';
+import { createDocsApi } from './app';
 import { startHarness, type Harness } from './testing/harness';
 import { expectProblem } from './testing/fixtures';
 
@@ -51,8 +53,25 @@ describe('operations', () => {
     expect((await h.request('GET', '/healthz')).body).toEqual({ status: 'ok' });
     const ready = await h.request('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: 'ready', checks: { database: true, cache: true, keys: true, revocations: true } });
+    expect(ready.body).toEqual({ status: 'ready', checks: { database: true, cache: true, keys: true, revocations: true, accepting: true } });
     expect(h.api.isReady()).toBe(true);
+  });
+
+  it('after drain() /readyz answers 503 (load balancers stop sending) while requests still work', async () => {
+    const api = createDocsApi({ config: h.config, knex: h.knex, audit: h.audit, kv: h.kv, revocations: h.revocations, jwks: h.jwks!, logger: createLogger({ level: 'silent', name: 'docs-api' }) });
+    const served = await h.serve(api);
+    try {
+      await api.ready();
+      expect((await served.request('GET', '/readyz')).status).toBe(200);
+      api.drain();
+      const draining = await served.request('GET', '/readyz');
+      expectProblem(draining, 503, /accepting/);
+      expect(api.isReady()).toBe(false);
+      expect((await served.request('GET', '/me', { token: await h.token() })).status).toBe(200);
+    } finally {
+      await served.close();
+      await api.close();
+    }
   });
 
   it('GET /metrics exposes the request histogram by route template', async () => {

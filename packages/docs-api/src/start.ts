@@ -47,6 +47,7 @@ export async function startDocsApi(options: StartDocsApiOptions = {}): Promise<R
     server,
     url,
     async close() {
+      api.drain();
       await api.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
