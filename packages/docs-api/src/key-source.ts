@@ -35,7 +35,9 @@ export function discoveredKeySource(issuer: string, logger: Logger, options: { r
     for (let attempt = 0, delay = 100; ; attempt += 1, delay = Math.min(delay * 2, retryMaxMs)) {
       try {
         const jwksUri = await discover(issuer, controller.signal);
-        const remote = createRemoteJWKSet(jwksUri, { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
+        // An unknown kid refetches at most once per 5 s (well under the auth server's key activation delay,
+        // so a freshly rotated key is seen before it signs anything); known keys are refreshed every 10 min.
+        const remote = createRemoteJWKSet(jwksUri, { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
         await remote.reload();
         keys = remote;
         logger.info({ issuer, jwksUri: jwksUri.href }, 'verification keys loaded');
