@@ -240,6 +240,13 @@ describe('in a real browser', () => {
     expect(await textOf(page.locator('#email'))).toBe(person.email);
     await snap(page, 'app-after-reset');
 
+    // Every step above is one audit event (committed before its response).
+    const events = await stack.auditActions();
+    const actions = new Set(events.map((e) => e.action));
+    for (const action of ['auth.signup', 'auth.email_verified', 'auth.login.succeeded', 'auth.login.failed', 'auth.consent.granted', 'auth.mfa.enrolled', 'auth.mfa.failed', 'grant.revoked', 'auth.password_reset.requested', 'auth.password_reset.completed', 'token.issued', 'token.refreshed']) {
+      expect(actions.has(action), action).toBe(true);
+    }
+
     // The first browser was signed out everywhere by the reset.
     await first.page.goto(`${stack.issuer}/account`);
     await visible(first.page.getByRole('link', { name: 'Sign in' }));
