@@ -85,7 +85,10 @@ describe('authorization code + PKCE', () => {
     expect(first.refresh_token).toEqual(expect.any(String));
     expect(first.refresh_token).not.toBe(tokens.refresh_token);
     expect(first.access_token).not.toBe(tokens.access_token);
-    expect(decodeJwtParts(first.access_token).payload).toMatchObject({ aud: DOCS_AUDIENCE, sub: user.id, scope: 'docs:read' });
+    const claims = decodeJwtParts(first.access_token).payload as { exp: number; iat: number };
+    expect(claims).toMatchObject({ aud: DOCS_AUDIENCE, sub: user.id, scope: 'docs:read', client_id: web.client_id });
+    expect(claims.exp - claims.iat).toBeLessThanOrEqual(600); // access tokens live at most 10 minutes
+    expect(first.expires_in).toBeLessThanOrEqual(600);
     const second = await oidc.refreshTokenGrant(config, first.refresh_token!);
     expect(second.refresh_token).not.toBe(first.refresh_token);
   });
