@@ -176,7 +176,21 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   app.use(interactions.allowedMethods());
   app.use(account.routes());
   app.use(account.allowedMethods());
-  app.use((ctx, next) => current.handler(ctx, next));
+  app.use(async (ctx, next) => {
+    await current.handler(ctx, next);
+    // oidc-provider answers a failing store (database or cache down) with 500 server_error; that is
+    // an outage, not a bug in the request: 503 with Retry-After, and no stack or detail.
+    if (ctx.status === 500) {
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      ctx.set('Cache-Control', 'no-store');
+      if (ctx.response.is('html')) {
+        renderPage(ctx, 'Unavailable', messageView('Temporarily unavailable', 'Please try again in a moment.'), 503);
+      } else {
+        ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable' };
+      }
+    }
+  });
 
   let server: Server | undefined;
   return {

@@ -35,6 +35,7 @@ const common = {
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('clouddocs:'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('./.data'),
+  SHUTDOWN_DRAIN_SECONDS: z.coerce.number().int().min(0).max(120).default(0),
   WORKERS: z
     .string()
     .regex(/^(auto|[1-9][0-9]*)$/, 'must be "auto" or a positive integer')

@@ -51,5 +51,8 @@ export async function createKnex(options: DatabaseOptions): Promise<Knex> {
       },
     },
     acquireConnectionTimeout: 5_000,
+    // Connection failures surface as errors of the queries that meet them (and in /readyz), not as
+    // console lines of knex's own.
+    log: { warn() {}, error() {}, deprecate() {}, debug() {} },
   });
 }

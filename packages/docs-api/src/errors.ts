@@ -144,6 +144,16 @@ function send(ctx: Context, problem: ProblemError) {
   ctx.set('Cache-Control', 'no-store');
 }
 
+/** A database or cache that cannot be reached: an outage (503), not a fault of the request. */
+export function isDependencyOutage(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH'].includes(code)) return true;
+  if (/^(08|57P)/.test(code)) return true; // PostgreSQL connection exceptions and operator intervention
+  if (e?.name === 'KnexTimeoutError') return true;
+  return typeof e?.message === 'string' && /Connection terminated|Connection ended unexpectedly|connect ECONNREFUSED|Connection is closed|Stream isn't writeable/.test(e.message);
+}
+
 /** Outermost middleware: every thrown error and every empty error status becomes problem+json. */
 export function problemResponses(logger: Logger) {
   return async (ctx: Context, next: Next) => {
@@ -163,6 +173,10 @@ export function problemResponses(logger: Logger) {
       if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: unknown }).expose) {
         const [code, title, detail] = STATUS_TITLES[status] ?? ['bad-request', 'Bad Request', 'the request is invalid'];
         return send(ctx, new ProblemError(status, code, title, detail));
+      }
+      if (isDependencyOutage(err)) {
+        logger.error({ err: (err as Error).message, requestId: ctx.state.requestId }, 'a dependency is unavailable');
+        return send(ctx, new ServiceUnavailableError('a service this API depends on is temporarily unavailable; try again shortly'));
       }
       logger.error({ err, requestId: ctx.state.requestId }, 'unhandled error');
       send(ctx, new ProblemError(500, 'internal', 'Internal Server Error', 'the server failed to answer this request'));

@@ -75,14 +75,25 @@ async function startServices(services: ('auth' | 'docs')[], databaseUrl: string,
   const config = loadAuthConfig();
   const docsConfig = loadDocsConfig();
   const kv = createKv(config);
+  const drains: (() => void)[] = [];
+  const stops: (() => Promise<void>)[] = [];
   if (services.includes('auth')) {
     const auth = await runAuthServer({ config, databaseUrl, kv, logger: createLogger({ level: config.LOG_LEVEL, name: 'auth-server' }) });
-    shutdown.add('auth server', () => auth.stop());
+    drains.push(() => auth.server.setReady(false));
+    stops.push(() => auth.stop());
   }
   if (services.includes('docs')) {
     const docs = await runDocsApi({ config: docsConfig, databaseUrl, kv, logger: createLogger({ level: config.LOG_LEVEL, name: 'docs-api' }) });
-    shutdown.add('docs api', () => docs.stop());
+    drains.push(() => docs.running.api.drain());
+    stops.push(() => docs.stop());
   }
+  // SIGTERM: readiness off first, keep serving for SHUTDOWN_DRAIN_SECONDS while load balancers notice,
+  // then stop accepting, finish in-flight requests, flush the audit queue and close the pools.
+  shutdown.add('readiness off', async () => {
+    for (const drain of drains) drain();
+    if (config.SHUTDOWN_DRAIN_SECONDS > 0) await new Promise((r) => setTimeout(r, config.SHUTDOWN_DRAIN_SECONDS * 1000));
+  });
+  shutdown.add('services', () => Promise.all(stops.map((stop) => stop())));
   shutdown.add('cache', () => kv.close());
 }
 
