@@ -1,6 +1,6 @@
-// The append-only writer. Each writer owns its chains (one per lane, two by default, registered on
-// first use), so concurrent processes never contend for a chain head. Within a chain, every append
-// moves the head row (`audit.chains`) in the same statement or transaction as the events it covers,
+// The append-only writer. Each writer owns its chains (one per lane, one lane by default, extra
+// lanes registered on first use), so concurrent processes never contend for a chain head. Within a
+// chain, every append moves the head row (`audit.chains`) in the same statement or transaction as the events it covers,
 // so the head always names the last committed event and a deleted tail shows.
 //
 // Group commit: `record()` queues an event; while one batch is being written the next one gathers,
@@ -39,7 +39,10 @@ export interface AuditLogOptions {
   maxDelayMs?: number;
   /** Most events in one INSERT. */
   maxBatch?: number;
-  /** Chains this writer appends to in parallel, one batch in flight on each (default 2). */
+  /**
+   * Chains this writer appends to in parallel, one batch in flight on each (default 1). More lanes let
+   * a batch start while another commits; on the benchmark machine this did not pay (bench/AUDIT-RESULTS.md).
+   */
   lanes?: number;
   onCommit?: (rows: number, seconds: number) => void;
   onQueueDepth?: (depth: number) => void;
@@ -200,7 +203,7 @@ export class AuditLog {
    * up to `lanes` batches commit at once (their WAL flushes overlap), each on its own chain.
    */
   static async open(knex: Knex, service: string, options: AuditLogOptions = {}): Promise<AuditLog> {
-    const lanes = Math.max(1, Math.min(16, Math.floor(options.lanes ?? 2)));
+    const lanes = Math.max(1, Math.min(16, Math.floor(options.lanes ?? 1)));
     const base = `${cleanText(service, 64)}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     const chainIds = Array.from({ length: lanes }, (_, i) => (i === 0 ? base : `${base}:${i}`));
     try {
