@@ -1,7 +1,7 @@
 // The append-only writer. Each writer owns its chains (one per lane, one lane by default, extra
 // lanes registered on first use), so concurrent processes never contend for a chain head. Within a
-// chain, every append moves the head row (`audit.chains`) in the same statement or transaction as the events it covers,
-// so the head always names the last committed event and a deleted tail shows.
+// chain, every append moves the head row (`audit.chains`) in the same statement or transaction as
+// the events it covers, so the head always names the last committed event and a deleted tail shows.
 //
 // Group commit: `record()` queues an event; while one batch is being written the next one gathers,
 // and each batch is ONE statement (the head moves only if it is where this writer left it, and the
