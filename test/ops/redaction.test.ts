@@ -105,6 +105,20 @@ describe('log redaction and request ids', () => {
     }
   });
 
+  it('/metrics names route templates, tokens by grant, sign-in outcomes, audit commits and JWKS fetches', async () => {
+    const authMetrics = await (await fetch(`${auth.url}/metrics`)).text();
+    expect(authMetrics).toMatch(/oauth_tokens_issued_total\{[^}]*grant_type="authorization_code"[^}]*\} [1-9]/);
+    expect(authMetrics).toMatch(/oauth_tokens_issued_total\{[^}]*grant_type="client_credentials"[^}]*\} [1-9]/);
+    expect(authMetrics).toMatch(/auth_login_total\{[^}]*outcome="success"[^}]*\} [1-9]/);
+    expect(authMetrics).toMatch(/audit_commit_seconds_count\{[^}]*\} [1-9]/);
+    expect(authMetrics).toMatch(/audit_queue_depth/);
+    expect(authMetrics).toMatch(/http_request_duration_seconds_count\{[^}]*route="\/interaction\/:uid\/login"/);
+    expect(authMetrics).not.toMatch(/route="\/interaction\/[A-Za-z0-9_-]{10,}/); // templates, not raw paths
+    const docsMetrics = await (await fetch(`${docs.url}/metrics`)).text();
+    expect(docsMetrics).toMatch(/docs_jwks_fetch_total\{[^}]*\} [1-9]/);
+    expect(docsMetrics).toMatch(/http_request_duration_seconds_count\{[^}]*route="\/me"/);
+  });
+
   it('x-request-id is taken in and echoed out by both services, and made up when absent or malformed', async () => {
     for (const base of [auth.url, docs.url]) {
       const given = await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'req-12345' } });

@@ -6,7 +6,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import type { DocsConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
 import { RevocationList, type Kv } from '@clouddocs/kv';
-import { createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
+import { Counter, createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
 import { createCursorCodec } from './cursor';
 import { problemResponses } from './errors';
 import { discoveredKeySource, staticKeySource } from './key-source';
@@ -66,7 +66,8 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const logger = deps.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'docs-api' });
   const metrics = deps.metrics ?? createMetrics('docs-api');
   const revocations = deps.revocations ?? new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
-  const keys = deps.jwks ? staticKeySource(deps.jwks) : discoveredKeySource(config.AUTH_ISSUER, logger);
+  const jwksFetches = new Counter({ name: 'docs_jwks_fetch_total', help: "Fetches of the auth server's JWKS (start-up, refresh, unknown kid)", registers: [metrics.registry] });
+  const keys = deps.jwks ? staticKeySource(deps.jwks) : discoveredKeySource(config.AUTH_ISSUER, logger, { onJwksFetch: () => jwksFetches.inc() });
 
   // Fail closed: until the revocation feed is loaded, no token is accepted (a revoked one could pass).
   let following = false;

@@ -1,7 +1,7 @@
 // Where verification keys come from: the auth server's JWKS, found through discovery at start-up
 // (retried until it answers), fetched and cached by jose's createRemoteJWKSet (cooldown, single
 // flight, one refetch on an unknown kid). Tests may pass a key set of their own instead.
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from '@clouddocs/observability';
 
 export interface KeySource {
@@ -27,7 +27,7 @@ async function discover(issuer: string, signal: AbortSignal): Promise<URL> {
   return new URL(metadata.jwks_uri);
 }
 
-export function discoveredKeySource(issuer: string, logger: Logger, options: { retryMaxMs?: number } = {}): KeySource {
+export function discoveredKeySource(issuer: string, logger: Logger, options: { retryMaxMs?: number; onJwksFetch?: () => void } = {}): KeySource {
   const controller = new AbortController();
   let keys: ReturnType<typeof createRemoteJWKSet> | undefined;
   const retryMaxMs = options.retryMaxMs ?? 5_000;
@@ -37,7 +37,15 @@ export function discoveredKeySource(issuer: string, logger: Logger, options: { r
         const jwksUri = await discover(issuer, controller.signal);
         // An unknown kid refetches at most once per 5 s (well under the auth server's key activation delay,
         // so a freshly rotated key is seen before it signs anything); known keys are refreshed every 10 min.
-        const remote = createRemoteJWKSet(jwksUri, { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
+        const remote = createRemoteJWKSet(jwksUri, {
+          cooldownDuration: 5_000,
+          cacheMaxAge: 10 * 60_000,
+          timeoutDuration: 5_000,
+          [customFetch]: (url: string, init: RequestInit) => {
+            options.onJwksFetch?.();
+            return fetch(url, init);
+          },
+        });
         await remote.reload();
         keys = remote;
         logger.info({ issuer, jwksUri: jwksUri.href }, 'verification keys loaded');
