@@ -1,6 +1,6 @@
 import { AuditLog } from '@clouddocs/audit';
 import { ClientError, createClientLibrary, SecretBox } from '@clouddocs/auth-server';
-import { bindClientToOrg } from '@clouddocs/docs-api';
+import { bindClientToOrg, OrganizationNotFoundError, ProblemError } from '@clouddocs/docs-api';
 import { parseOptions, required } from '../args';
 import { withContext } from '../context';
 import { CliError, type CommandResult } from '../output';
@@ -67,7 +67,7 @@ export async function run(args: string[]): Promise<CommandResult> {
       return { json, text: lines.join('\n') };
     } catch (err) {
       if (err instanceof ClientError) throw new CliError(err.message);
-      if (err instanceof Error && err.name === 'NotFoundError') throw new CliError(err.message);
+      if (err instanceof OrganizationNotFoundError || err instanceof ProblemError) throw new CliError(err.message);
       throw err;
     }
   });
