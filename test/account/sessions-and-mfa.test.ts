@@ -229,6 +229,23 @@ describe('mailed links and CSRF', () => {
     expect(events.some((e) => e.action === 'auth.password_reset.completed' && e.target_id === user.id)).toBe(true);
   });
 
+  it('an unconfirmed address: the account page sends a new confirmation link, which confirms it once', async () => {
+    const user = await stack.createUser({ emailVerified: false });
+    const v = new Visitor(stack);
+    let page = await signInToAccount(v, user);
+    expect(page.text).toContain('(not confirmed yet)');
+    const after = Date.now();
+    page = await v.submitAndFollow(page, '/account/verify-email');
+    expect(page.text).toContain('We sent a new confirmation link');
+    const mail = await stack.mailTo(user.email, { subject: /Confirm your email/, after });
+    const confirm = await v.get(mail.link!);
+    const done = await v.submitAndFollow(confirm, '/verify-email');
+    expect(done.text).toContain('Email address confirmed');
+    expect((await v.get('/account')).text).toContain('(confirmed)');
+    expect((await v.get(mail.link!)).text).toContain('This link has expired');
+    expect((await stack.auditActions()).some((e) => e.action === 'auth.email_verified' && e.target_id === user.id)).toBe(true);
+  });
+
   it('a reset for an unknown email and sign-up with a taken email answer exactly like the real thing', async () => {
     const user = await stack.createUser();
     const v = new Visitor(stack);

@@ -43,6 +43,6 @@ export function createAccountSecurity(deps: {
     mfa,
     selfService: { tokens, mailer, kv, logger, issuer: config.AUTH_ISSUER },
   });
-  const account = createAccountRouter({ provider, knex, kv, logger, issuer: config.AUTH_ISSUER, cookieKey, accounts, tokens, mfa, sessions, throttle, revocations: deps.revocations });
+  const account = createAccountRouter({ provider, knex, kv, logger, issuer: config.AUTH_ISSUER, cookieKey, accounts, tokens, mfa, sessions, throttle, revocations: deps.revocations, mailer });
   return { interactions, account, mailer, mfa, tokens, sessions };
 }

@@ -19,6 +19,8 @@ import { html } from '../http/html';
 import { readForm, seeOther } from '../interactions/kit';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../interactions/routes';
 import { messageView, renderPage } from '../interactions/views';
+import type { Mailer } from '../mail/mailer';
+import { verifyEmailMessage } from '../mail/messages';
 import type { MfaLibrary } from '../mfa/totp';
 import { revokeGrantInStores } from '../oidc/adapter';
 import { createPageCsrf } from './csrf';
@@ -38,6 +40,7 @@ export interface AccountRoutesDeps {
   sessions: SessionDirectory;
   throttle: LoginThrottle;
   revocations: RevocationList;
+  mailer: Mailer;
 }
 
 const csrfOnly = z.object({ csrf: z.string().max(128) }).strict();
@@ -57,6 +60,7 @@ export function createAccountRouter(deps: AccountRoutesDeps): Router {
   const https = deps.issuer.startsWith('https:');
   const csrf = createPageCsrf({ cookieKey: deps.cookieKey, https });
   const stateCookie = https ? `__Secure-${STATE_COOKIE}` : STATE_COOKIE;
+  const verifyMails = deps.kv.rateLimiter({ keyPrefix: 'verify-mail', points: 3, duration: 3600 });
 
   async function signedIn(ctx: Context) {
     const session = await deps.provider().Session.get(ctx as never);
@@ -105,6 +109,7 @@ export function createAccountRouter(deps: AccountRoutesDeps): Router {
     revoked: 'Access removed. The app can no longer use its tokens.',
     'signed-out': 'That browser is signed out.',
     'mfa-off': 'Two-step verification is off.',
+    'link-sent': 'We sent a new confirmation link to your address. It works once, for 24 hours.',
   };
 
   router.get('/account', async (ctx) => {
@@ -176,6 +181,23 @@ export function createAccountRouter(deps: AccountRoutesDeps): Router {
       ...requestMeta(ctx),
     });
     seeOther(ctx, '/account?notice=revoked');
+  });
+
+  router.post('/account/verify-email', async (ctx) => {
+    const who = await signedIn(ctx);
+    if (!who) return notSignedIn(ctx);
+    if (!(await form(ctx, csrfOnly))) return;
+    if (who.account.emailVerified) return seeOther(ctx, '/account');
+    // At most 3 a hour per account; past that the page says the same and no mail leaves.
+    const allowed = await verifyMails.consume(who.account.id).then(
+      () => true,
+      () => false,
+    );
+    if (allowed) {
+      const token = await deps.tokens.issue(who.account.id, 'verify_email');
+      deps.mailer.send(verifyEmailMessage({ to: who.account.email, name: who.account.name, link: `${deps.issuer}/verify-email?token=${token}` })).catch((err) => deps.logger.error({ err: (err as Error).message }, 'mail could not be sent'));
+    }
+    seeOther(ctx, '/account?notice=link-sent');
   });
 
   router.post('/account/sessions/revoke', async (ctx) => {

@@ -42,6 +42,12 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 <section aria-labelledby="profile">
   <h2 id="profile">Profile</h2>
   <p>${input.name ?? ''} &lt;${input.email}&gt; ${input.emailVerified ? html`<small>(confirmed)</small>` : html`<small>(not confirmed yet)</small>`}</p>
+  ${input.emailVerified
+    ? ''
+    : html`<form method="post" action="/account/verify-email">
+    ${csrf}
+    <button type="submit" class="secondary">Send the confirmation link again</button>
+  </form>`}
 </section>
 
 <section aria-labelledby="mfa">
