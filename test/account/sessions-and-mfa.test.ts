@@ -277,7 +277,7 @@ describe('mailed links and CSRF', () => {
       expect(page.status, suffix).not.toBe(303);
     }
     await signInToAccount(v, user);
-    for (const path of ['/account/mfa/totp/start', '/account/apps/revoke', '/account/sessions/revoke', '/account/mfa/disable', '/verify-email', '/reset-password']) {
+    for (const path of ['/account/mfa/totp/start', '/account/mfa/totp/confirm', '/account/mfa/recovery-codes', '/account/apps/revoke', '/account/sessions/revoke', '/account/mfa/disable', '/account/verify-email', '/verify-email', '/reset-password']) {
       const res = await v.browser.postForm(new URL(path, stack.issuer), { csrf: 'forged' });
       expect(res.status, path).toBe(403);
       await res.body?.cancel();
