@@ -12,7 +12,7 @@
 // fresh database on it and drops it afterwards.
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { AuditLog, auditGrants, auditMigrations, type AuditEvent } from '@clouddocs/audit';
+import { AuditLog, auditGrants, auditMigrations, verifyAuditLog, type AuditEvent } from '@clouddocs/audit';
 import { createKnex, createTestDatabase, migrate, type Knex } from '@clouddocs/db';
 
 const { values } = parseArgs({
@@ -187,6 +187,12 @@ async function main() {
     }
     await service.destroy();
 
+    // Verification speed over everything the runs wrote.
+    const verifyStarted = process.hrtime.bigint();
+    const verified = await verifyAuditLog(admin);
+    const verifySeconds = Number(process.hrtime.bigint() - verifyStarted) / 1e9;
+    if (!verified.ok) throw new Error(`verify failed: ${JSON.stringify(verified.firstBreak)}`);
+
     const rate = (r: Row) => r.events / r.seconds;
     const median = (rows: Row[]) => [...rows].sort((a, b) => rate(a) - rate(b))[Math.floor(rows.length / 2)]!;
     const medians = [...samples.values()].map(median);
@@ -206,7 +212,8 @@ async function main() {
     const load = loadavg().map((l) => l.toFixed(1)).join(' ');
     process.stdout.write(
       `audit write benchmark: PostgreSQL ${version}, Node ${process.version}, ${cpus().length} CPUs, load average at start ${loadAtStart}, at end ${load}; ` +
-        `${fmt(EVENTS)} events per run, ${ROUNDS} rounds, group commit maxBatch ${MAX_BATCH}, raw batches of ${RAW_BATCH}\n${lines.join('\n')}\n`,
+        `${fmt(EVENTS)} events per run, ${ROUNDS} rounds, group commit maxBatch ${MAX_BATCH}, raw batches of ${RAW_BATCH}\n${lines.join('\n')}\n` +
+        `verifyAuditLog: ${fmt(verified.events)} events in ${verified.chains} chains verified in ${verifySeconds.toFixed(1)} s (${fmt(verified.events / verifySeconds)} events/s)\n`,
     );
   } finally {
     await admin.destroy();
