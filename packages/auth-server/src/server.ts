@@ -266,17 +266,36 @@ function errorBoundary(logger: Logger) {
 
 /**
  * Failed client authentication at the token, introspection and revocation endpoints is counted per
- * IP; past the limit the endpoint answers 429 until the window ends. Successful requests are free.
+ * IP in the shared cache; past the limit the endpoint answers 429 until the window ends. The block is
+ * announced over pub/sub so every process refuses the address from its memory: a successful request
+ * costs no cache round trip.
  */
 function credentialRateLimit(kv: Kv) {
   const POINTS = 30;
-  const limiter = kv.rateLimiter({ keyPrefix: 'client-auth-fail', points: POINTS, duration: 600 });
+  const WINDOW_SECONDS = 600;
+  const CHANNEL = 'client-auth-blocked';
+  const limiter = kv.rateLimiter({ keyPrefix: 'client-auth-fail', points: POINTS, duration: WINDOW_SECONDS });
   const guarded = new Set(['/token', '/token/introspection', '/token/revocation']);
+  const blockedUntil = new Map<string, number>();
+  const block = (ip: string, until: number) => {
+    blockedUntil.set(ip, Math.max(blockedUntil.get(ip) ?? 0, until));
+    if (blockedUntil.size > 10_000) for (const [k, v] of blockedUntil) if (v <= Date.now()) blockedUntil.delete(k);
+  };
+  void kv
+    .subscribe(CHANNEL, (message) => {
+      try {
+        const { ip, until } = JSON.parse(message) as { ip: string; until: number };
+        if (typeof ip === 'string' && typeof until === 'number') block(ip, until);
+      } catch {
+        // malformed: ignored
+      }
+    })
+    .catch(() => undefined);
   return async (ctx: Context, next: Next) => {
     if (ctx.method !== 'POST' || !guarded.has(ctx.path)) return next();
-    const state = await limiter.get(ctx.ip).catch(() => null);
-    if (state && state.consumedPoints >= POINTS && state.msBeforeNext > 0) {
-      const retry = Math.ceil(state.msBeforeNext / 1000);
+    const until = blockedUntil.get(ctx.ip);
+    if (until !== undefined && until > Date.now()) {
+      const retry = Math.ceil((until - Date.now()) / 1000);
       ctx.status = 429;
       ctx.set('Retry-After', String(retry));
       ctx.set('Cache-Control', 'no-store');
@@ -284,6 +303,12 @@ function credentialRateLimit(kv: Kv) {
       return;
     }
     await next();
-    if (ctx.status === 401) await limiter.penalty(ctx.ip, 1).catch(() => undefined);
+    if (ctx.status !== 401) return;
+    const state = await limiter.penalty(ctx.ip, 1).catch(() => undefined);
+    if (state && state.consumedPoints >= POINTS) {
+      const blockUntil = Date.now() + state.msBeforeNext;
+      block(ctx.ip, blockUntil);
+      await kv.publish(CHANNEL, JSON.stringify({ ip: ctx.ip, until: blockUntil })).catch(() => undefined);
+    }
   };
 }

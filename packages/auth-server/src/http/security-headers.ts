@@ -12,7 +12,15 @@ export interface CspState {
 
 export function securityHeaders(options: { https: boolean }) {
   return async (ctx: Context, next: Next) => {
-    const csp: CspState = { nonce: randomBytes(16).toString('base64'), formActionOrigins: new Set() };
+    // The nonce is made only when a page asks for it (JSON endpoints such as /token never do).
+    let nonce: string | undefined;
+    const csp: CspState = {
+      get nonce() {
+        nonce ??= randomBytes(16).toString('base64');
+        return nonce;
+      },
+      formActionOrigins: new Set(),
+    };
     ctx.state.csp = csp;
     await next();
     ctx.set('X-Content-Type-Options', 'nosniff');

@@ -40,7 +40,11 @@ export function wireProviderEvents(provider: Provider, deps: { revocations: Revo
     const client = ctx.oidc.client;
     const accountId = ctx.oidc.account?.accountId ?? (ctx.oidc.entities as { Grant?: { accountId?: string } }).Grant?.accountId;
     const grantId = (ctx.oidc.entities as { Grant?: { jti?: string } }).Grant?.jti;
-    const jti = jwtId(body.access_token);
+    // The access token's id from its model (no need to decode the JWT); opaque tokens keep theirs secret.
+    type TokenModel = { jti?: string; resourceServer?: { accessTokenFormat?: string } };
+    const entities = ctx.oidc.entities as { AccessToken?: TokenModel; ClientCredentials?: TokenModel };
+    const model = entities.AccessToken ?? entities.ClientCredentials;
+    const jti = model?.resourceServer?.accessTokenFormat === 'jwt' ? model.jti : jwtId(body.access_token);
     deps.onTokenIssued?.(grantType);
     add(ctx, {
       action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued',
