@@ -121,6 +121,16 @@ describe('group commit', () => {
     await expect(log.record(sampleEvent())).rejects.toBeInstanceOf(AuditUnavailableError);
   });
 
+  it('a full queue refuses new events at once instead of growing without bound', async () => {
+    const log = await AuditLog.open(fx.service, 'test-full', { maxQueue: 5 });
+    const accepted = Array.from({ length: 5 }, () => log.record(sampleEvent()));
+    await expect(log.record(sampleEvent())).rejects.toThrow(/audit queue is full/);
+    await Promise.all(accepted);
+    await log.record(sampleEvent());
+    expect(await count(log)).toBe(6);
+    await log.close();
+  });
+
   it('recordAll commits its events together, in order', async () => {
     const log = await AuditLog.open(fx.service, 'test-all', { maxBatch: 4, lanes: 1 });
     const events: AuditEvent[] = Array.from({ length: 6 }, (_, i) => sampleEvent({ detail: { i } }));

@@ -44,6 +44,8 @@ export interface AuditLogOptions {
    * a batch start while another commits; on the benchmark machine this did not pay (bench/AUDIT-RESULTS.md).
    */
   lanes?: number;
+  /** Most events waiting for a batch; beyond it `record()` fails at once (database too slow or gone). Default 50,000. */
+  maxQueue?: number;
   onCommit?: (rows: number, seconds: number) => void;
   onQueueDepth?: (depth: number) => void;
 }
@@ -248,6 +250,9 @@ export class AuditLog {
 
   private enqueue(events: AuditEvent[]): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit log is closed'));
+    if (this.queuedEvents + events.length > (this.options.maxQueue ?? 50_000)) {
+      return Promise.reject(new AuditUnavailableError(`audit queue is full (${this.queuedEvents} events waiting for the database)`));
+    }
     let prepared: PreparedEvent[];
     try {
       prepared = events.map(prepareEvent);
