@@ -21,7 +21,7 @@ import { createAccountSecurity } from './account';
 import { FormError } from './interactions/routes';
 import { messageView, renderPage } from './interactions/views';
 import { createKeyStore, type KeySetState } from './keys/keys';
-import { createAdapterClass, revokeGrantInStores } from './oidc/adapter';
+import { createAdapterClass, findRememberedGrantId, revokeGrantInStores } from './oidc/adapter';
 import { buildConfiguration } from './oidc/configuration';
 import { wireProviderEvents } from './oidc/events';
 import { jwtTokenEndpoints } from './oidc/jwt-endpoints';
@@ -91,7 +91,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
 
   let keys = await keyStore.load();
   const build = (state: KeySetState) => {
-    const provider = new Provider(config.AUTH_ISSUER, buildConfiguration({ config, accounts, adapter: Adapter, keys: state }));
+    const provider = new Provider(config.AUTH_ISSUER, buildConfiguration({ config, accounts, adapter: Adapter, keys: state, rememberedGrant: (a, c) => findRememberedGrantId(kv, a, c) }));
     provider.proxy = config.AUTH_TRUST_PROXY;
     wireProviderEvents(provider, { revocations, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }) });
     return { provider, handler: mount(provider as unknown as Koa) };

@@ -33,6 +33,7 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
   const key = (model: string, id: string) => `oidc:${model}:${id}`;
   const grantKey = (grantId: string) => `oidc:grant:${grantId}`;
   const consumedKey = (model: string, id: string) => `oidc:consumed:${model}:${id}`;
+  const grantForKey = (accountId: string, clientId: string) => `oidc:grant-for:${accountId}:${clientId}`;
 
   async function revokeKvByGrant(grantId: string) {
     const members = await kv.setMembers(grantKey(grantId));
@@ -77,6 +78,10 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
       };
       await knex('auth.oidc_payloads').insert(row).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
+      if (this.model === 'Grant' && typeof payload.accountId === 'string' && typeof payload.clientId === 'string') {
+        // Remembered consent: a returning user's next sign-in at the same client finds this grant.
+        await kv.set(grantForKey(payload.accountId, payload.clientId), id, expiresIn || undefined);
+      }
     }
     private async findWhere(where: Record<string, string>) {
       const row = await knex('auth.oidc_payloads')
@@ -185,6 +190,11 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
       return this.inner.revokeByGrantId(grantId);
     }
   };
+}
+
+/** The grant a user already gave a client (remembered consent), if it still exists. */
+export function findRememberedGrantId(kv: Kv, accountId: string, clientId: string): Promise<string | null> {
+  return kv.get(`oidc:grant-for:${accountId}:${clientId}`);
 }
 
 /** Revokes everything a grant issued, across both stores, without going through a request. */

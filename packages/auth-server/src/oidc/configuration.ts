@@ -14,6 +14,8 @@ export interface ConfigurationDeps {
   accounts: AccountLibrary;
   adapter: NonNullable<Configuration['adapter']>;
   keys: KeySetState;
+  /** The grant id a user already gave a client, if any (remembered consent). */
+  rememberedGrant?: (accountId: string, clientId: string) => Promise<string | null>;
 }
 
 function requestedScopes(ctx: KoaContextWithOIDC): string[] {
@@ -77,6 +79,19 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     // Every refresh returns a new refresh token; presenting an old one revokes the grant (RFC 9700 §4.14.2).
     rotateRefreshToken: true,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // Consent is remembered per user and client (not only per browser session): a returning user is
+    // asked again only for what the existing grant does not cover, or when the client sends prompt=consent.
+    loadExistingGrant: async (ctx) => {
+      const clientId = ctx.oidc.client!.clientId;
+      const accountId = ctx.oidc.session!.accountId;
+      const grantId =
+        ctx.oidc.result?.consent?.grantId ||
+        ctx.oidc.session!.grantIdFor(clientId) ||
+        (accountId && deps.rememberedGrant ? await deps.rememberedGrant(accountId, clientId) : undefined);
+      if (!grantId) return undefined;
+      const grant = await ctx.oidc.provider.Grant.find(grantId);
+      return grant && grant.accountId === accountId && grant.clientId === clientId ? grant : undefined;
+    },
     async findAccount(_ctx, sub) {
       const account = await accounts.findById(sub);
       if (!account) return undefined;
