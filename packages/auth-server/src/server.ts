@@ -178,6 +178,10 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   app.use(account.allowedMethods());
   app.use(async (ctx, next) => {
     await current.handler(ctx, next);
+    if (ctx.status === 404 && (ctx.body === undefined || ctx.body === null || ctx.body === 'Not Found')) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found', error_description: 'no such endpoint; discovery at /.well-known/openid-configuration lists them' };
+    }
     // oidc-provider answers a failing store (database or cache down) with 500 server_error; that is
     // an outage, not a bug in the request: 503 with Retry-After, and no stack or detail.
     if (ctx.status === 500) {
