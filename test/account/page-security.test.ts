@@ -79,7 +79,7 @@ describe('security headers', () => {
     const account = await v.get('/account');
     expect(account.status).toBe(200);
     pages.push(['account', account]);
-    const enrol = await v.submitAndFollow(account, '/account/mfa/totp/start');
+    const enrol = await v.submitAndFollow(account, '/account/mfa/totp/start', { password: 'shiny-kettle-summit-7' });
     pages.push(['totp enrol', enrol]);
     const secret = /data-secret="([A-Z2-7]+)"/.exec(enrol.html)![1]!;
     pages.push(['totp wrong code', await v.submitAndFollow(enrol, '/account/mfa/totp/confirm', { code: '000000' })]);

@@ -47,9 +47,13 @@ async function signedInWith(cookie: string): Promise<boolean> {
   return html.includes('Where you are signed in');
 }
 
-async function enrolTotp(v: Visitor): Promise<{ secret: string; recoveryCodes: string[] }> {
+async function enrolTotp(v: Visitor, password: string): Promise<{ secret: string; recoveryCodes: string[] }> {
   const account = await v.get('/account');
-  const enrol = await v.submitAndFollow(account, '/account/mfa/totp/start');
+  // The current password is asked first (a stolen session alone cannot add a second factor).
+  const refused = await v.submitAndFollow(account, '/account/mfa/totp/start', { password: 'not-the-password-0' });
+  expect(refused.status).toBe(400);
+  expect(refused.text).toContain('The password is incorrect.');
+  const enrol = await v.submitAndFollow(refused, '/account/mfa/totp/start', { password });
   const secret = /data-secret="([A-Z2-7]+)"/.exec(enrol.html)?.[1];
   expect(secret).toBeDefined();
   expect(enrol.html).toMatch(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/);
@@ -122,7 +126,7 @@ describe('second factor', () => {
     const user = await stack.createUser();
     const v = new Visitor(stack);
     await signInToAccount(v, user);
-    const { secret, recoveryCodes } = await enrolTotp(v);
+    const { secret, recoveryCodes } = await enrolTotp(v, user.password);
 
     const code = await stepCode(secret, 1);
     const a = new Visitor(stack);
@@ -160,7 +164,7 @@ describe('second factor', () => {
     const user = await stack.createUser();
     const v = new Visitor(stack);
     await signInToAccount(v, user);
-    await enrolTotp(v);
+    await enrolTotp(v, user.password);
     const a = new Visitor(stack);
     let page = await a.submitAndFollow(await a.open(client), '/login', { email: user.email, password: user.password });
     for (let i = 0; i < 5; i++) {
@@ -178,7 +182,7 @@ describe('second factor', () => {
     const user = await stack.createUser();
     const v = new Visitor(stack);
     await signInToAccount(v, user);
-    const { recoveryCodes } = await enrolTotp(v);
+    const { recoveryCodes } = await enrolTotp(v, user.password);
     let page = await v.get('/account');
     expect(page.text).toContain('Recovery codes left: 10');
     const fresh = await v.submitAndFollow(page, '/account/mfa/recovery-codes', { password: user.password });

@@ -222,7 +222,10 @@ export function createAccountRouter(deps: AccountRoutesDeps): Router {
   router.post('/account/mfa/totp/start', async (ctx) => {
     const who = await signedIn(ctx);
     if (!who) return notSignedIn(ctx);
-    if (!(await form(ctx, csrfOnly))) return;
+    const body = await form(ctx, withPassword);
+    if (!body) return;
+    // Someone holding only a stolen session must not be able to tie the account to their own phone.
+    if (!(await passwordConfirmed(ctx, who, body.password, 'auth.mfa.enrolled'))) return;
     await deps.mfa.startEnrolment(who.account.id, who.account.email);
     seeOther(ctx, '/account/mfa/totp');
   });

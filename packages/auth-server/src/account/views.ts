@@ -69,6 +69,8 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
     : html`<p>Off. Add a second step to your sign-in with an authenticator app.</p>
   <form method="post" action="/account/mfa/totp/start">
     ${csrf}
+    <label for="enrol-password">Current password</label>
+    <input id="enrol-password" name="password" type="password" required autocomplete="current-password">
     <button type="submit" class="primary">Set up an authenticator app</button>
   </form>`}
 </section>
