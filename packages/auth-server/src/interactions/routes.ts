@@ -259,7 +259,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     await completeLogin(ctx, interaction, pending.accountId, { mfa: true, method }, pending.rehashed);
   });
 
-  async function grantConsent(ctx: Context, interaction: InteractionDetails, accountId: string, audit = true) {
+  async function grantConsent(ctx: Context, interaction: InteractionDetails, accountId: string) {
     const { prompt, params, grantId } = interaction;
     const provider = deps.provider();
     const grant = grantId ? await provider.Grant.find(grantId) : new provider.Grant({ accountId, clientId: params.client_id as string });
@@ -269,16 +269,14 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const savedId = await grant.save();
-    if (audit) {
-      queueAudit(ctx, {
-        action: 'auth.consent.granted',
-        actor: { type: 'user', id: accountId },
-        target: { type: 'client', id: params.client_id as string },
-        outcome: 'success',
-        detail: { scopes: [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()] },
-        ...requestMeta(ctx),
-      });
-    }
+    queueAudit(ctx, {
+      action: 'auth.consent.granted',
+      actor: { type: 'user', id: accountId },
+      target: { type: 'client', id: params.client_id as string },
+      outcome: 'success',
+      detail: { scopes: [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()] },
+      ...requestMeta(ctx),
+    });
     await finish(ctx, { consent: { grantId: savedId } }, true);
   }
 
