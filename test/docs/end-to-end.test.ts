@@ -133,13 +133,15 @@ describe('tokens the docs API must refuse', () => {
   });
 
   it('revoking the refresh token revokes its grant: every access token of that grant is refused, and the refresh token is dead', async () => {
-    const { tokens } = await stack.signIn(web, alice, { scope: 'openid offline_access docs:read', prompt: 'consent' });
+    // Another client of Alice's (her grant with `web` is one per user and client, and must survive).
+    const mobile = await stack.createWebClient();
+    const { tokens } = await stack.signIn(mobile, alice, { scope: 'openid offline_access docs:read', prompt: 'consent' });
     expect(tokens.refresh_token).toEqual(expect.any(String));
-    const config = await discover({ issuer: stack.issuer }, web);
+    const config = await discover({ issuer: stack.issuer }, mobile);
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     for (const at of [tokens.access_token, refreshed.access_token]) expect((await stack.api('GET', '/documents', { token: at })).status).toBe(200);
 
-    const revoked = await stack.revoke(web, refreshed.refresh_token!, 'refresh_token');
+    const revoked = await stack.revoke(mobile, refreshed.refresh_token!, 'refresh_token');
     expect(revoked.status).toBe(200);
     for (const at of [tokens.access_token, refreshed.access_token]) {
       const refused = await stack.api('GET', '/documents', { token: at });
@@ -147,7 +149,7 @@ describe('tokens the docs API must refuse', () => {
       expect(refused.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
     }
     expect((await oauthError(oidc.refreshTokenGrant(config, refreshed.refresh_token!))).error).toBe('invalid_grant');
-    expect((await stack.api('GET', '/me', { token: aliceToken })).status).toBe(200); // another grant of hers is untouched
+    expect((await stack.api('GET', '/me', { token: aliceToken })).status).toBe(200); // her grant with another client is untouched
   });
 
   it('a token with only docs:read -> POST /documents 403 insufficient_scope with scope="docs:write"', async () => {

@@ -179,7 +179,7 @@ export async function startDocsStack(): Promise<DocsStack> {
       // openid-client's own token request, observed on the way back for its x-request-id
       config[oidc.customFetch] = async (url, init) => {
         const res = await fetch(url, init as RequestInit);
-        tokenRequestId = res.headers.get('x-request-id');
+        if (url === config.serverMetadata().token_endpoint) tokenRequestId = res.headers.get('x-request-id');
         return res;
       };
       const tokens = await oidc.authorizationCodeGrant(config, new URL(step.url), {
