@@ -112,6 +112,7 @@ describe('sessions', () => {
     const page = await signInToAccount(here, user);
     expect(page.text).toContain('This browser');
     expect(page.text).toContain('Another browser');
+    expect(page.text).toContain('apps used: CloudDocs account');
     const other = page.forms.find((f) => f.action === '/account/sessions/revoke' && f.button.includes('that browser'))!;
     const done = await here.submitAndFollow(page, '/account/sessions/revoke', other.fields);
     expect(done.text).toContain('That browser is signed out.');

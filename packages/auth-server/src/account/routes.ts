@@ -116,7 +116,8 @@ export function createAccountRouter(deps: AccountRoutesDeps): Router {
     const who = await signedIn(ctx);
     if (!who) return notSignedIn(ctx);
     const { account, session } = who;
-    const [mfa, apps, sessions] = await Promise.all([deps.mfa.status(account.id), connectedApps(account.id), deps.sessions.list(account.id)]);
+    const [mfa, apps, listed] = await Promise.all([deps.mfa.status(account.id), connectedApps(account.id), deps.sessions.list(account.id)]);
+    const sessions = await Promise.all(listed.map(async (s) => ({ ...s, clients: await deps.sessions.clientNames(s.clients) })));
     const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
     renderPage(
       ctx,

@@ -34,6 +34,11 @@ export function createSessionDirectory(deps: { provider: () => Provider; kv: Kv 
         }))
         .sort((a, b) => (b.loginTs ?? 0) - (a.loginTs ?? 0));
     },
+    /** Display names of the apps a session signed in to. */
+    async clientNames(clientIds: string[]): Promise<string[]> {
+      const clients = await Promise.all(clientIds.map((id) => deps.provider().Client.find(id).catch(() => undefined)));
+      return clients.map((c, i) => c?.clientName ?? clientIds[i]!);
+    },
     /** Ends one session server-side; its cookie then opens nothing. */
     async revoke(accountId: string, uid: string): Promise<boolean> {
       const session = await deps.provider().Session.findByUid(uid);

@@ -98,6 +98,7 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
     (s) => html`<li>
       ${s.uid === input.currentSessionUid ? html`<strong>This browser</strong>` : html`<strong>Another browser</strong>`}
       <small>signed in ${when(s.loginTs)} with ${s.amr.map((a) => AMR_TEXT[a] ?? a).join(' + ') || 'password'}; expires ${when(s.expiresAt)}</small>
+      ${s.clients.length ? html`<br><small>apps used: ${s.clients.join(', ')}</small>` : ''}
       <form method="post" action="/account/sessions/revoke">
         ${csrf}
         <input type="hidden" name="session" value="${s.uid}">
