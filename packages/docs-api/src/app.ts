@@ -7,6 +7,7 @@ import type { DocsConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
 import { RevocationList, type Kv } from '@clouddocs/kv';
 import { Counter, createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
+import { AuthzCache } from './authz-cache';
 import { createCursorCodec } from './cursor';
 import { problemResponses } from './errors';
 import { discoveredKeySource, staticKeySource } from './key-source';
@@ -45,12 +46,16 @@ export interface DocsApiDeps {
   jwks?: JWTVerifyGetKey;
   logger?: Logger;
   metrics?: Metrics;
+  /** How long the authorization cache may use an entry that no change has invalidated (default 5 s). */
+  authzCacheTtlMs?: number;
 }
 
 export interface DocsApi {
   app: Koa;
   router: Router;
   routes: RouteDefinition[];
+  /** The authorization cache of reads (memberships, documents, shares). */
+  authz: AuthzCache;
   /** Resolves once the auth server keys are loaded and the revocation feed is followed. */
   ready(): Promise<void>;
   isReady(): boolean;
@@ -95,19 +100,24 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     revocations,
     revocationsLoaded: () => following,
   });
+  // Memberships, documents and shares of reads, forgotten on every change (here and, over the cache's
+  // pub/sub, in every other docs API process); bypassed while that subscription is not live.
+  const authz = new AuthzCache({ kv, logger, ...(deps.authzCacheTtlMs !== undefined ? { ttlMs: deps.authzCacheTtlMs } : {}) });
+  void authz.follow();
   const recordDenial = createDenialRecorder(audit, logger);
   const common: CommonSteps = {
     authenticate: authenticate(verifyAccessToken),
     requireScope: (scope) => requireScope(scope, recordDenial),
-    loadMemberships: loadMemberships(knex),
+    loadMemberships: loadMemberships(knex, authz),
     validateBody: (schema) => validateBody(schema, config.DOCS_API_MAX_BODY_BYTES),
     validateQuery,
   };
   const routeDeps: RouteDeps = {
     knex,
+    authz,
     cursors: createCursorCodec(config.DOCS_API_CURSOR_KEY),
-    organizations: createOrganizationLibrary({ knex, audit }),
-    documents: createDocumentLibrary({ knex, audit }),
+    organizations: createOrganizationLibrary({ knex, audit, changed: authz.changed }),
+    documents: createDocumentLibrary({ knex, audit, changed: authz.changed }),
     recordDenial,
   };
   let draining = false;
@@ -148,6 +158,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     app,
     router,
     routes,
+    authz,
     ready: () => Promise.all([keys.ready, followed, ownAudit?.opened]).then(() => undefined),
     isReady: () => keys.isReady() && following && !draining,
     drain() {
@@ -156,6 +167,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     async close() {
       stopped = true;
       keys.stop();
+      authz.stop();
       if (ownAudit) await (await ownAudit.opened.catch(() => undefined))?.close();
     },
   };

@@ -1,7 +1,10 @@
 // The docs API: a resource server for CloudDocs documents and organizations.
 import { AuditLog } from '@clouddocs/audit';
+import { loadDocsConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
+import { createKv, type Kv } from '@clouddocs/kv';
 import type { Role } from './access';
+import { AUTHZ_CHANNEL, type AuthzChanged } from './authz-cache';
 import { BadRequestError } from './errors';
 import type { AuditWriter } from './libraries/audit-writer';
 import { createOrganizationLibrary } from './libraries/organizations';
@@ -19,11 +22,34 @@ export { ROLES, SCOPES, type Role, type Scope } from './access';
 
 const SYSTEM = { actor: { type: 'system' as const, id: null } };
 
+/**
+ * Tells the running docs API processes that memberships changed (their authorization caches forget
+ * them), through `kv` when given, else through REDIS_URL's Redis when set. With the embedded
+ * in-process cache there is no other process to tell: its entries expire within seconds.
+ */
+function announcer(kv: Kv | undefined): AuthzChanged {
+  return async (changes) => {
+    const message = JSON.stringify(changes);
+    let shared: Kv | undefined;
+    try {
+      if (kv) return await kv.publish(AUTHZ_CHANNEL, message);
+      const config = loadDocsConfig();
+      if (!config.REDIS_URL) return;
+      shared = createKv(config);
+      await shared.publish(AUTHZ_CHANNEL, message);
+    } catch {
+      // committed either way; the docs API's entries expire within seconds
+    } finally {
+      await shared?.close();
+    }
+  };
+}
+
 /** Creates an org with `ownerId` (a user id, the `sub` of their tokens) as its owner; used by `clouddocs org create`. */
-export async function createOrganization(knex: Knex, audit: AuditWriter, input: { name: string; ownerId: string }): Promise<OrgRecord> {
+export async function createOrganization(knex: Knex, audit: AuditWriter, input: { name: string; ownerId: string }, options: { kv?: Kv } = {}): Promise<OrgRecord> {
   const name = orgName.safeParse(input.name);
   if (!name.success) throw new BadRequestError(`the organization name must be 1 to 100 characters`);
-  return createOrganizationLibrary({ knex, audit }).create(SYSTEM, { name: name.data, ownerId: input.ownerId });
+  return createOrganizationLibrary({ knex, audit, changed: announcer(options.kv) }).create(SYSTEM, { name: name.data, ownerId: input.ownerId });
 }
 
 /**
@@ -35,12 +61,13 @@ export async function bindClientToOrg(
   knex: Knex,
   audit: AuditWriter | undefined,
   input: { orgId: string; clientId: string; role: Role | string },
+  options: { kv?: Kv } = {},
 ): Promise<MemberRecord> {
   const role = roleSchema.safeParse(input.role);
   if (!role.success) throw new BadRequestError(`a client's role must be owner, admin, editor or viewer, not ${input.role}`);
   const log = audit ?? (await AuditLog.open(knex, 'cli'));
   try {
-    return await createOrganizationLibrary({ knex, audit: log }).bindClient(SYSTEM, { orgId: input.orgId, clientId: input.clientId, role: role.data });
+    return await createOrganizationLibrary({ knex, audit: log, changed: announcer(options.kv) }).bindClient(SYSTEM, { orgId: input.orgId, clientId: input.clientId, role: role.data });
   } finally {
     if (!audit) await (log as AuditLog).close();
   }

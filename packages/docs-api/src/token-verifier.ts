@@ -1,5 +1,8 @@
 // Verifies RFC 9068 JWT access tokens and maps every jose failure to one `invalid_token` reason,
 // in this one place. The descriptions say which check failed and never echo the token.
+// A token that verified is remembered by its SHA-256 for at most VERIFIED_TOKEN_REUSE_MS; every use
+// still checks `exp` (with the same clock tolerance) and the revocation list.
+import { createHash } from 'node:crypto';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { RevocationList } from '@clouddocs/kv';
 import type { Principal } from './access';
@@ -11,6 +14,18 @@ export const ACCEPTED_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'];
 
 /** Far above any access token lifetime; an upper bound that turns on jose's `iat` checks. */
 const MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+
+/** How long a verified token is reused before its signature is checked again (keys rotate slowly). */
+export const VERIFIED_TOKEN_REUSE_MS = 60_000;
+const VERIFIED_TOKENS_MAX = 10_000;
+
+interface Verified {
+  principal: Principal;
+  exp: number;
+  jti: string;
+  gid: unknown;
+  reuseUntil: number;
+}
 
 export interface TokenVerifierOptions {
   keys: KeySource;
@@ -42,10 +57,22 @@ function reasonFor(err: unknown): string | undefined {
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions) {
+  const verified = new Map<string, Verified>();
+
+  /** The same checks as a first verification makes of `exp` and revocation, for a remembered token. */
+  function reuse(entry: Verified): Principal {
+    if (entry.exp <= Math.floor(Date.now() / 1000) - options.clockToleranceSeconds) throw new UnauthorizedError('the token has expired', true);
+    if (options.revocations.isRevoked({ jti: entry.jti, gid: entry.gid })) throw new UnauthorizedError('the token has been revoked', true);
+    return entry.principal;
+  }
+
   return async function verifyAccessToken(token: string): Promise<Principal> {
     const keys = options.keys.current();
     if (!keys) throw new ServiceUnavailableError('the auth server keys are not loaded yet');
     if (!options.revocationsLoaded()) throw new ServiceUnavailableError('the revocation list is not loaded yet');
+    const hash = createHash('sha256').update(token).digest('base64url');
+    const known = verified.get(hash);
+    if (known && known.reuseUntil > Date.now()) return reuse(known);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
@@ -69,12 +96,16 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     if (scope !== undefined && typeof scope !== 'string') throw new UnauthorizedError("the token's scope claim is invalid", true);
     // RFC 7009: a revoked token (or one of a revoked grant) is refused on the next request, not at expiry.
     if (options.revocations.isRevoked({ jti, gid })) throw new UnauthorizedError('the token has been revoked', true);
-    return {
+    const principal: Principal = {
       id: sub,
       kind: sub === clientId ? 'client' : 'user', // client credentials: sub is the client itself
       clientId,
       scopes: new Set((scope ?? '').split(' ').filter(Boolean)),
     };
+    verified.delete(hash);
+    if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
+    verified.set(hash, { principal, exp: payload.exp!, jti, gid, reuseUntil: Date.now() + VERIFIED_TOKEN_REUSE_MS });
+    return principal;
   };
 }
 

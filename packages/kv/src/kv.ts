@@ -18,6 +18,12 @@ export interface Kv {
   keys(prefix: string): Promise<string[]>;
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  /** Whether a message published now reaches this process's subscribe() handlers: false from the
+   * moment a subscription connection is lost until every channel is subscribed again. */
+  subscriptionLive?(): boolean;
+  /** `listener(false)` when the subscription connection is lost, `listener(true)` once every channel
+   * is subscribed again (messages published in between were missed). Returns a function that stops it. */
+  onSubscriptionChange?(listener: (live: boolean) => void): () => void;
   rateLimiter(options: Omit<IRateLimiterOptions, 'storeClient'>): RateLimiterAbstract;
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -32,6 +38,8 @@ export class RedisKv implements Kv {
   readonly client: Redis;
   private subscriber?: Redis;
   private readonly handlers = new Map<string, Set<(message: string) => void>>();
+  private live = false;
+  private readonly liveness = new Set<(live: boolean) => void>();
   /** Settles once the first connection attempt has (either way): without an offline queue, a command
    * sent while still connecting would be refused, so commands wait for this; afterwards they fail fast. */
   private readonly firstConnect: Promise<void>;
@@ -104,13 +112,36 @@ export class RedisKv implements Kv {
       this.subscriber.on('message', (ch: string, message: string) => {
         for (const handler of this.handlers.get(ch) ?? []) handler(message);
       });
+      const subscriber = this.subscriber;
+      subscriber.on('close', () => this.setLive(false));
+      // Back after a lost connection: live again only once the server has confirmed every channel.
+      subscriber.on('ready', () => {
+        if (this.live || this.handlers.size === 0) return;
+        subscriber.subscribe(...this.handlers.keys()).then(
+          () => this.setLive(subscriber.status === 'ready'),
+          () => {},
+        );
+      });
     }
     const full = `${this.prefix}${channel}`;
     if (!this.handlers.has(full)) {
       this.handlers.set(full, new Set());
       await this.subscriber.subscribe(full);
+      if (this.subscriber.status === 'ready') this.setLive(true);
     }
     this.handlers.get(full)!.add(onMessage);
+  }
+  subscriptionLive() {
+    return this.live;
+  }
+  onSubscriptionChange(listener: (live: boolean) => void) {
+    this.liveness.add(listener);
+    return () => void this.liveness.delete(listener);
+  }
+  private setLive(live: boolean) {
+    if (this.live === live) return;
+    this.live = live;
+    for (const listener of [...this.liveness]) listener(live);
   }
   rateLimiter(options: Omit<IRateLimiterOptions, 'storeClient'>) {
     return new RateLimiterRedis({ ...options, storeClient: this.client, keyPrefix: `rl:${options.keyPrefix ?? 'default'}` });
@@ -125,6 +156,7 @@ export class RedisKv implements Kv {
   }
   async close() {
     this.subscriber?.disconnect();
+    this.setLive(false);
     await this.client.quit().catch(() => this.client.disconnect());
   }
   /** Runs a Lua script with keys given without the prefix. */
@@ -205,6 +237,13 @@ export class MemoryKv implements Kv {
   }
   async subscribe(channel: string, onMessage: (message: string) => void) {
     this.bus.on(channel, onMessage);
+  }
+  /** In-process delivery cannot be lost: always live. */
+  subscriptionLive() {
+    return true;
+  }
+  onSubscriptionChange(_listener: (live: boolean) => void) {
+    return () => {};
   }
   rateLimiter(options: Omit<IRateLimiterOptions, 'storeClient'>) {
     return new RateLimiterMemory(options);

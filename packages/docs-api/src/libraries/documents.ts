@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import type { SharePermission } from '../access';
+import { changeOf, type AuthzChanged } from '../authz-cache';
 import { NotFoundError } from '../errors';
 import { createDocumentQueries, type DocumentRecord } from '../queries/documents';
 import { createShareQueries } from '../queries/shares';
@@ -11,6 +12,8 @@ import { event, type EventContext } from './event-context';
 export interface DocumentLibraryDeps {
   knex: Knex;
   audit: AuditWriter;
+  /** Told, after the commit, which document changed (the authorization cache forgets it). */
+  changed?: AuthzChanged;
 }
 
 const target = (doc: { id: string }) => ({ type: 'document', id: doc.id });
@@ -20,7 +23,8 @@ async function lockExisting(trx: Knex.Transaction, doc: DocumentRecord): Promise
   if (!(await createDocumentQueries(trx).lock(doc.id))) throw new NotFoundError('no such document');
 }
 
-export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
+export function createDocumentLibrary({ knex, audit, changed = async () => {} }: DocumentLibraryDeps) {
+  const documentChanged = (doc: { id: string }) => changed([changeOf.document(doc.id)]);
   return {
     async create(context: EventContext, input: { ownerId: string; orgId: string | null; title: string; content: string }): Promise<DocumentRecord> {
       return knex.transaction(async (trx) => {
@@ -31,7 +35,7 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
     },
 
     async update(context: EventContext, doc: DocumentRecord, patch: { title?: string; content?: string }): Promise<DocumentRecord> {
-      return knex.transaction(async (trx) => {
+      const result = await knex.transaction(async (trx) => {
         await lockExisting(trx, doc);
         const updated = await createDocumentQueries(trx).update(doc.id, patch);
         await audit.appendInTransaction(trx, [
@@ -39,6 +43,8 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
         ]);
         return updated;
       });
+      await documentChanged(doc);
+      return result;
     },
 
     async remove(context: EventContext, doc: DocumentRecord): Promise<void> {
@@ -47,11 +53,12 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
         await createDocumentQueries(trx).remove(doc.id);
         await audit.appendInTransaction(trx, [event(context, { action: 'document.deleted', target: target(doc), outcome: 'success', orgId: doc.orgId })]);
       });
+      await documentChanged(doc);
     },
 
     /** Shares with a user, or changes the permission; `created` tells which. */
     async share(context: EventContext, doc: DocumentRecord, userId: string, permission: SharePermission): Promise<{ created: boolean }> {
-      return knex.transaction(async (trx) => {
+      const result = await knex.transaction(async (trx) => {
         await lockExisting(trx, doc);
         const shares = createShareQueries(trx);
         const before = await shares.permissionOf(doc.id, userId);
@@ -62,6 +69,8 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
         ]);
         return { created: before === undefined };
       });
+      await documentChanged(doc);
+      return result;
     },
 
     async unshare(context: EventContext, doc: DocumentRecord, userId: string): Promise<void> {
@@ -72,6 +81,7 @@ export function createDocumentLibrary({ knex, audit }: DocumentLibraryDeps) {
           event(context, { action: 'document.unshared', target: target(doc), outcome: 'success', orgId: doc.orgId, detail: { userId } }),
         ]);
       });
+      await documentChanged(doc);
     },
   };
 }

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import type { Role } from '../access';
+import { changeOf, type AuthzChanged } from '../authz-cache';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { createMembershipQueries, type MemberRecord } from '../queries/memberships';
 import { createOrgQueries, type OrgRecord } from '../queries/orgs';
@@ -19,12 +20,15 @@ export class OrganizationNotFoundError extends NotFoundError {
 export interface OrganizationLibraryDeps {
   knex: Knex;
   audit: AuditWriter;
+  /** Told, after the commit, whose memberships changed (the authorization cache forgets them). */
+  changed?: AuthzChanged;
 }
 
-export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDeps) {
+export function createOrganizationLibrary({ knex, audit, changed = async () => {} }: OrganizationLibraryDeps) {
+  const membershipsChanged = (member: { principalType: 'user' | 'client'; principalId: string }) => changed([changeOf.principal(member.principalType, member.principalId)]);
   return {
     async create(context: EventContext, input: { name: string; ownerId: string }): Promise<OrgRecord> {
-      return knex.transaction(async (trx) => {
+      const org = await knex.transaction(async (trx) => {
         const org = await createOrgQueries(trx).insert({ id: randomUUID(), name: input.name });
         await createMembershipQueries(trx).insert({ orgId: org.id, principalId: input.ownerId, principalType: 'user', role: 'owner' });
         await audit.appendInTransaction(trx, [
@@ -32,6 +36,8 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
         ]);
         return org;
       });
+      await membershipsChanged({ principalType: 'user', principalId: input.ownerId });
+      return org;
     },
 
     /** Adds a member or changes a member's role; `created` tells which. */
@@ -39,7 +45,7 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
       context: EventContext,
       input: { orgId: string; callerRole: Role; principalId: string; role: Role },
     ): Promise<{ member: MemberRecord; created: boolean }> {
-      return knex.transaction(async (trx) => {
+      const result = await knex.transaction(async (trx) => {
         const members = createMembershipQueries(trx);
         if (!(await createOrgQueries(trx).lock(input.orgId))) throw new OrganizationNotFoundError(input.orgId);
         const current = await members.find(input.orgId, input.principalId);
@@ -65,10 +71,12 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
         const member: MemberRecord = { orgId: input.orgId, principalId: input.principalId, principalType: current?.principalType ?? 'user', role: input.role };
         return { member, created: !current };
       });
+      await membershipsChanged(result.member);
+      return result;
     },
 
     async removeMember(context: EventContext, input: { orgId: string; callerRole: Role; principalId: string }): Promise<void> {
-      await knex.transaction(async (trx) => {
+      const removed = await knex.transaction(async (trx) => {
         const members = createMembershipQueries(trx);
         if (!(await createOrgQueries(trx).lock(input.orgId))) throw new OrganizationNotFoundError(input.orgId);
         const current = await members.find(input.orgId, input.principalId);
@@ -87,12 +95,14 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
             detail: { role: current.role },
           }),
         ]);
+        return current;
       });
+      await membershipsChanged(removed);
     },
 
     /** Binds a machine client to one org with a role (its tokens act there and nowhere else). */
     async bindClient(context: EventContext, input: { orgId: string; clientId: string; role: Role }): Promise<MemberRecord> {
-      return knex.transaction(async (trx) => {
+      const binding = await knex.transaction(async (trx) => {
         const members = createMembershipQueries(trx);
         if (!(await createOrgQueries(trx).lock(input.orgId))) throw new OrganizationNotFoundError(input.orgId);
         const bound = await members.clientBinding(input.clientId);
@@ -114,6 +124,8 @@ export function createOrganizationLibrary({ knex, audit }: OrganizationLibraryDe
         ]);
         return member;
       });
+      await membershipsChanged(binding);
+      return binding;
     },
   };
 }

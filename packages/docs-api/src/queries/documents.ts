@@ -41,6 +41,14 @@ export function createDocumentQueries(db: Knex | Knex.Transaction) {
       const row = await db('docs.documents').where({ id }).first();
       return row ? toDocument(row) : undefined;
     },
+    /** The document and a user's share of it, in one round trip. */
+    async findWithShare(id: string, userId: string): Promise<{ doc: DocumentRecord | undefined; share: SharePermission | undefined }> {
+      const row = await db('docs.documents as d')
+        .leftJoin('docs.shares as s', (on) => on.on('s.document_id', 'd.id').andOnVal('s.user_id', userId))
+        .where('d.id', id)
+        .first('d.*', 's.permission');
+      return row ? { doc: toDocument(row), share: row.permission ?? undefined } : { doc: undefined, share: undefined };
+    },
     /** Locks the row for the rest of the transaction; undefined when it is gone. */
     async lock(id: string): Promise<DocumentRecord | undefined> {
       const row = await db('docs.documents').where({ id }).forUpdate().first();

@@ -1,5 +1,6 @@
 // What the route files are built from: plain objects, so tests build the real thing.
 import type { Knex } from '@clouddocs/db';
+import type { AuthzCache } from '../authz-cache';
 import type { CursorCodec } from '../cursor';
 import type { DocumentLibrary } from '../libraries/documents';
 import type { OrganizationLibrary } from '../libraries/organizations';
@@ -7,6 +8,8 @@ import type { RecordDenial } from '../middleware/record-denial';
 
 export interface RouteDeps {
   knex: Knex;
+  /** The authorization data of reads (memberships, documents, shares), invalidated by every write. */
+  authz: AuthzCache;
   cursors: CursorCodec;
   organizations: OrganizationLibrary;
   documents: DocumentLibrary;

@@ -27,10 +27,10 @@ export function documentJson(doc: Omit<DocumentRecord, 'content'> & { content?: 
   };
 }
 
-export function documentRoutes({ knex, cursors, documents, recordDenial }: RouteDeps): RouteDefinition[] {
+export function documentRoutes({ knex, authz, cursors, documents, recordDenial }: RouteDeps): RouteDefinition[] {
   const queries = createDocumentQueries(knex);
   const orgs = createOrgQueries(knex);
-  const load = loadDocument(knex, recordDenial);
+  const load = loadDocument(knex, authz, recordDenial);
   const idParam = { id: 'the document id' };
   return [
     {

@@ -15,8 +15,8 @@ function shareUserId(ctx: DocsContext): string {
   return parsed.data;
 }
 
-export function shareRoutes({ knex, documents, recordDenial }: RouteDeps): RouteDefinition[] {
-  const load = loadDocument(knex, recordDenial);
+export function shareRoutes({ knex, authz, documents, recordDenial }: RouteDeps): RouteDefinition[] {
+  const load = loadDocument(knex, authz, recordDenial);
   const sharers = requireDocumentAction('share', recordDenial);
   const params = { id: 'the document id', userId: 'the user id (a token\'s sub) to share with' };
   const errors = {
