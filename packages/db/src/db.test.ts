@@ -248,6 +248,17 @@ describe('migrate', () => {
     expect(applied.sort()).toEqual(['dbtest_001_notes', 'dbtest_002_ledger']);
     expect(await migrate(k1, migrations, grants)).toEqual([]);
   });
+  it('many processes migrating an up-to-date database at once all succeed (every CLI command and service start migrates)', async () => {
+    const db = await testDatabase();
+    const first = await knexFor(db.url);
+    await migrate(first, migrations, grants);
+    const others = await Promise.all(Array.from({ length: 8 }, () => knexFor(db.url, { poolMax: 1 })));
+    for (let round = 0; round < 3; round++) {
+      const settled = await Promise.allSettled(others.map((k) => migrate(k, migrations, grants)));
+      expect(settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason))).toEqual([]);
+      expect(settled.map((s) => (s as PromiseFulfilledResult<string[]>).value)).toEqual(others.map(() => []));
+    }
+  });
 });
 
 describe('createKnex({ serviceRole: true })', () => {

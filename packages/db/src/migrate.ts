@@ -54,12 +54,20 @@ async function grantServiceRole(knex: Knex, grants: SchemaGrants[]): Promise<voi
   } catch {
     return;
   }
-  for (const { schema, appendOnly = [] } of grants) {
-    await knex.raw(`GRANT USAGE ON SCHEMA ${schema} TO ${SERVICE_ROLE}`);
-    await knex.raw(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${SERVICE_ROLE}`);
-    await knex.raw(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${SERVICE_ROLE}`);
-    for (const table of appendOnly) {
-      await knex.raw(`REVOKE UPDATE, DELETE, TRUNCATE ON ${schema}.${table} FROM ${SERVICE_ROLE}`);
+  // Every CLI command and every service start runs this; two GRANTs on one object at once fail with
+  // "tuple concurrently updated", so one process at a time grants (a lock for this database only).
+  await knex.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [GRANT_LOCK]);
+    for (const { schema, appendOnly = [] } of grants) {
+      await trx.raw(`GRANT USAGE ON SCHEMA ${schema} TO ${SERVICE_ROLE}`);
+      await trx.raw(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${SERVICE_ROLE}`);
+      await trx.raw(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${SERVICE_ROLE}`);
+      for (const table of appendOnly) {
+        await trx.raw(`REVOKE UPDATE, DELETE, TRUNCATE ON ${schema}.${table} FROM ${SERVICE_ROLE}`);
+      }
     }
-  }
+  });
 }
+
+/** Advisory lock key held while granting (the bytes of "clou"). */
+const GRANT_LOCK = 0x636c6f75;
