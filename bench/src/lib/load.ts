@@ -9,7 +9,7 @@ export interface LoadResult {
   requests: number;
 }
 
-/** Keep-alive load for `seconds` with `connections` concurrent clients. */
+/** Keep-alive load for `seconds` with `connections` concurrent clients, after a short warm-up. */
 export async function load(options: {
   url: string;
   method?: 'GET' | 'POST';
@@ -18,6 +18,8 @@ export async function load(options: {
   seconds?: number;
   connections?: number;
 }): Promise<LoadResult> {
+  // Warm-up: JIT, pools and caches settle before the measured run.
+  await autocannon({ url: options.url, method: options.method ?? 'GET', headers: options.headers, body: options.body, duration: 2, connections: options.connections ?? 32 });
   const result = await autocannon({
     url: options.url,
     method: options.method ?? 'GET',

@@ -1,24 +1,39 @@
 // One CloudDocs service (SERVICE=auth|docs) on the shared stores, exactly as `clouddocs start --service`
-// runs it, with the port and issuer chosen by the benchmark.
+// runs it, with the port and issuer chosen by the benchmark. BENCH_NO_AUDIT=1 gives the auth server an
+// audit writer that drops events (benchmark only: the cost of auditing is the difference).
+import { createAuthServer } from '@clouddocs/auth-server';
+import type { AuditLog } from '@clouddocs/audit';
+import { runAuthServer, runDocsApi } from '@clouddocs/cli';
 import { loadAuthConfig, loadDocsConfig } from '@clouddocs/config';
+import { createKnex } from '@clouddocs/db';
 import { createKv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
-import { runAuthServer, runDocsApi } from '@clouddocs/cli';
 
 const service = process.env.SERVICE;
 const databaseUrl = process.env.DATABASE_URL!;
 const logger = createLogger({ level: 'error', name: `bench-${service}` });
-if (service === 'auth') {
+const ready = (url: string) => process.stdout.write(`READY ${JSON.stringify({ url })}\n`);
+
+if (service === 'auth' && process.env.BENCH_NO_AUDIT === '1') {
+  const config = loadAuthConfig();
+  const kv = createKv(config);
+  const knex = await createKnex({ url: databaseUrl, serviceRole: true, poolMax: 8 });
+  const dropped = { record: async () => {}, recordAll: async () => {}, flush: async () => {}, close: async () => {}, queueDepth: 0 } as unknown as AuditLog;
+  const server = await createAuthServer({ config, knex, kv, logger, audit: dropped });
+  await server.listen(config.AUTH_PORT, '127.0.0.1');
+  ready(`http://127.0.0.1:${config.AUTH_PORT}`);
+  process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
+} else if (service === 'auth') {
   const config = loadAuthConfig();
   const kv = createKv(config);
   const auth = await runAuthServer({ config, databaseUrl, kv, logger, port: config.AUTH_PORT, host: '127.0.0.1' });
-  process.stdout.write(`READY ${JSON.stringify({ url: auth.url })}\n`);
+  ready(auth.url);
   process.on('SIGTERM', () => void auth.stop().then(() => kv.close()).then(() => process.exit(0)));
 } else {
   const config = loadDocsConfig();
   const kv = createKv(config);
   const docs = await runDocsApi({ config, databaseUrl, kv, logger, port: config.DOCS_API_PORT, host: '127.0.0.1' });
   await docs.running.api.ready();
-  process.stdout.write(`READY ${JSON.stringify({ url: docs.url })}\n`);
+  ready(docs.url);
   process.on('SIGTERM', () => void docs.stop().then(() => kv.close()).then(() => process.exit(0)));
 }
