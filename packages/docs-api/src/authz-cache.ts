@@ -88,22 +88,22 @@ export class AuthzCache {
     return this.live && !this.stopped;
   }
 
-  async membershipsOf(principal: Principal, load: () => Promise<Membership[]>): Promise<Membership[]> {
+  async membershipsOf(principal: Principal, load: (principal: Principal) => Promise<Membership[]>): Promise<Membership[]> {
     const key = changeOf.principal(principal.kind, principal.id);
     const hit = this.memberships.get(key);
     if (hit && this.isLive() && hit.expiresAt > Date.now()) return hit.value;
     const generation = this.generation;
-    const value = await load();
+    const value = await load(principal);
     if (generation === this.generation && this.isLive()) keep(this.memberships, key, { value, expiresAt: Date.now() + this.ttlMs }, this.maxEntries);
     return value;
   }
 
-  async documentFor(id: string, principal: Principal, load: () => Promise<DocumentAccess>): Promise<DocumentAccess> {
+  async documentFor(id: string, principal: Principal, load: (id: string, principal: Principal) => Promise<DocumentAccess>): Promise<DocumentAccess> {
     const key = changeOf.principal(principal.kind, principal.id);
     const hit = this.documents.get(id)?.get(key);
     if (hit && this.isLive() && hit.expiresAt > Date.now()) return hit.value;
     const generation = this.generation;
-    const value = await load();
+    const value = await load(id, principal);
     // A missing document is not remembered: ids are new random UUIDs, and a 404 costs one query.
     if (value.doc && generation === this.generation && this.isLive()) {
       let perPrincipal = this.documents.get(id);

@@ -2,7 +2,7 @@
 // in this one place. The descriptions say which check failed and never echo the token.
 // A token that verified is remembered by its SHA-256 for at most VERIFIED_TOKEN_REUSE_MS; every use
 // still checks `exp` (with the same clock tolerance) and the revocation list.
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { RevocationList } from '@clouddocs/kv';
 import type { Principal } from './access';
@@ -70,7 +70,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     const keys = options.keys.current();
     if (!keys) throw new ServiceUnavailableError('the auth server keys are not loaded yet');
     if (!options.revocationsLoaded()) throw new ServiceUnavailableError('the revocation list is not loaded yet');
-    const hash = createHash('sha256').update(token).digest('base64url');
+    const hash = digest('sha256', token, 'base64url');
     const known = verified.get(hash);
     if (known && known.reuseUntil > Date.now()) return reuse(known);
     let payload: JWTPayload;

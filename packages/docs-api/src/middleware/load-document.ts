@@ -4,7 +4,7 @@
 // the caller's share come in one query; reads may take them from the authorization cache, which
 // every document update or delete and every share change invalidates before its response.
 import type { Knex } from '@clouddocs/db';
-import { documentActions } from '../access';
+import { documentActions, type Principal } from '../access';
 import type { AuthzCache } from '../authz-cache';
 import { NotFoundError } from '../errors';
 import { createDocumentQueries } from '../queries/documents';
@@ -13,13 +13,16 @@ import { mayUseCache } from './load-memberships';
 import type { RecordDenial } from './record-denial';
 import { membershipsOf, principalOf, type Step } from './state';
 
+const NONE = { doc: undefined, share: undefined };
+
 export function loadDocument(knex: Knex, authz: AuthzCache, recordDenial: RecordDenial): Step {
   const documents = createDocumentQueries(knex);
+  // documentActions decides whether the share counts (a machine client's never does)
+  const load = (id: string, principal: Principal) => documents.findWithShare(id, principal.id);
   return async (ctx, next) => {
     const id = ctx.params.id!;
     const principal = principalOf(ctx);
-    const load = () => documents.findWithShare(id, principal.id); // documentActions decides whether the share counts
-    const { doc, share } = !isObjectId(id) ? { doc: undefined, share: undefined } : mayUseCache(ctx) ? await authz.documentFor(id, principal, load) : await load();
+    const { doc, share } = !isObjectId(id) ? NONE : mayUseCache(ctx) ? await authz.documentFor(id, principal, load) : await load(id, principal);
     if (!doc) throw new NotFoundError('no such document');
     const actions = documentActions(doc, principal, membershipsOf(ctx), share);
     if (!actions.has('read')) {

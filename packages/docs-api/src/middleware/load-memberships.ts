@@ -4,6 +4,7 @@
 // membership change invalidates before its response (authz-cache.ts); writes always read the
 // database, so what a write may do is decided on committed data in every process.
 import type { Knex } from '@clouddocs/db';
+import type { Principal } from '../access';
 import type { AuthzCache } from '../authz-cache';
 import { createMembershipQueries } from '../queries/memberships';
 import { principalOf, type DocsContext, type Step } from './state';
@@ -13,10 +14,10 @@ export const mayUseCache = (ctx: DocsContext) => ctx.method === 'GET' || ctx.met
 
 export function loadMemberships(knex: Knex, authz: AuthzCache): Step {
   const memberships = createMembershipQueries(knex);
+  const load = (principal: Principal) => memberships.forPrincipal(principal.id, principal.kind);
   return async (ctx, next) => {
     const principal = principalOf(ctx);
-    const load = () => memberships.forPrincipal(principal.id, principal.kind);
-    ctx.state.memberships = mayUseCache(ctx) ? await authz.membershipsOf(principal, load) : await load();
+    ctx.state.memberships = mayUseCache(ctx) ? await authz.membershipsOf(principal, load) : await load(principal);
     await next();
   };
 }
