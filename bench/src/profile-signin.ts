@@ -5,7 +5,7 @@ import { migrateAll } from '@clouddocs/cli';
 import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher, SecretBox } from '@clouddocs/auth-server';
 import { loadAuthConfig } from '@clouddocs/config';
 import { startChild } from './lib/child';
-import { freePort } from './lib/ports';
+import { freePort } from '@clouddocs/db';
 import { signInBench } from './signin';
 
 const db = await createTestDatabase({ DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' });

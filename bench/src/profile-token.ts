@@ -6,7 +6,7 @@ import { createClientLibrary, SecretBox } from '@clouddocs/auth-server';
 import { loadAuthConfig } from '@clouddocs/config';
 import { startChild } from './lib/child';
 import { load } from './lib/load';
-import { freePort } from './lib/ports';
+import { freePort } from '@clouddocs/db';
 
 const db = await createTestDatabase({ DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' });
 const admin = await createKnex({ url: db.url });

@@ -12,7 +12,7 @@ import { AuditLog } from '@clouddocs/audit';
 import { loadAuthConfig } from '@clouddocs/config';
 import { startChild } from './lib/child';
 import { load, type LoadResult } from './lib/load';
-import { freePort } from './lib/ports';
+import { freePort } from '@clouddocs/db';
 import { signInBench, argon2Baseline } from './signin';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

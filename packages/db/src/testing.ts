@@ -1,6 +1,7 @@
 // Test databases: a fresh database on the real server when DATABASE_URL is set (one per suite, so
 // suites run in parallel without seeing each other), an in-memory embedded store otherwise.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import pg from 'pg';
 import { startEmbeddedPostgres } from './embedded';
 
@@ -33,4 +34,17 @@ export async function createTestDatabase(env: NodeJS.ProcessEnv = process.env): 
       await client.end();
     },
   };
+}
+
+/** A free loopback port (for tests and benchmarks whose issuer URL must be known before the server starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }
