@@ -149,15 +149,17 @@ describe('sign-in', () => {
     const dave = await stack.createUser('dave');
     let lockedAttempt: Awaited<ReturnType<typeof loginAttempt>> | undefined;
     const requestIds: string[] = [];
+    const seen: string[] = [];
     for (let round = 0; round < 6 && !lockedAttempt; round++) {
       const results = await Promise.all(Array.from({ length: 14 }, () => loginAttempt(dave.email, 'guessing-wrong-123')));
       requestIds.push(...results.map((r) => r.requestId!));
+      seen.push(results.map((r) => `${r.status}/${r.retryAfter}`).join(' '));
       lockedAttempt = results.find((r) => r.status === 429 && r.retryAfter > 60);
       if (!lockedAttempt) await new Promise((r) => setTimeout(r, 1000 * Math.max(0, ...results.map((r) => r.retryAfter))));
     }
-    expect(lockedAttempt?.text).toMatch(/Try again later/);
+    expect(lockedAttempt?.text, `status/retry-after per round: ${seen.join(' | ')}`).toMatch(/Try again later/);
     const lockouts = await events('auth.lockout', { target_id: dave.id });
-    expect(lockouts).toHaveLength(1);
+    expect(lockouts, `status/retry-after per round: ${seen.join(' | ')}`).toHaveLength(1);
     expect(complete(lockouts[0]!)).toMatchObject({ target_type: 'account', outcome: 'success' });
     expect(requestIds).toContain(lockouts[0]!.request_id);
     const refused = await loginAttempt(dave.email, dave.password);

@@ -115,6 +115,15 @@ describe('documents and who may see them', () => {
     expect(patched.body).toMatchObject({ id: orgDocId, content: 'v2' });
     expect((await stack.api('GET', '/me', { token: bobToken })).body.memberships).toEqual([{ orgId, role: 'editor' }]);
   });
+
+  it('a member removed from the org: the same token gets 404 for the org and its documents on the next request', async () => {
+    const removed = await stack.api('DELETE', `/orgs/${orgId}/members/${bob.id}`, { token: aliceToken });
+    expect(removed.status).toBe(204);
+    expectProblem(await stack.api('GET', `/documents/${orgDocId}`, { token: bobToken }), 404);
+    expectProblem(await stack.api('GET', `/orgs/${orgId}`, { token: bobToken }), 404);
+    expect((await stack.api('GET', '/me', { token: bobToken })).body.memberships).toEqual([]);
+    expect((await stack.api('GET', '/documents?limit=100', { token: bobToken })).body.items.map((d: { id: string }) => d.id)).not.toContain(orgDocId);
+  });
 });
 
 describe('tokens the docs API must refuse', () => {
@@ -189,8 +198,6 @@ describe('machine clients and keys', () => {
     expect(org.code).toBe(0);
     expect(org.json).toEqual({ id: expect.any(String), name: 'Machines' });
     machineOrg = org.json.id;
-    // The owner's existing token sees the org the CLI made, at once.
-    expect((await stack.api('GET', `/orgs/${machineOrg}`, { token: aliceToken })).body).toMatchObject({ id: machineOrg, role: 'owner' });
 
     const client = await stack.cli(['client', 'create', '--name', 'worker', '--grant', 'client_credentials', '--scope', 'docs:read docs:write orgs:read', '--org', machineOrg, '--role', 'editor', '--json']);
     expect(client.stderr).toBe('');
@@ -210,7 +217,6 @@ describe('machine clients and keys', () => {
     const created = await stack.api('POST', '/documents', { token: machineToken, body: { title: 'Nightly report', content: 'ok', orgId: machineOrg } });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ orgId: machineOrg, ownerId: machine.client_id });
-    expect((await stack.api('GET', `/documents/${created.body.id}`, { token: aliceToken })).status).toBe(200); // the org owner reads it
 
     // Another org (Alice's first one): its document and the org itself are invisible.
     expectProblem(await stack.api('GET', `/documents/${orgDocId}`, { token: machineToken }), 404);

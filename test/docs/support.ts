@@ -111,8 +111,8 @@ export async function startDocsStack(): Promise<DocsStack> {
   const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex: admin, box: new SecretBox(config.AUTH_ENCRYPTION_KEY), issuer: config.AUTH_ISSUER });
   const cliEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  delete cliEnv.DATA_DIR;
-  delete cliEnv.REDIS_URL; // the CLI acts on the database only
+  delete cliEnv.DATA_DIR; // the CLI runs with the services' environment: same DATABASE_URL, same REDIS_URL and prefix
+  if (!process.env.REDIS_URL) delete cliEnv.REDIS_URL;
 
   const stack: DocsStack = {
     issuer: config.AUTH_ISSUER,
