@@ -32,7 +32,10 @@ function announcer(kv: Kv | undefined): AuthzChanged {
     const message = JSON.stringify(changes);
     let shared: Kv | undefined;
     try {
-      if (kv) return await kv.publish(AUTHZ_CHANNEL, message);
+      if (kv) {
+        await kv.publish(AUTHZ_CHANNEL, message);
+        return;
+      }
       const config = loadDocsConfig();
       if (!config.REDIS_URL) return;
       shared = createKv(config);

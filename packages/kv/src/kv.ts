@@ -16,7 +16,10 @@ export interface Kv {
   setMembers(key: string): Promise<string[]>;
   /** Keys (without the store prefix) that start with `prefix`. */
   keys(prefix: string): Promise<string[]>;
-  publish(channel: string, message: string): Promise<void>;
+  /** Publishes; resolves with how many subscribed processes the message was handed to. */
+  publish(channel: string, message: string): Promise<number>;
+  /** INCR with an expiry: the new value. */
+  increment(key: string, ttlSeconds: number): Promise<number>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
   /** Whether a message published now reaches this process's subscribe() handlers: false from the
    * moment a subscription connection is lost until every channel is subscribed again. */
@@ -103,7 +106,12 @@ export class RedisKv implements Kv {
   }
   async publish(channel: string, message: string) {
     await this.firstConnect;
-    await this.client.publish(`${this.prefix}${channel}`, message);
+    return this.client.publish(`${this.prefix}${channel}`, message);
+  }
+  async increment(key: string, ttlSeconds: number) {
+    await this.firstConnect;
+    const [[, value]] = (await this.client.multi().incr(key).expire(key, Math.max(1, Math.ceil(ttlSeconds))).exec()) as [[Error | null, number]];
+    return value;
   }
   async subscribe(channel: string, onMessage: (message: string) => void) {
     if (!this.subscriber) {
@@ -233,7 +241,13 @@ export class MemoryKv implements Kv {
     return [...this.data.keys()].filter((k) => k.startsWith(prefix) && this.live(k));
   }
   async publish(channel: string, message: string) {
-    this.bus.emit(channel, message);
+    // Like Redis, the count is of subscribed connections (here: this one process), not of handlers.
+    return this.bus.emit(channel, message) ? 1 : 0;
+  }
+  async increment(key: string, ttlSeconds: number) {
+    const next = Number((await this.get(key)) ?? 0) + 1;
+    this.data.set(key, { value: String(next), expiresAt: this.expiry(ttlSeconds) });
+    return next;
   }
   async subscribe(channel: string, onMessage: (message: string) => void) {
     this.bus.on(channel, onMessage);

@@ -65,6 +65,18 @@ it('the backends under test include Redis exactly when REDIS_URL is set', () => 
 });
 
 describe.each(backends)('RevocationList over $name', (backend) => {
+  it('revoke resolves only after every following process holds the entry (no window for the next request)', async () => {
+    const scope = unique('ack');
+    const writer = new RevocationList(backend.open(scope), 3600);
+    const readers = [new RevocationList(backend.open(scope), 3600), new RevocationList(backend.open(scope), 3600)];
+    await Promise.all(readers.map((r) => r.follow()));
+    for (let i = 0; i < 100; i += 1) {
+      await writer.revoke('jti', `ack-${i}`);
+      // Checked synchronously, right after revoke resolves: no await in between.
+      expect(readers.map((r) => r.isRevoked({ jti: `ack-${i}` }))).toEqual([true, true]);
+    }
+  });
+
   it('revoke -> isRevoked is true at once in the revoking process', async () => {
     const writer = new RevocationList(backend.open(unique('same')), 3600);
     await writer.revoke('jti', 'token-1');
