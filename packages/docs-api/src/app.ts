@@ -15,7 +15,7 @@ import { deferredAuditWriter, type AuditWriter } from './libraries/audit-writer'
 import { createDocumentLibrary } from './libraries/documents';
 import { createOrganizationLibrary } from './libraries/organizations';
 import { authenticate } from './middleware/authenticate';
-import { loadMemberships } from './middleware/load-memberships';
+import { loadCachedMemberships, loadMemberships } from './middleware/load-memberships';
 import { createDenialRecorder } from './middleware/record-denial';
 import { requireScope } from './middleware/require-scope';
 import { validateBody, validateQuery } from './middleware/validate';
@@ -108,7 +108,8 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const common: CommonSteps = {
     authenticate: authenticate(verifyAccessToken),
     requireScope: (scope) => requireScope(scope, recordDenial),
-    loadMemberships: loadMemberships(knex, authz),
+    loadMemberships: loadMemberships(knex),
+    loadCachedMemberships: loadCachedMemberships(knex, authz),
     validateBody: (schema) => validateBody(schema, config.DOCS_API_MAX_BODY_BYTES),
     validateQuery,
   };

@@ -146,20 +146,48 @@ describe('every change is seen by the next request, here and in a second instanc
 });
 
 describe('the backstops', () => {
+  /** bob's permissions on an org document, as GET /documents/:id (the cached read) reports them. */
+  async function orgDocumentFor(role: string) {
+    const [owner, bob] = await Promise.all([h.user(), h.user()]);
+    const orgId = await orgWith(h, owner, [[bob, role as 'editor']]);
+    const docId = await documentOf(h, owner, { orgId });
+    const setRole = (to: string) => h.knex('docs.memberships').where({ org_id: orgId, principal_id: bob.id }).update({ role: to });
+    return { owner, bob, orgId, docId, setRole };
+  }
+  const permissionsOf = async (request: Request, docId: string, user: TestUser) => {
+    const res = await request('GET', `/documents/${docId}`, { token: user.token });
+    return res.status === 200 ? (res.body.permissions as string[]).join(',') : res.status;
+  };
+
   it('reads are cached; a change the cache was not told of is seen once its entries expire (TTL)', async () => {
     const short = await instance({ authzCacheTtlMs: 300 });
     await vi.waitFor(() => expect(short.api.authz.isLive()).toBe(true));
-    const [owner, bob] = await Promise.all([h.user(), h.user()]);
-    const orgId = await orgWith(h, owner, [[bob, 'editor']]);
-    expect((await short.request('GET', '/me', { token: bob.token })).body.memberships).toEqual([{ orgId, role: 'editor' }]);
+    const { bob, orgId, docId, setRole } = await orgDocumentFor('editor');
+    expect(await permissionsOf(short.request, docId, bob)).toBe('read,write');
     // Behind the API's back (no invalidation): the cached entry still answers...
-    await h.knex('docs.memberships').where({ org_id: orgId, principal_id: bob.id }).update({ role: 'viewer' });
-    expect((await short.request('GET', '/me', { token: bob.token })).body.memberships).toEqual([{ orgId, role: 'editor' }]);
-    // ...writes never use it...
-    expect((await short.request('POST', '/documents', { token: bob.token, body: { title: 't', content: 'c', orgId } })).status).toBe(403);
+    await setRole('viewer');
+    expect(await permissionsOf(short.request, docId, bob)).toBe('read,write');
+    // ...writes and every other route never use it...
+    expect((await short.request('PATCH', `/documents/${docId}`, { token: bob.token, body: { title: 'no' } })).status).toBe(403);
+    expect((await short.request('GET', '/me', { token: bob.token })).body.memberships).toEqual([{ orgId, role: 'viewer' }]);
     // ...and it expires.
     await new Promise((r) => setTimeout(r, 350));
-    expect((await short.request('GET', '/me', { token: bob.token })).body.memberships).toEqual([{ orgId, role: 'viewer' }]);
+    expect(await permissionsOf(short.request, docId, bob)).toBe('read');
+  });
+
+  it('a denial is never decided on cached data: a grant the cache was not told of (as from the CLI) is seen at once', async () => {
+    const cached = await instance({ authzCacheTtlMs: 60_000 });
+    await vi.waitFor(() => expect(cached.api.authz.isLive()).toBe(true));
+    const [owner, bob] = await Promise.all([h.user(), h.user()]);
+    const orgId = await orgWith(h, owner);
+    const docId = await documentOf(h, owner, { orgId });
+    expect(await permissionsOf(cached.request, docId, bob)).toBe(404);
+    await h.knex('docs.memberships').insert({ org_id: orgId, principal_id: bob.id, principal_type: 'user', role: 'viewer' });
+    expect(await permissionsOf(cached.request, docId, bob)).toBe('read');
+    const personal = await documentOf(h, owner);
+    expect(await permissionsOf(cached.request, personal, bob)).toBe(404);
+    await h.knex('docs.shares').insert({ document_id: personal, user_id: bob.id, permission: 'write' });
+    expect(await permissionsOf(cached.request, personal, bob)).toBe('read,write');
   });
 
   it('while the subscription is down nothing is cached; once it is back the cache starts empty', async () => {
@@ -175,27 +203,25 @@ describe('the backstops', () => {
     };
     const api = await instance({ kv: watched, authzCacheTtlMs: 60_000 });
     await vi.waitFor(() => expect(api.api.authz.isLive()).toBe(true));
-    const [owner, bob] = await Promise.all([h.user(), h.user()]);
-    const orgId = await orgWith(h, owner, [[bob, 'editor']]);
-    const setRole = (role: string) => h.knex('docs.memberships').where({ org_id: orgId, principal_id: bob.id }).update({ role });
-    const roleSeen = async () => (await api.request('GET', '/me', { token: bob.token })).body.memberships[0]?.role;
+    const { bob, docId, setRole } = await orgDocumentFor('admin');
+    const seen = () => permissionsOf(api.request, docId, bob);
 
-    expect(await roleSeen()).toBe('editor');
-    await setRole('viewer');
-    expect(await roleSeen()).toBe('editor'); // cached (no invalidation was sent)
+    expect(await seen()).toBe('read,write,delete,share');
+    await setRole('editor');
+    expect(await seen()).toBe('read,write,delete,share'); // cached (no invalidation was sent)
 
     setLive(false); // connection lost: messages could be missed from now on
     expect(api.api.authz.isLive()).toBe(false);
-    expect(await roleSeen()).toBe('viewer');
-    await setRole('admin');
-    expect(await roleSeen()).toBe('admin'); // read from the database every time
-    await setRole('owner');
-    expect(await roleSeen()).toBe('owner');
+    expect(await seen()).toBe('read,write');
+    await setRole('viewer');
+    expect(await seen()).toBe('read'); // read from the database every time
+    await setRole('editor');
+    expect(await seen()).toBe('read,write');
 
     setLive(true); // subscribed again: starts empty, then caches
-    expect(await roleSeen()).toBe('owner');
+    expect(await seen()).toBe('read,write');
     await setRole('viewer');
-    expect(await roleSeen()).toBe('owner');
+    expect(await seen()).toBe('read,write');
   });
 
   it('a subscription that cannot be made leaves the cache bypassed', async () => {
@@ -206,12 +232,11 @@ describe('the backstops', () => {
       },
     });
     const api = await instance({ kv: failing });
-    const [owner, bob] = await Promise.all([h.user(), h.user()]);
-    const orgId = await orgWith(h, owner, [[bob, 'editor']]);
-    expect((await api.request('GET', '/me', { token: bob.token })).body.memberships).toEqual([{ orgId, role: 'editor' }]);
-    await h.knex('docs.memberships').where({ org_id: orgId, principal_id: bob.id }).update({ role: 'viewer' });
+    const { bob, docId, setRole } = await orgDocumentFor('editor');
+    expect(await permissionsOf(api.request, docId, bob)).toBe('read,write');
+    await setRole('viewer');
     expect(api.api.authz.isLive()).toBe(false);
-    expect((await api.request('GET', '/me', { token: bob.token })).body.memberships).toEqual([{ orgId, role: 'viewer' }]);
+    expect(await permissionsOf(api.request, docId, bob)).toBe('read');
   });
 });
 

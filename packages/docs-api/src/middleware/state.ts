@@ -9,6 +9,8 @@ export interface DocsState {
   requestId?: string;
   principal?: Principal;
   memberships?: Membership[];
+  /** The memberships came from the authorization cache (a `cachedAccess` route). */
+  accessFromCache?: boolean;
   org?: OrgRecord & { role: Role };
   document?: DocumentRecord & { actions: Set<DocumentAction> };
   body?: unknown;

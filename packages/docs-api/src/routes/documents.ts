@@ -106,6 +106,7 @@ export function documentRoutes({ knex, authz, cursors, documents, recordDenial }
       params: idParam,
       success: { status: 200, description: 'the document', schema: documentView },
       errors: { 404: 'no such document, or the caller may not see it' },
+      cachedAccess: true,
       steps: [
         load,
         async (ctx) => {

@@ -22,6 +22,8 @@ export interface RouteDefinition {
   success: { status: number; description: string; schema?: z.ZodType; contentType?: string };
   /** Statuses the route's own steps answer, besides those of authentication and validation. */
   errors: Partial<Record<400 | 403 | 404 | 409 | 503, string>>;
+  /** The hot read: memberships from the authorization cache (its object step re-reads before denying). */
+  cachedAccess?: true;
   steps: Step[];
 }
 
@@ -29,6 +31,7 @@ export interface CommonSteps {
   authenticate: Step;
   requireScope(scope: Scope): Step;
   loadMemberships: Step;
+  loadCachedMemberships: Step;
   validateBody(schema: z.ZodType): Step;
   validateQuery(schema: z.ZodType): Step;
 }
@@ -38,7 +41,7 @@ export function pipeline(route: RouteDefinition, common: CommonSteps): Step[] {
   if (route.access !== 'public') {
     steps.push(common.authenticate);
     if (route.access !== 'token') steps.push(common.requireScope(route.access));
-    steps.push(common.loadMemberships);
+    steps.push(route.cachedAccess ? common.loadCachedMemberships : common.loadMemberships);
   }
   if (route.query) steps.push(common.validateQuery(route.query));
   if (route.body) steps.push(common.validateBody(route.body));
