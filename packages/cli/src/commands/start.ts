@@ -78,7 +78,9 @@ async function startServices(services: ('auth' | 'docs')[], databaseUrl: string,
   const drains: (() => void)[] = [];
   const stops: (() => Promise<void>)[] = [];
   if (services.includes('auth')) {
-    const auth = await runAuthServer({ config, databaseUrl, kv, logger: createLogger({ level: config.LOG_LEVEL, name: 'auth-server' }) });
+    const authLogger = createLogger({ level: config.LOG_LEVEL, name: 'auth-server' });
+    const auth = await runAuthServer({ config, databaseUrl, kv, logger: authLogger });
+    authLogger.info({ issuer: config.AUTH_ISSUER, port: config.AUTH_PORT }, 'auth server listening');
     drains.push(() => auth.server.setReady(false));
     stops.push(() => auth.stop());
   }
