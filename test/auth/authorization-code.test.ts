@@ -261,6 +261,11 @@ describe('authorization code + PKCE', () => {
     const refresh = await tokenRequest(stack, web, { grant_type: 'refresh_token', refresh_token: winner.body.refresh_token as string });
     expect(refresh.body.error).toBe('invalid_grant');
     expect((await introspect(stack, web, winner.body.access_token as string)).body).toEqual({ active: false });
+    // The reuse is on record, whether a loser lost inside the store (reason 'concurrent redemption') or
+    // saw the code already consumed; either way the event carries the request id of the request.
+    const reuse = await stack.admin('audit.events').where({ action: 'token.reuse_detected' });
+    expect(reuse.length).toBeGreaterThanOrEqual(1);
+    for (const row of reuse) expect(row.request_id).toMatch(/\S/);
   });
 });
 

@@ -1,12 +1,16 @@
 // Each request collects the audit events it causes; they are committed (group commit) before the
 // response leaves. If the audit log cannot be written the response becomes a 503 and nothing it
 // described reaches the client.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AuditEvent, AuditLog } from '@clouddocs/audit';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
+import Provider from 'oidc-provider';
 
-const current = new AsyncLocalStorage<{ events: AuditEvent[]; meta: Pick<AuditEvent, 'requestId' | 'ip' | 'userAgent'> }>();
+// Code without a koa context (the storage adapter, token model events) reaches the request through
+// oidc-provider's own async context (`Provider.ctx`): no second AsyncLocalStorage on the hot path.
+function ambientContext(): (Context & { state: Record<string, unknown> }) | undefined {
+  return (Provider as unknown as { ctx?: Context }).ctx as (Context & { state: Record<string, unknown> }) | undefined;
+}
 
 export function requestMeta(ctx: { state: Record<string, unknown>; ip: string; get(h: string): string }) {
   return { requestId: (ctx.state.requestId as string | undefined) ?? null, ip: ctx.ip || null, userAgent: ctx.get('user-agent') || null };
@@ -14,16 +18,17 @@ export function requestMeta(ctx: { state: Record<string, unknown>; ip: string; g
 
 /** Queues an event on the request in `ctx` (falls back to the ambient request). */
 export function queueAudit(ctx: { state: Record<string, unknown> } | undefined, event: AuditEvent): void {
-  const events = (ctx?.state?.auditEvents as AuditEvent[] | undefined) ?? current.getStore()?.events;
+  const events = (ctx?.state?.auditEvents as AuditEvent[] | undefined) ?? (ambientContext()?.state?.auditEvents as AuditEvent[] | undefined);
   if (events) events.push(event);
   else throw new Error(`audit event ${event.action} raised outside a request scope`);
 }
 
 /** Queues an event on the ambient request (for code that has no koa context, like the adapter). */
 export function queueAmbientAudit(event: AuditEvent): boolean {
-  const scope = current.getStore();
-  if (!scope) return false;
-  scope.events.push({ ...scope.meta, ...event });
+  const ctx = ambientContext();
+  const events = ctx?.state?.auditEvents as AuditEvent[] | undefined;
+  if (!ctx || !events) return false;
+  events.push({ ...requestMeta(ctx), ...event });
   return true;
 }
 
@@ -31,7 +36,7 @@ export function auditScope(audit: AuditLog, logger: Logger) {
   return async (ctx: Context, next: Next) => {
     const events: AuditEvent[] = [];
     ctx.state.auditEvents = events;
-    await current.run({ events, meta: requestMeta(ctx) }, next);
+    await next();
     if (events.length === 0) return;
     try {
       await audit.recordAll(events);

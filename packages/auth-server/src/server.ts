@@ -172,10 +172,12 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       loginOutcomes.inc({ outcome: ctx.status === 303 ? 'success' : ctx.status === 429 ? 'throttled' : 'failure' });
     }
   });
-  app.use(interactions.routes());
-  app.use(interactions.allowedMethods());
-  app.use(account.routes());
-  app.use(account.allowedMethods());
+  // The page routers only see their own paths: the token endpoint and the other protocol endpoints
+  // go straight on to oidc-provider without route matching on the way.
+  const PAGE_PATHS = /^\/(interaction\/|account(\/|$)|reset-password(\/|$)|verify-email(\/|$))/;
+  for (const pages of [interactions.routes(), interactions.allowedMethods(), account.routes(), account.allowedMethods()] as Koa.Middleware[]) {
+    app.use((ctx, next) => (PAGE_PATHS.test(ctx.path) ? pages(ctx, next) : next()));
+  }
   app.use(async (ctx, next) => {
     await current.handler(ctx, next);
     if (ctx.status === 404 && (ctx.body === undefined || ctx.body === null || ctx.body === 'Not Found')) {
