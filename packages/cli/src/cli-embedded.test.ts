@@ -1,53 +1,11 @@
 // The operator CLI on the embedded store it opens itself under DATA_DIR (no DATABASE_URL at all), as on
 // a fresh clone with nothing installed: each command opens the store, and data persists between them.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createKnex, locateDatabase } from '@clouddocs/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const BIN = fileURLToPath(new URL('../bin/clouddocs.js', import.meta.url));
-const REPO = fileURLToPath(new URL('../../..', import.meta.url));
-const PASSWORD = 'Tr0ub4dor-and-a-long-tail-7731';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function clouddocs(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(options.stdin ?? '');
-  });
-}
-
-function expectOneLineFailure(run: Run, reason?: RegExp) {
-  expect(run.code).not.toBe(0);
-  const lines = run.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^clouddocs: \S/);
-  if (reason) expect(lines[0]).toMatch(reason);
-}
-
-function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'silent' };
-  delete env.DATABASE_URL;
-  delete env.DATA_DIR;
-  return env;
-}
-
-const email = (label: string) => `${label}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@Example.com`;
+import { baseEnv, clouddocs, email, expectOneLineFailure, PASSWORD } from './test-support';
 
 describe('on the embedded store under DATA_DIR (no DATABASE_URL)', () => {
   let dir: string;

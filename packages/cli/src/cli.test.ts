@@ -1,62 +1,10 @@
 // The operator CLI as a user runs it: the real `clouddocs` process against a test database (real
 // PostgreSQL when DATABASE_URL is set, an embedded PGlite served by this process otherwise).
 // cli-embedded.test.ts runs it on its own embedded store under DATA_DIR.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { PasswordHasher, SecretBox } from '@clouddocs/auth-server';
 import { createKnex, createTestDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const BIN = fileURLToPath(new URL('../bin/clouddocs.js', import.meta.url));
-const REPO = fileURLToPath(new URL('../../..', import.meta.url));
-const PASSWORD = 'Tr0ub4dor-and-a-long-tail-7731';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Every password a test sent on stdin: none may ever show up in any output. */
-const secretsSent = new Set<string>();
-const outputs: Run[] = [];
-
-function clouddocs(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Run> {
-  if (options.stdin) secretsSent.add(options.stdin.replace(/\r?\n[\s\S]*$/, ''));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const run = { code, stdout, stderr };
-      outputs.push(run);
-      resolve(run);
-    });
-    child.stdin.on('error', () => {}); // a command that exits before reading stdin
-    child.stdin.end(options.stdin ?? '');
-  });
-}
-
-/** A failure: non-zero exit and exactly one line on stderr, `clouddocs: <reason>`. */
-function expectOneLineFailure(run: Run, reason?: RegExp) {
-  expect(run.code).not.toBe(0);
-  const lines = run.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^clouddocs: \S/);
-  if (reason) expect(lines[0]).toMatch(reason);
-}
-
-function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'silent' };
-  delete env.DATABASE_URL;
-  delete env.DATA_DIR;
-  return env;
-}
-
-const email = (label: string) => `${label}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@Example.com`;
+import { baseEnv, clouddocs, email, expectOneLineFailure, outputs, PASSWORD, secretsSent } from './test-support';
 
 describe('migrate against DATABASE_URL', () => {
   let db: TestDatabase;
