@@ -1,21 +1,15 @@
 // Accounts against the real database (PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise).
-import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authGrants, authMigrations } from '../migrations';
+import type { Knex } from '@clouddocs/db';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useAuthDatabase } from '../test-support';
 import { AccountError, createAccountLibrary, normalizeEmail } from './accounts';
 import { PasswordHasher } from './passwords';
 
 const OWASP = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
-let db: TestDatabase;
+const database = useAuthDatabase();
 let knex: Knex;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  knex = await createKnex({ url: db.url, poolMax: 4 });
-  await migrate(knex, authMigrations, [authGrants]);
-});
-afterAll(async () => {
-  await knex?.destroy();
-  await db?.drop();
+beforeAll(() => {
+  knex = database.knex;
 });
 
 let n = 0;

@@ -1,7 +1,7 @@
 // OAuth client registration against the real database (PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise).
-import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authGrants, authMigrations } from '../migrations';
+import type { Knex } from '@clouddocs/db';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useAuthDatabase } from '../test-support';
 import { ALL_SCOPES, API_SCOPES } from '../scopes';
 import { SecretBox } from '../secret-box';
 import { ClientError, createClientLibrary, redirectUriProblem, type ClientInput } from './clients';
@@ -10,16 +10,10 @@ const LOCAL_ISSUER = 'http://localhost:3000';
 const PUBLIC_ISSUER = 'https://id.example.com';
 const box = new SecretBox('a-test-encryption-key-of-at-least-32-characters');
 
-let db: TestDatabase;
+const database = useAuthDatabase();
 let knex: Knex;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  knex = await createKnex({ url: db.url, poolMax: 4 });
-  await migrate(knex, authMigrations, [authGrants]);
-});
-afterAll(async () => {
-  await knex?.destroy();
-  await db?.drop();
+beforeAll(() => {
+  knex = database.knex;
 });
 
 const library = (issuer = PUBLIC_ISSUER) => createClientLibrary({ knex, box, issuer });

@@ -1,23 +1,17 @@
 // Signing keys in the database (PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise).
-import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { authGrants, authMigrations } from '../migrations';
+import type { Knex } from '@clouddocs/db';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { useAuthDatabase } from '../test-support';
 import { SecretBox } from '../secret-box';
 import { createKeyStore, KEY_ALGS } from './keys';
 
 const box = new SecretBox('a-test-encryption-key-of-at-least-32-characters');
 const RETAIN = 600;
 
-let db: TestDatabase;
+const database = useAuthDatabase();
 let knex: Knex;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  knex = await createKnex({ url: db.url, poolMax: 4 });
-  await migrate(knex, authMigrations, [authGrants]);
-});
-afterAll(async () => {
-  await knex?.destroy();
-  await db?.drop();
+beforeAll(() => {
+  knex = database.knex;
 });
 beforeEach(async () => {
   await knex('auth.signing_keys').del();
