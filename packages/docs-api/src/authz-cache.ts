@@ -9,7 +9,7 @@
 // - while the subscription is not known to be live (not yet subscribed, or the connection to the
 //   shared cache was lost), nothing is cached: every request reads the database, and the cache
 //   starts empty once the subscription is back.
-import type { Kv } from '@clouddocs/kv';
+import { acknowledge, publishAcknowledged, type Kv } from '@clouddocs/kv';
 import type { Logger } from '@clouddocs/observability';
 import type { Membership, Principal, SharePermission } from './access';
 import type { DocumentRecord } from './queries/documents';
@@ -117,7 +117,8 @@ export class AuthzCache {
   readonly changed: AuthzChanged = async (changes) => {
     this.forget(changes);
     try {
-      await this.options.kv.publish(AUTHZ_CHANNEL, JSON.stringify(changes));
+      // Waits (bounded) until every docs API process has forgotten them: the next request anywhere sees the change.
+      await publishAcknowledged(this.options.kv, AUTHZ_CHANNEL, { changes });
     } catch (err) {
       // Committed either way; other processes then see it when their entries expire (ttlMs).
       this.options.logger.error({ err: (err as Error).message }, 'could not publish an authorization change');
@@ -138,8 +139,12 @@ export class AuthzCache {
     } catch {
       changes = undefined;
     }
-    if (Array.isArray(changes) && changes.every((c) => typeof c === 'string')) this.forget(changes);
+    // `{ changes, ack }` from a docs API or the CLI; a bare array from older publishers.
+    const body = changes as { changes?: unknown; ack?: unknown } | undefined;
+    const list = Array.isArray(changes) ? changes : body?.changes;
+    if (Array.isArray(list) && list.every((c) => typeof c === 'string')) this.forget(list);
     else this.clear(); // not understood: forget everything rather than miss a change
+    acknowledge(this.options.kv, body?.ack);
   }
 
   private forget(changes: string[]): void {

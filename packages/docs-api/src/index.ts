@@ -2,7 +2,7 @@
 import { AuditLog } from '@clouddocs/audit';
 import { loadDocsConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
-import { createKv, type Kv } from '@clouddocs/kv';
+import { createKv, publishAcknowledged, type Kv } from '@clouddocs/kv';
 import type { Role } from './access';
 import { AUTHZ_CHANNEL, type AuthzChanged } from './authz-cache';
 import { BadRequestError } from './errors';
@@ -29,17 +29,16 @@ const SYSTEM = { actor: { type: 'system' as const, id: null } };
  */
 function announcer(kv: Kv | undefined): AuthzChanged {
   return async (changes) => {
-    const message = JSON.stringify(changes);
     let shared: Kv | undefined;
     try {
       if (kv) {
-        await kv.publish(AUTHZ_CHANNEL, message);
+        await publishAcknowledged(kv, AUTHZ_CHANNEL, { changes });
         return;
       }
       const config = loadDocsConfig();
       if (!config.REDIS_URL) return;
       shared = createKv(config);
-      await shared.publish(AUTHZ_CHANNEL, message);
+      await publishAcknowledged(shared, AUTHZ_CHANNEL, { changes });
     } catch {
       // committed either way; the docs API's entries expire within seconds
     } finally {

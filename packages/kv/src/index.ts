@@ -1,2 +1,3 @@
 export { createKv, RedisKv, MemoryKv, type Kv } from './kv';
 export { RevocationList, grantClaim, type RevocationKind } from './revocations';
+export { publishAcknowledged, acknowledge, ACK_WAIT_MS } from './acknowledged';

@@ -1,13 +1,11 @@
 // Revoked JWT access tokens and grants, shared by the auth server (writer) and the docs API (reader).
 // Each entry lives until the longest access token it can concern has expired. Readers keep an
 // in-memory copy, loaded at start and kept current over pub/sub, so a check costs no round trip.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { acknowledge, publishAcknowledged } from './acknowledged';
 import type { Kv } from './kv';
 
 const CHANNEL = 'revocations';
-const ACK_PREFIX = 'revocation-ack:';
-/** The longest a revocation waits for followers to acknowledge (one that is down does not block it). */
-const ACK_WAIT_MS = 250;
 const PREFIX = 'revoked:';
 
 export type RevocationKind = 'jti' | 'grant';
@@ -36,13 +34,7 @@ export class RevocationList {
     const key = `${kind}:${value}`;
     await this.kv.set(`${PREFIX}${key}`, '1', ttlSeconds);
     this.remember(key, Date.now() + ttlSeconds * 1000);
-    const ack = randomUUID();
-    const receivers = await this.kv.publish(CHANNEL, JSON.stringify({ key, expiresAt: Date.now() + ttlSeconds * 1000, ack }));
-    const deadline = Date.now() + ACK_WAIT_MS;
-    while (receivers > 0 && Date.now() < deadline) {
-      if (Number((await this.kv.get(`${ACK_PREFIX}${ack}`)) ?? 0) >= receivers) return;
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    await publishAcknowledged(this.kv, CHANNEL, { key, expiresAt: Date.now() + ttlSeconds * 1000 });
   }
 
   /** Loads what the store holds now and follows new revocations. */
@@ -53,7 +45,7 @@ export class RevocationList {
         const { key, expiresAt, ack } = JSON.parse(message) as { key: string; expiresAt: number; ack?: unknown };
         if (typeof key === 'string' && typeof expiresAt === 'number') this.remember(key, expiresAt);
         // Acknowledge once the entry is in memory: the revoker waits for every follower.
-        if (typeof ack === 'string' && /^[0-9a-f-]{36}$/.test(ack)) void this.kv.increment(`${ACK_PREFIX}${ack}`, 60).catch(() => undefined);
+        acknowledge(this.kv, ack);
       } catch {
         // malformed message: ignored
       }
