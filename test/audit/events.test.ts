@@ -4,7 +4,7 @@
 // and the org audit route lists the org's events newest first to owners only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formsOf, visibleText } from '../support/browser';
-import { discover, oidc, startAuthorization, tokenRequest } from '../support/rp';
+import { discover, startAuthorization, tokenRequest } from '../support/rp';
 import { ALL_API, decodeJwt, expectProblem, PASSWORD, REDIRECT_URI, startDocsStack, type DocsStack, type User } from '../docs/support';
 
 interface Row {

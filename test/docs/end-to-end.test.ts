@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { discover, oidc, oauthError } from '../support/rp';
-import { ALL_API, decodeJwt, expectProblem, PASSWORD, sleep, startDocsStack, type DocsStack, type User } from './support';
+import { decodeJwt, expectProblem, PASSWORD, sleep, startDocsStack, type DocsStack, type User } from './support';
 
 const API_SCOPES = ['docs:read', 'docs:write', 'orgs:read', 'orgs:write', 'audit:read'];
 
