@@ -22,7 +22,7 @@ import { loadAuthConfig, type AuthConfig } from '@clouddocs/config';
 import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
 import { createKv, type Kv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
-import { runAuthServer, type RunningAuth } from '../../packages/cli/src/run-auth';
+import { runAuthServer, type RunningAuth } from '@clouddocs/cli';
 import { freePort } from './ports';
 
 export const DOCS_AUDIENCE = 'http://localhost:4000';
@@ -38,7 +38,7 @@ export interface AuthStack {
   admin: Knex;
   kv: Kv;
   keyStore: KeyStore;
-  createUser(input?: { email?: string; password?: string; name?: string }): Promise<Account & { password: string }>;
+  createUser(input?: { email?: string; password?: string; name?: string; emailVerified?: boolean }): Promise<Account & { password: string }>;
   createClient(input?: Partial<ClientInput>): Promise<RegisteredClient>;
   /**
    * Another copy of the auth server on the same database and cache (same issuer, its own port), as
@@ -48,7 +48,18 @@ export interface AuthStack {
   stop(): Promise<void>;
 }
 
-export async function startAuthStack(env: NodeJS.ProcessEnv = process.env): Promise<AuthStack> {
+export interface AuthStackOptions {
+  /** Extra configuration (wins over the defaults here). */
+  env?: Record<string, string>;
+  /** What the server gets instead of the cache (e.g. one that can be switched off mid-test). */
+  wrapKv?: (kv: Kv) => Kv;
+  /** An https issuer behind a TLS-terminating proxy that sends X-Forwarded-Proto. */
+  https?: boolean;
+  /** DATA_DIR of the server (its dev mail outbox lives there). */
+  dataDir?: string;
+}
+
+export async function startAuthStack(env: NodeJS.ProcessEnv = process.env, options: AuthStackOptions = {}): Promise<AuthStack> {
   const db: TestDatabase = await createTestDatabase(env);
   const admin = await createKnex({ url: db.url, poolMax: 2 });
   // The docs API's migrations are not needed by the auth server; keep this suite independent of them.
@@ -56,7 +67,9 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env): Prom
 
   const port = await freePort();
   const config = loadAuthConfig({
-    AUTH_ISSUER: `http://127.0.0.1:${port}`,
+    AUTH_ISSUER: `${options.https ? 'https' : 'http'}://127.0.0.1:${port}`,
+    ...(options.https ? { AUTH_TRUST_PROXY: 'true' } : {}),
+    ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
     AUTH_PORT: String(port),
     DOCS_API_AUDIENCE: DOCS_AUDIENCE,
     DATABASE_URL: db.url,
@@ -65,10 +78,11 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env): Prom
     LOG_LEVEL: 'warn',
     AUTH_KEY_ACTIVATION_DELAY_SECONDS: '1',
     AUTH_KEY_REFRESH_SECONDS: '1',
+    ...options.env,
   });
   const kv = createKv(config);
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'e2e-auth' });
-  const auth = await runAuthServer({ config, databaseUrl: db.url, kv, logger, port, host: '127.0.0.1' });
+  const auth = await runAuthServer({ config, databaseUrl: db.url, kv: options.wrapKv ? options.wrapKv(kv) : kv, logger, port, host: '127.0.0.1' });
 
   const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
   const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
@@ -86,7 +100,7 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env): Prom
     async createUser(input = {}) {
       const password = input.password ?? PASSWORD;
       const email = input.email ?? `user-${randomBytes(5).toString('hex')}@example.test`;
-      const account = await accounts.create({ email, password, name: input.name ?? 'Ada Tester' });
+      const account = await accounts.create({ email, password, name: input.name ?? 'Ada Tester', emailVerified: input.emailVerified ?? false });
       return { ...account, password };
     },
     createClient(input = {}) {

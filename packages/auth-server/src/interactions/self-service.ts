@@ -42,6 +42,11 @@ const SIGNUP_PROBLEMS: Record<AccountError['code'], string> = {
   email_taken: '',
 };
 
+/** The page after a mail was (or, for an unknown address, seemingly was) sent, with a way back to sign-in. */
+function checkYourEmail(ctx: Context, uid: string, message: string, back: string): void {
+  renderPage(ctx, 'Check your email', messageView('Check your email', message, html`<p><a href="/interaction/${uid}">${back}</a></p>`));
+}
+
 export function registerSelfServiceRoutes(router: Router, deps: SelfServiceDeps): void {
   const { kit } = deps;
   const signupsPerIp = deps.kv.rateLimiter({ keyPrefix: 'signup-ip', points: SELF_SERVICE_LIMITS.SIGNUPS_PER_IP_PER_HOUR, duration: 3600 });
@@ -134,15 +139,7 @@ export function registerSelfServiceRoutes(router: Router, deps: SelfServiceDeps)
   router.get('/:uid/signup/sent', async (ctx) => {
     const interaction = await loginStep(ctx);
     if (!interaction) return;
-    renderPage(
-      ctx,
-      'Check your email',
-      messageView(
-        'Check your email',
-        'We sent a confirmation link to the address you entered. Open it to confirm your address, then sign in.',
-        html`<p><a href="/interaction/${interaction.uid}">Continue to sign in</a></p>`,
-      ),
-    );
+    checkYourEmail(ctx, interaction.uid, 'We sent a confirmation link to the address you entered. Open it to confirm your address, then sign in.', 'Continue to sign in');
   });
 
   router.get('/:uid/forgot', async (ctx) => {
@@ -195,14 +192,6 @@ export function registerSelfServiceRoutes(router: Router, deps: SelfServiceDeps)
   router.get('/:uid/forgot/sent', async (ctx) => {
     const interaction = await loginStep(ctx);
     if (!interaction) return;
-    renderPage(
-      ctx,
-      'Check your email',
-      messageView(
-        'Check your email',
-        `If an account exists for the address you entered, we sent it a link to choose a new password. The link works once, for ${TOKEN_TTL_SECONDS.password_reset / 60} minutes.`,
-        html`<p><a href="/interaction/${interaction.uid}">Back to sign in</a></p>`,
-      ),
-    );
+    checkYourEmail(ctx, interaction.uid, `If an account exists for the address you entered, we sent it a link to choose a new password. The link works once, for ${TOKEN_TTL_SECONDS.password_reset / 60} minutes.`, 'Back to sign in');
   });
 }
