@@ -243,16 +243,18 @@ describe('bad input at the token, introspection, revocation and userinfo endpoin
     expect(failures).toEqual([]);
   });
 
-  it('an unknown scope is ignored (RFC 6749 §3.3): the token grants nothing and is not a docs API token', async () => {
+  it('an unknown scope at client credentials -> 400 invalid_scope naming it, and no token', async () => {
     const res = await fetch(`${stack.issuer}/token`, {
       method: 'POST',
       headers: { ...FORM, authorization: basic(machine) },
       body: form({ grant_type: 'client_credentials', scope: 'root' }),
     });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { access_token: string; scope?: string };
-    expect(body.scope ?? '').toBe('');
-    expect(body.access_token.split('.')).toHaveLength(1);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = (await res.json()) as { error: string; error_description: string; access_token?: string };
+    expect(body.error).toBe('invalid_scope');
+    expect(body.error_description).toContain('"root"');
+    expect(body.access_token).toBeUndefined();
   });
 
   it('a made-up opaque token introspects active: false, and revoking it answers 200 (RFC 7009 §2.2)', async () => {
@@ -340,7 +342,11 @@ describe('bad input at the authorization endpoint and the interaction pages', ()
     const extra = await browser.postForm(loginUrl, { csrf: login.fields.csrf!, email: 'a@b.c', password: 'x', role: 'admin' });
     expect(extra.status).toBe(400);
     expect(extra.headers.get('location')).toBeNull();
-    const huge = await browser.postForm(loginUrl, { csrf: login.fields.csrf!, email: 'a@b.c', password: 'p'.repeat(20_000) });
+    // Over a field's limit: the form again (400); over the body limit (56 KiB): 413, never truncated.
+    const long = await browser.postForm(loginUrl, { csrf: login.fields.csrf!, email: 'a@b.c', password: 'p'.repeat(20_000) });
+    expect(long.status).toBe(400);
+    expect(await long.text()).toContain('Enter your email and password.');
+    const huge = await browser.postForm(loginUrl, { csrf: login.fields.csrf!, email: 'a@b.c', password: 'p'.repeat(60_000) });
     expect(huge.status).toBe(413);
   });
 

@@ -85,6 +85,16 @@ export const authMigrations: Migration[] = [
         )`);
     },
   },
+  {
+    // The account console lists a person's connected apps: grants found by account through a column
+    // of their own, not by parsing oidc-provider's stored payload.
+    name: 'auth_003_grant_account_index',
+    async up(knex) {
+      await knex.raw('ALTER TABLE auth.oidc_payloads ADD COLUMN account_id text, ADD COLUMN client_id text');
+      await knex.raw(`UPDATE auth.oidc_payloads SET account_id = payload->>'accountId', client_id = payload->>'clientId' WHERE model = 'Grant'`);
+      await knex.raw(`CREATE INDEX oidc_payloads_account_idx ON auth.oidc_payloads (account_id) WHERE model = 'Grant'`);
+    },
+  },
 ];
 
 export const authGrants: SchemaGrants = { schema: 'auth' };

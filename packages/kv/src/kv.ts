@@ -1,7 +1,7 @@
 // The `Kv` seam: short-lived shared state (sessions, interactions, codes, rate limits, revocations).
 // Two real backends: Redis, and an in-process store for the single-process embedded mode.
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type IRateLimiterOptions } from 'rate-limiter-flexible';
 
 export interface Kv {
@@ -30,6 +30,13 @@ export interface Kv {
   rateLimiter(options: Omit<IRateLimiterOptions, 'storeClient'>): RateLimiterAbstract;
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** The cache could not be reached (connection refused, lost or not yet up): an outage, not a bad request. */
+export class KvUnavailableError extends Error {
+  override readonly name = 'KvUnavailableError';
+  static readonly code = 'ERR_KV_UNAVAILABLE';
+  readonly code = KvUnavailableError.code;
 }
 
 export function createKv(config: { REDIS_URL?: string | undefined; REDIS_PREFIX: string }): Kv {
@@ -64,54 +71,57 @@ export class RedisKv implements Kv {
   }
 
   async get(key: string) {
-    await this.firstConnect;
-    return this.client.get(key);
+    return this.command(() => this.client.get(key));
   }
   async set(key: string, value: string, ttlSeconds?: number) {
-    await this.firstConnect;
-    if (ttlSeconds) await this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
-    else await this.client.set(key, value);
+    await this.command(() => (ttlSeconds ? this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds))) : this.client.set(key, value)));
   }
   async setIfAbsent(key: string, value: string, ttlSeconds?: number) {
-    await this.firstConnect;
-    const result = ttlSeconds
-      ? await this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX')
-      : await this.client.set(key, value, 'NX');
+    const result = await this.command(() =>
+      ttlSeconds ? this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX') : this.client.set(key, value, 'NX'),
+    );
     return result === 'OK';
   }
   async del(...keys: string[]) {
-    await this.firstConnect;
-    if (keys.length) await this.client.del(...keys);
+    if (keys.length) await this.command(() => this.client.del(...keys));
   }
   async addToSet(key: string, member: string, ttlSeconds: number) {
-    await this.firstConnect;
     const ttl = Math.max(1, Math.ceil(ttlSeconds));
     // EXPIRE GT keeps the longest expiry of all members; a new set gets `ttl`.
-    await this.client.multi().sadd(key, member).expire(key, ttl, 'GT').expire(key, ttl, 'NX').exec();
+    await this.command(() => this.client.multi().sadd(key, member).expire(key, ttl, 'GT').expire(key, ttl, 'NX').exec());
   }
   async setMembers(key: string) {
-    await this.firstConnect;
-    return this.client.smembers(key);
+    return this.command(() => this.client.smembers(key));
   }
   async keys(prefix: string) {
-    await this.firstConnect;
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.client.scan(cursor, 'MATCH', `${this.prefix}${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      for (const k of batch) found.push(k.slice(this.prefix.length));
-    } while (cursor !== '0');
-    return found;
+    return this.command(async () => {
+      const found: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await this.client.scan(cursor, 'MATCH', `${this.prefix}${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        for (const k of batch) found.push(k.slice(this.prefix.length));
+      } while (cursor !== '0');
+      return found;
+    });
   }
   async publish(channel: string, message: string) {
-    await this.firstConnect;
-    return this.client.publish(`${this.prefix}${channel}`, message);
+    return this.command(() => this.client.publish(`${this.prefix}${channel}`, message));
   }
   async increment(key: string, ttlSeconds: number) {
-    await this.firstConnect;
-    const [[, value]] = (await this.client.multi().incr(key).expire(key, Math.max(1, Math.ceil(ttlSeconds))).exec()) as [[Error | null, number]];
+    const [[, value]] = (await this.command(() => this.client.multi().incr(key).expire(key, Math.max(1, Math.ceil(ttlSeconds))).exec())) as [[Error | null, number]];
     return value;
+  }
+  /** Runs one command once the first connection attempt has settled; a lost or refused connection
+   * becomes a KvUnavailableError (an outage, told apart by class), a Redis reply error stays as it is. */
+  private async command<T>(run: () => Promise<T>): Promise<T> {
+    await this.firstConnect;
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof ReplyError) throw err;
+      throw new KvUnavailableError(`the cache is unavailable: ${(err as Error)?.message ?? err}`, { cause: err });
+    }
   }
   async subscribe(channel: string, onMessage: (message: string) => void) {
     if (!this.subscriber) {
@@ -169,8 +179,7 @@ export class RedisKv implements Kv {
   }
   /** Runs a Lua script with keys given without the prefix. */
   async eval(script: string, keys: string[], args: string[]): Promise<unknown> {
-    await this.firstConnect;
-    return this.client.eval(script, keys.length, ...keys, ...args);
+    return this.command(() => this.client.eval(script, keys.length, ...keys, ...args));
   }
 }
 

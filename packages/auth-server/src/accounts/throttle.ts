@@ -6,6 +6,7 @@
 // A correct password during a block is refused like any other attempt. Success clears the account.
 import type { Kv } from '@clouddocs/kv';
 import { RateLimiterRes } from 'rate-limiter-flexible';
+import { kvKeys } from '../constants';
 
 export const THROTTLE = {
   BACKOFF_AFTER: 3,
@@ -79,12 +80,12 @@ export function createLoginThrottle(kv: Kv) {
 
     /** True once per lockout period (for the one `auth.lockout` event), however many requests see it. */
     async noteLockout(accountKey: string): Promise<boolean> {
-      return kv.setIfAbsent(`login-lock-noted:${accountKey}`, '1', THROTTLE.LOCK_SECONDS).catch(() => false);
+      return kv.setIfAbsent(kvKeys.lockoutNoted(accountKey), '1', THROTTLE.LOCK_SECONDS).catch(() => false);
     },
 
     /** A successful sign-in clears the account and gives the IP its attempt back: only failures count. */
     async succeeded(accountKey: string, ip: string): Promise<void> {
-      await Promise.all([accountFailures.delete(accountKey), backoff.delete(accountKey), perIp.reward(ip, 1), kv.del(`login-lock-noted:${accountKey}`)]).catch(rethrow);
+      await Promise.all([accountFailures.delete(accountKey), backoff.delete(accountKey), perIp.reward(ip, 1), kv.del(kvKeys.lockoutNoted(accountKey))]).catch(rethrow);
     },
   };
 }

@@ -6,8 +6,7 @@ import type { AccountLibrary } from '../accounts/accounts';
 import type { KeySetState } from '../keys/keys';
 import { ALL_SCOPES, API_SCOPES, isApiScope } from '../scopes';
 import { TTL } from './ttl';
-import { renderProviderError, renderLogoutPrompt, renderLogoutDone } from '../interactions/views';
-import { ACCOUNT_CONSOLE_CLIENT_ID } from '../interactions/routes';
+import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames } from '../constants';
 
 export interface ConfigurationDeps {
   config: AuthConfig;
@@ -16,6 +15,12 @@ export interface ConfigurationDeps {
   keys: KeySetState;
   /** The grant id a user already gave a client, if any (remembered consent). */
   rememberedGrant?: (accountId: string, clientId: string) => Promise<string | null>;
+  /** The pages oidc-provider shows itself, rendered in the server's style (the configuration knows no page). */
+  pages: {
+    error: NonNullable<Configuration['renderError']>;
+    logoutPrompt: (ctx: KoaContextWithOIDC, form: string) => void;
+    logoutDone: (ctx: KoaContextWithOIDC) => void;
+  };
 }
 
 function requestedScopes(ctx: KoaContextWithOIDC): string[] {
@@ -49,6 +54,9 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     // Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // RFC 6749 §4.1.3: the code exchange repeats the redirect_uri of the authorization request, even
+    // for a client with a single registered one (the library's default lets it be omitted).
+    allowOmittingSingleRegisteredRedirectUri: false,
     // PKCE for every client, confidential ones included (RFC 9700 §2.1.1); 9.x offers only S256.
     pkce: { required: () => true },
     enabledJWA: {
@@ -62,9 +70,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       keys: [...config.AUTH_COOKIE_KEYS],
       long: { httpOnly: true, sameSite: 'lax', signed: true, secure: https },
       short: { httpOnly: true, sameSite: 'lax', signed: true, secure: https },
-      names: https
-        ? { session: '__Host-cd_session', interaction: '__Secure-cd_interaction', resume: '__Secure-cd_resume' }
-        : { session: 'cd_session', interaction: 'cd_interaction', resume: 'cd_resume' },
+      names: (({ session, interaction, resume }) => ({ session, interaction, resume }))(cookieNames(https)),
     },
     ttl: {
       AccessToken: TTL.AccessToken,
@@ -130,8 +136,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (ctx, form) => renderLogoutPrompt(ctx, form),
-        postLogoutSuccessSource: async (ctx) => renderLogoutDone(ctx),
+        logoutSource: async (ctx, form) => deps.pages.logoutPrompt(ctx, form),
+        postLogoutSuccessSource: async (ctx) => deps.pages.logoutDone(ctx),
       },
       resourceIndicators: {
         enabled: true,
@@ -154,6 +160,6 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         },
       },
     },
-    renderError: async (ctx, out, error) => renderProviderError(ctx, out, error),
+    renderError: deps.pages.error,
   };
 }

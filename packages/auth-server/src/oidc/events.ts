@@ -1,21 +1,16 @@
 // oidc-provider's own events, turned into audit events and revocations (rather than re-deriving
 // them). Listeners cannot be awaited by the emitter, so their async work is attached to the request
-// and awaited before the response leaves (see audit-scope).
+// and awaited before the response leaves (see middleware/audit-commit).
 import type { AuditEvent } from '@clouddocs/audit';
-import { grantClaim, type RevocationList } from '@clouddocs/kv';
+import { grantClaim } from '@clouddocs/kv';
 import type { Logger } from '@clouddocs/observability';
 import { decodeJwt } from 'jose';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { queueAmbientAudit, queueAudit, requestMeta } from '../audit-scope';
+import type { GrantLibrary } from '../libraries/grants';
+import { auditAmbient, awaitBeforeResponse, scopeOf } from '../request-scope';
 
-type Ctx = KoaContextWithOIDC & { state: Record<string, unknown> };
-
-export function awaitBeforeResponse(ctx: { state: Record<string, unknown> } | undefined, work: Promise<unknown>): void {
-  const pending = ctx?.state?.pending as Promise<unknown>[] | undefined;
-  if (pending) pending.push(work);
-  else void work.catch(() => {});
-}
+type Ctx = KoaContextWithOIDC & { state: Record<string, unknown>; ip: string; get(header: string): string };
 
 function jwtId(token: unknown): string | undefined {
   if (typeof token !== 'string' || token.split('.').length !== 3) return undefined;
@@ -27,11 +22,10 @@ function jwtId(token: unknown): string | undefined {
   }
 }
 
-export function wireProviderEvents(provider: Provider, deps: { revocations: RevocationList; logger: Logger; onTokenIssued?: (grantType: string) => void }) {
-  const { revocations, logger } = deps;
-  const add = (ctx: Ctx | undefined, event: AuditEvent) => {
-    if (ctx?.state?.auditEvents) queueAudit(ctx, { ...requestMeta(ctx), ...event });
-    else queueAmbientAudit(event);
+export function wireProviderEvents(provider: Provider, deps: { grants: GrantLibrary; logger: Logger; onTokenIssued?: (grantType: string) => void }) {
+  const { grants, logger } = deps;
+  const add = (ctx: Ctx | undefined, event: Omit<AuditEvent, 'requestId' | 'ip' | 'userAgent'>) => {
+    auditAmbient(ctx, event);
   };
 
   provider.on('grant.success', (ctx: Ctx) => {
@@ -87,7 +81,7 @@ export function wireProviderEvents(provider: Provider, deps: { revocations: Revo
 
   provider.on('grant.revoked', (ctx: Ctx, grantId: string) => {
     const duringTokenRequest = ctx?.oidc?.route === 'token';
-    awaitBeforeResponse(ctx, revocations.revoke('grant', grantClaim(grantId)));
+    awaitBeforeResponse(ctx, grants.listRevoked(grantId));
     add(ctx, {
       action: duringTokenRequest ? 'token.reuse_detected' : 'grant.revoked',
       actor: ctx?.oidc?.client ? { type: 'client', id: ctx.oidc.client.clientId } : { type: 'system', id: null },
@@ -99,7 +93,7 @@ export function wireProviderEvents(provider: Provider, deps: { revocations: Revo
 
   for (const model of ['access_token', 'refresh_token', 'client_credentials'] as const) {
     (provider.on as (event: string, listener: (token: never) => void) => void)(`${model}.destroyed`, (token: { clientId?: string; grantId?: string; kind?: string }) => {
-      queueAmbientAudit({
+      auditAmbient(undefined, {
         action: 'token.revoked',
         actor: { type: 'client', id: token.clientId ?? null },
         target: token.grantId ? { type: 'grant', id: grantClaim(token.grantId) } : { type: 'client', id: token.clientId ?? null },
@@ -119,5 +113,10 @@ export function wireProviderEvents(provider: Provider, deps: { revocations: Revo
     });
   });
 
-  provider.on('server_error', (_ctx: Ctx, err: Error) => logger.error({ err: err.message, name: err.name }, 'authorization server error'));
+  provider.on('server_error', (ctx: Ctx, err: Error) => {
+    // The failure behind the provider's 500, for the error module to classify (store outage → 503).
+    const scope = scopeOf(ctx);
+    if (scope) scope.providerError = err;
+    logger.error({ err: err.message, name: err.name, code: (err as { code?: unknown }).code }, 'authorization server error');
+  });
 }

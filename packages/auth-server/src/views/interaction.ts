@@ -1,8 +1,7 @@
 // The pages a person sees at the authorization server.
 import type { Context } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
-import { html, page, raw, type Raw } from '../http/html';
-import type { CspState } from '../http/security-headers';
+import { html, page, type Raw } from './layout';
+import type { CspState } from '../middleware/security-headers';
 
 const SCOPE_TEXT: Record<string, string> = {
   openid: 'Know who you are (your CloudDocs account id)',
@@ -82,39 +81,6 @@ export function messageView(title: string, message: string, extra?: Raw): Raw {
   return html`<h1>${title}</h1><p>${message}</p>${extra ?? ''}`;
 }
 
-/** oidc-provider's error page: never redirects to an unverified redirect_uri, never shows a stack. */
-export function renderProviderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }, _error: unknown): void {
-  const description = out.error_description ?? 'The request could not be completed.';
-  renderPage(
-    ctx as unknown as Context,
-    'Sign-in error',
-    html`<h1>Something went wrong</h1>
-<p class="error" role="alert"><strong>${out.error ?? 'error'}</strong>: ${description}</p>
-<p class="muted">Go back to the application you came from and try again.</p>`,
-    ctx.status && ctx.status >= 400 ? ctx.status : 400,
-  );
-}
-
-export function renderLogoutPrompt(ctx: KoaContextWithOIDC, form: string): void {
-  // `form` is oidc-provider's own hidden form (with its xsrf token) that the buttons submit.
-  const formId = /id="([^"]+)"/.exec(form)?.[1] ?? 'op.logoutForm';
-  renderPage(
-    ctx as unknown as Context,
-    'Sign out',
-    html`${raw(form)}
-<h1>Sign out of CloudDocs?</h1>
-<p>You will be signed out of CloudDocs in this browser.</p>
-<div class="row">
-  <button type="submit" class="primary" form="${formId}" name="logout" value="yes">Sign out</button>
-  <button type="submit" class="secondary" form="${formId}">Stay signed in</button>
-</div>`,
-  );
-}
-
-export function renderLogoutDone(ctx: KoaContextWithOIDC): void {
-  renderPage(ctx as unknown as Context, 'Signed out', messageView('Signed out', 'You are signed out of CloudDocs.'));
-}
-
 export function signupView(input: { action: string; csrf: string; clientName: string; loginHref: string; email?: string; name?: string; error?: string }): Raw {
   return html`
 <h1>Create your CloudDocs account</h1>
@@ -166,4 +132,11 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
     <button type="submit" class="primary">Verify</button>
   </div>
 </form>`;
+}
+
+/** Redirect after a POST that changed state or checked a credential (RFC 9110 §15.4.4). */
+export function seeOther(ctx: Context, location: string): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.redirect(location);
+  ctx.status = 303;
 }

@@ -3,7 +3,7 @@
 // own Session model so that expiry and signatures are checked as for any request.
 import type { Kv } from '@clouddocs/kv';
 import type Provider from 'oidc-provider';
-import { accountSessionsKey } from '../oidc/adapter';
+import { kvKeys } from '../constants';
 
 export interface AccountSession {
   uid: string;
@@ -17,7 +17,7 @@ type SessionInstance = InstanceType<Provider['Session']>;
 
 export function createSessionDirectory(deps: { provider: () => Provider; kv: Kv }) {
   async function load(accountId: string): Promise<SessionInstance[]> {
-    const uids = await deps.kv.setMembers(accountSessionsKey(accountId));
+    const uids = await deps.kv.setMembers(kvKeys.accountSessions(accountId));
     const found = await Promise.all(uids.map((uid) => deps.provider().Session.findByUid(uid)));
     return found.filter((s): s is SessionInstance => Boolean(s && s.accountId === accountId));
   }

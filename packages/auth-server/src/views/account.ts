@@ -1,15 +1,9 @@
 // The account pages: profile, two-step verification, connected apps and sessions; and the pages the
 // mailed links open. Server-rendered, no script, every form a POST with a CSRF field.
-import { html, type Raw } from '../http/html';
-import type { AccountSession } from './sessions';
+import { html, type Raw } from './layout';
+import type { AccountSession } from '../libraries/sessions';
 
-export interface ConnectedApp {
-  grantId: string;
-  clientId: string;
-  clientName: string;
-  scopes: string[];
-  grantedAt: number | undefined;
-}
+import type { ConnectedApp } from '../libraries/grants';
 
 const when = (epochSeconds: number | undefined) => (epochSeconds ? new Date(epochSeconds * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : 'unknown');
 

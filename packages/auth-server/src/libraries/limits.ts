@@ -1,0 +1,44 @@
+// Rate limits of the self-service pages, one table: each takes a point per request and key, and a
+// store that cannot count refuses (fails closed). Sign-in has its own throttle (accounts/throttle).
+import type { Kv } from '@clouddocs/kv';
+import { LIMITS } from '../constants';
+import { ServiceUnavailableError, TooManyRequestsError } from '../errors';
+
+export const SELF_SERVICE_LIMITS = {
+  SIGNUPS_PER_IP_PER_HOUR: 20,
+  RESET_REQUESTS_PER_IP_PER_HOUR: 20,
+  RESET_MAILS_PER_ACCOUNT_PER_HOUR: 3,
+  VERIFY_MAILS_PER_ACCOUNT_PER_HOUR: 3,
+} as const;
+
+export function createLimits(kv: Kv) {
+  const hourly = (keyPrefix: string, points: number) => kv.rateLimiter({ keyPrefix, points, duration: 3600 });
+  const limiters = {
+    signupsPerIp: hourly(LIMITS.signupsPerIp, SELF_SERVICE_LIMITS.SIGNUPS_PER_IP_PER_HOUR),
+    resetsPerIp: hourly(LIMITS.resetsPerIp, SELF_SERVICE_LIMITS.RESET_REQUESTS_PER_IP_PER_HOUR),
+    resetMailsPerAccount: hourly(LIMITS.resetsPerAccount, SELF_SERVICE_LIMITS.RESET_MAILS_PER_ACCOUNT_PER_HOUR),
+    verifyMailsPerAccount: hourly(LIMITS.verifyMails, SELF_SERVICE_LIMITS.VERIFY_MAILS_PER_ACCOUNT_PER_HOUR),
+  };
+  type Name = keyof typeof limiters;
+  return {
+    /** Takes a point or throws: 429 with Retry-After past the limit, 503 when it cannot be counted. */
+    async take(name: Name, key: string): Promise<void> {
+      try {
+        await limiters[name].consume(key);
+      } catch (err) {
+        const wait = (err as { msBeforeNext?: number }).msBeforeNext;
+        if (typeof wait !== 'number') throw new ServiceUnavailableError('this page is temporarily unavailable; please try again in a few minutes', 60);
+        throw new TooManyRequestsError('Too many attempts from your network. Try again later.', Math.max(1, Math.ceil(wait / 1000)));
+      }
+    },
+    /** Takes a point if one is left; false past the limit or when it cannot be counted (the mail is not sent). */
+    async tryTake(name: Name, key: string): Promise<boolean> {
+      return limiters[name].consume(key).then(
+        () => true,
+        () => false,
+      );
+    },
+  };
+}
+
+export type Limits = ReturnType<typeof createLimits>;

@@ -1,0 +1,159 @@
+// The rules of signing in, without HTML or oidc-provider: throttle first (every attempt takes a
+// point before the password is checked), then the password (unknown emails cost the same argon2
+// work), then a pending second factor when the account has one; every outcome is audited. A store
+// that cannot count attempts refuses the sign-in (fails closed). The pages turn outcomes into forms.
+import { normalizeEmail, type AccountLibrary } from '../accounts/accounts';
+import { THROTTLE, ThrottleUnavailableError, type LoginThrottle } from '../accounts/throttle';
+import type { Kv } from '@clouddocs/kv';
+import type { MfaLibrary } from '../mfa/totp';
+import { kvKeys, LIMITS } from '../constants';
+import { actors, audit } from '../request-scope';
+
+export const MFA_FAILURES = { POINTS: 5, WINDOW_SECONDS: 15 * 60 } as const;
+const PENDING_SECONDS = 5 * 60;
+
+type RequestLike = Parameters<typeof audit>[0];
+export type SecondFactorMethod = 'totp' | 'recovery_code';
+
+export type SignInOutcome =
+  | { kind: 'unavailable' }
+  | { kind: 'throttled'; retryAfterSeconds: number }
+  | { kind: 'invalid' }
+  | { kind: 'second_factor' }
+  | { kind: 'signed_in'; accountId: string; amr: string[]; acr: string };
+
+interface PendingSecondFactor {
+  accountId: string;
+  rehashed: boolean;
+}
+
+export function createSignInLibrary(deps: {
+  accounts: AccountLibrary;
+  throttle: LoginThrottle;
+  mfa: MfaLibrary;
+  kv: Kv;
+  onOutcome?: (outcome: 'success' | 'throttled' | 'failure') => void;
+}) {
+  const { accounts, throttle, kv } = deps;
+  const mfaFailures = kv.rateLimiter({ keyPrefix: LIMITS.secondFactorFailures, points: MFA_FAILURES.POINTS, duration: MFA_FAILURES.WINDOW_SECONDS, blockDuration: MFA_FAILURES.WINDOW_SECONDS });
+
+  // The same for unknown emails: a lockout must not reveal whether the account exists.
+  async function auditLockout(ctx: RequestLike, accountKey: string) {
+    const account = await accounts.findByEmail(accountKey);
+    audit(ctx, { action: 'auth.lockout', actor: actors.system(), target: { type: 'account', id: account?.id ?? accountKey }, outcome: 'success', detail: { afterFailures: THROTTLE.LOCK_AFTER, lockedSeconds: THROTTLE.LOCK_SECONDS } });
+  }
+
+  function signedIn(ctx: RequestLike, accountId: string, clientId: string | null, factor: SecondFactorMethod | undefined, rehashed: boolean): SignInOutcome {
+    // RFC 8176: pwd, plus otp and mfa when a second factor was verified.
+    const amr = factor ? ['pwd', 'otp', 'mfa'] : ['pwd'];
+    audit(ctx, { action: 'auth.login.succeeded', actor: actors.user(accountId), target: { type: 'account', id: accountId }, outcome: 'success', detail: { clientId, amr, ...(factor ? { secondFactor: factor } : {}) } });
+    if (rehashed) audit(ctx, { action: 'auth.password_rehashed', actor: actors.user(accountId), target: { type: 'account', id: accountId }, outcome: 'success' });
+    return { kind: 'signed_in', accountId, amr, acr: factor ? 'urn:clouddocs:mfa' : 'urn:clouddocs:pwd' };
+  }
+
+  const readPending = async (uid: string) => {
+    const raw = await kv.get(kvKeys.pendingSecondFactor(uid));
+    return raw ? (JSON.parse(raw) as PendingSecondFactor) : undefined;
+  };
+
+  const count = (outcome: SignInOutcome) => {
+    deps.onOutcome?.(outcome.kind === 'signed_in' || outcome.kind === 'second_factor' ? 'success' : outcome.kind === 'throttled' ? 'throttled' : 'failure');
+    return outcome;
+  };
+
+  return {
+    /** Email and password, inside the interaction `uid`. */
+    async withPassword(ctx: RequestLike, input: { uid: string; email: string; password: string; clientId: string | null }): Promise<SignInOutcome> {
+      const accountKey = normalizeEmail(input.email);
+      let decision;
+      try {
+        decision = await throttle.attempt(accountKey, ctx.ip);
+      } catch (err) {
+        if (!(err instanceof ThrottleUnavailableError)) throw err;
+        return count({ kind: 'unavailable' });
+      }
+      if (!decision.allowed) {
+        if (decision.locked && (await throttle.noteLockout(accountKey))) await auditLockout(ctx, accountKey);
+        audit(ctx, { action: 'auth.login.failed', actor: actors.anonymous(), target: { type: 'account', id: accountKey }, outcome: 'denied', detail: { reason: decision.locked ? 'locked' : 'throttled', scope: decision.scope, retryAfterSeconds: decision.retryAfterSeconds } });
+        return count({ kind: 'throttled', retryAfterSeconds: decision.retryAfterSeconds });
+      }
+      const result = await accounts.authenticate(input.email, input.password);
+      if (!result.ok) {
+        let failures: number;
+        try {
+          failures = await throttle.failed(accountKey);
+        } catch (err) {
+          if (!(err instanceof ThrottleUnavailableError)) throw err;
+          return count({ kind: 'unavailable' });
+        }
+        audit(ctx, { action: 'auth.login.failed', actor: actors.anonymous(), target: { type: 'account', id: result.accountId ?? accountKey }, outcome: 'failure', detail: { reason: 'invalid_credentials', consecutiveFailures: failures } });
+        if (failures >= THROTTLE.LOCK_AFTER && (await throttle.noteLockout(accountKey))) await auditLockout(ctx, accountKey);
+        return count({ kind: 'invalid' });
+      }
+      await throttle.succeeded(accountKey, ctx.ip).catch(() => undefined);
+      if (await deps.mfa.enabled(result.account.id)) {
+        // Audited once the sign-in completes (auth.login.succeeded) or fails (auth.mfa.failed).
+        await kv.set(kvKeys.pendingSecondFactor(input.uid), JSON.stringify({ accountId: result.account.id, rehashed: result.rehashed } satisfies PendingSecondFactor), PENDING_SECONDS);
+        return count({ kind: 'second_factor' });
+      }
+      return count(signedIn(ctx, result.account.id, input.clientId, undefined, result.rehashed));
+    },
+
+    /** Whether the interaction `uid` passed the password and waits for its second factor. */
+    async awaitsSecondFactor(uid: string): Promise<boolean> {
+      return (await readPending(uid)) !== undefined;
+    },
+
+    /** A TOTP or recovery code for the pending sign-in of interaction `uid`. */
+    async withSecondFactor(ctx: RequestLike, input: { uid: string; code: string; clientId: string | null }): Promise<SignInOutcome | { kind: 'no_pending' }> {
+      const pending = await readPending(input.uid);
+      if (!pending) return { kind: 'no_pending' };
+      const target = { type: 'account', id: pending.accountId };
+      try {
+        await mfaFailures.consume(pending.accountId);
+      } catch (err) {
+        const wait = (err as { msBeforeNext?: number }).msBeforeNext;
+        if (typeof wait !== 'number') return { kind: 'unavailable' };
+        await kv.del(kvKeys.pendingSecondFactor(input.uid));
+        audit(ctx, { action: 'auth.mfa.failed', actor: actors.anonymous(), target, outcome: 'denied', detail: { reason: 'throttled' } });
+        return { kind: 'throttled', retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
+      }
+      const method = await deps.mfa.verify(pending.accountId, input.code);
+      if (!method) {
+        audit(ctx, { action: 'auth.mfa.failed', actor: actors.anonymous(), target, outcome: 'failure', detail: { reason: 'invalid_code' } });
+        return { kind: 'invalid' };
+      }
+      await Promise.all([kv.del(kvKeys.pendingSecondFactor(input.uid)), mfaFailures.delete(pending.accountId).catch(() => undefined)]);
+      return signedIn(ctx, pending.accountId, input.clientId, method, pending.rehashed);
+    },
+
+    /** Drops a pending second factor (the person cancelled). */
+    async cancel(uid: string): Promise<void> {
+      await kv.del(kvKeys.pendingSecondFactor(uid));
+    },
+
+    /**
+     * Re-checks the password of a signed-in person before a sensitive change. A wrong password counts
+     * like a failed sign-in (same throttle, same lockout) and is audited as `action` failing.
+     */
+    async confirmPassword(ctx: RequestLike, account: { id: string; email: string }, password: string, action: 'auth.mfa.disabled' | 'auth.mfa.enrolled'): Promise<'ok' | 'wrong' | 'unavailable' | { retryAfterSeconds: number }> {
+      let decision;
+      try {
+        decision = await throttle.attempt(account.email, ctx.ip);
+      } catch (err) {
+        if (!(err instanceof ThrottleUnavailableError)) throw err;
+        return 'unavailable';
+      }
+      if (!decision.allowed) return { retryAfterSeconds: decision.retryAfterSeconds };
+      if (!(await accounts.verifyPassword(account.id, password))) {
+        await throttle.failed(account.email).catch(() => undefined);
+        audit(ctx, { action, actor: actors.user(account.id), target: { type: 'account', id: account.id }, outcome: 'failure', detail: { reason: 'wrong_password' } });
+        return 'wrong';
+      }
+      await throttle.succeeded(account.email, ctx.ip).catch(() => undefined);
+      return 'ok';
+    },
+  };
+}
+
+export type SignInLibrary = ReturnType<typeof createSignInLibrary>;

@@ -1,0 +1,27 @@
+// Opens the request scope and, once the handlers are done, waits for the work their listeners
+// started (revocations), then commits the request's audit events in one group commit before the
+// response leaves. If the audit log cannot be written, nothing the response described reaches the
+// client: it becomes a 503 without its Location or cookies.
+import type { AuditLog } from '@clouddocs/audit';
+import type { Logger } from '@clouddocs/observability';
+import type { Context, Next } from 'koa';
+import { sendError, ServiceUnavailableError } from '../errors';
+import { openScope } from '../request-scope';
+
+export function auditCommit(audit: AuditLog, logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    const scope = openScope(ctx, logger);
+    await next();
+    // A revocation that could not be stored fails the request (503 by the error boundary).
+    if (scope.pending.length) await Promise.all(scope.pending);
+    if (scope.events.length === 0) return;
+    try {
+      await audit.recordAll(scope.events);
+    } catch (err) {
+      logger.error({ err: (err as Error).message, actions: scope.events.map((e) => e.action) }, 'audit log unavailable; response withheld');
+      ctx.remove('Location');
+      ctx.remove('Set-Cookie');
+      sendError(ctx, new ServiceUnavailableError('the audit log is unavailable; the request was not completed'));
+    }
+  };
+}

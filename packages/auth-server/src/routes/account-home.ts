@@ -1,0 +1,76 @@
+// The account console's home (/account) and its sign-in: the console is a first-party client that
+// signs in through the ordinary pages (never asked for consent); the browser comes back with this
+// origin's session cookie, which is all the console needs (the code is not used). Rules: the
+// callback's `state` must match the cookie set when the sign-in started; pages are no-store.
+import { createHash, randomBytes } from 'node:crypto';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../constants';
+import { requireSignedIn } from '../steps/require-signed-in';
+import { signedInOf, type PageContext, type PageRoute } from '../steps/page';
+import { accountView } from '../views/account';
+import { messageView, renderPage, seeOther } from '../views/interaction';
+import { html } from '../views/layout';
+import type { PageDeps } from './deps';
+
+const NOTICES: Record<string, string> = {
+  revoked: 'Access removed. The app can no longer use its tokens.',
+  'signed-out': 'That browser is signed out.',
+  'mfa-off': 'Two-step verification is off.',
+  'link-sent': 'We sent a new confirmation link to your address. It works once, for 24 hours.',
+};
+
+/** The console page of the signed-in person, with a notice or an error (then with its status). */
+export async function showAccount(deps: PageDeps, ctx: PageContext, extra: { error?: string; status?: number } = {}) {
+  const { account, session } = signedInOf(ctx);
+  const [mfa, apps, listed] = await Promise.all([deps.mfa.status(account.id), deps.grants.connectedApps(account.id), deps.sessions.list(account.id)]);
+  const sessions = await Promise.all(listed.map(async (s) => ({ ...s, clients: await deps.sessions.clientNames(s.clients) })));
+  const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
+  renderPage(
+    ctx,
+    'Your account',
+    accountView({ csrf: deps.pageCsrf.token(ctx), email: account.email, name: account.name, emailVerified: account.emailVerified, mfa, apps, sessions, currentSessionUid: session.uid, notice, error: extra.error }),
+    extra.status ?? 200,
+  );
+}
+
+export function accountHomeRoutes(deps: PageDeps): PageRoute[] {
+  const cookie = { path: '/account', secure: deps.https };
+  return [
+    { method: 'get', path: '/account', steps: [requireSignedIn(deps), (ctx) => showAccount(deps, ctx)] },
+    {
+      method: 'get',
+      path: '/account/login',
+      steps: [
+        async (ctx) => {
+          const state = randomBytes(24).toString('base64url');
+          const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+          ctx.cookies.set(deps.accountStateCookie, state, { ...cookie, httpOnly: true, sameSite: 'lax', maxAge: 600_000, signed: false, overwrite: true });
+          const search = new URLSearchParams({
+            client_id: ACCOUNT_CONSOLE_CLIENT_ID,
+            response_type: 'code',
+            scope: 'openid',
+            redirect_uri: `${deps.issuer}/account/callback`,
+            code_challenge: challenge,
+            code_challenge_method: 'S256',
+            state,
+          });
+          ctx.set('Cache-Control', 'no-store');
+          ctx.redirect(`/auth?${search}`);
+        },
+      ],
+    },
+    {
+      method: 'get',
+      path: '/account/callback',
+      steps: [
+        async (ctx) => {
+          const expected = ctx.cookies.get(deps.accountStateCookie);
+          ctx.cookies.set(deps.accountStateCookie, null, cookie);
+          const again = html`<p><a href="/account/login">Sign in</a></p>`;
+          if (!expected || ctx.query.state !== expected) return renderPage(ctx, 'Your account', messageView('This sign-in has expired', 'Start again.', again), 400);
+          if (typeof ctx.query.error === 'string') return renderPage(ctx, 'Your account', messageView('Not signed in', 'The sign-in was cancelled.', again), 400);
+          seeOther(ctx, '/account');
+        },
+      ],
+    },
+  ];
+}

@@ -1,0 +1,77 @@
+// Introspection (RFC 7662) and revocation (RFC 7009) of JWT access tokens, which oidc-provider
+// refuses as `unsupported_token_type` (it stores no structured token). For a JWT the client is
+// authenticated as oidc-provider would (see libraries/client-authentication), the token is verified
+// with the server's own keys, and the answer comes from the revocation list. Opaque tokens go on to
+// oidc-provider with the body already read. Rules: only confidential clients introspect; a client
+// sees and revokes only its own tokens; a foreign or invalid token is `active: false` / 200.
+import type { RevocationList } from '@clouddocs/kv';
+import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { Context, Next } from 'koa';
+import { InvalidClientError } from '../errors';
+import type { KeySetState } from '../keys/keys';
+import type { ClientAuthentication } from '../libraries/client-authentication';
+import { actors, audit } from '../request-scope';
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+export const JWT_ENDPOINTS = { introspection: '/token/introspection', revocation: '/token/revocation' } as const;
+
+export function jwtTokenEndpoints(deps: { keys: () => KeySetState; revocations: RevocationList; issuer: string; clientAuthentication: ClientAuthentication }) {
+  let verifierFor: KeySetState | undefined;
+  let verifier: ReturnType<typeof createLocalJWKSet> | undefined;
+  const localKeys = () => {
+    const state = deps.keys();
+    if (state !== verifierFor) {
+      verifierFor = state;
+      verifier = createLocalJWKSet({ keys: state.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub) as never });
+    }
+    return verifier!;
+  };
+
+  async function verify(token: string): Promise<JWTPayload | undefined> {
+    try {
+      return (await jwtVerify(token, localKeys(), { issuer: deps.issuer, typ: 'at+jwt', algorithms: ['ES256', 'RS256', 'EdDSA'] })).payload;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function authenticate(ctx: Context, body: URLSearchParams, endpoint: 'introspection' | 'revocation') {
+    try {
+      const client = await deps.clientAuthentication.authenticate(ctx.get('authorization'), body);
+      if (endpoint === 'introspection' && !client.confidential) throw new InvalidClientError();
+      return client;
+    } catch (err) {
+      if (err instanceof InvalidClientError) audit(ctx, { action: 'client.auth_failed', actor: actors.anonymous(), target: { type: 'client', id: null }, outcome: 'failure', detail: { endpoint: ctx.path } });
+      throw err;
+    }
+  }
+
+  return async (ctx: Context, next: Next) => {
+    const endpoint = ctx.path === JWT_ENDPOINTS.introspection ? 'introspection' : ctx.path === JWT_ENDPOINTS.revocation ? 'revocation' : undefined;
+    if (!endpoint || ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return next();
+    const body = new URLSearchParams(typeof ctx.request.body === 'string' ? ctx.request.body : '');
+    const token = body.get('token') ?? '';
+    if (!JWT_SHAPE.test(token)) return next();
+    ctx.set('Cache-Control', 'no-store');
+    const client = await authenticate(ctx, body, endpoint);
+    const payload = await verify(token);
+    const own = payload !== undefined && payload.client_id === client.clientId ? payload : undefined;
+
+    if (endpoint === 'introspection') {
+      const active = own !== undefined && !(await deps.revocations.isRevokedInStore(own));
+      ctx.status = 200;
+      ctx.body = active
+        ? { active: true, client_id: own.client_id, scope: own.scope, sub: own.sub, aud: own.aud, iss: own.iss, exp: own.exp, iat: own.iat, jti: own.jti, token_type: 'Bearer' }
+        : { active: false };
+      return;
+    }
+    // RFC 7009 §2.2: an invalid or foreign token is answered 200 all the same.
+    if (own && typeof own.jti === 'string') {
+      const remaining = Math.max(1, (own.exp ?? 0) - Math.floor(Date.now() / 1000) + 60);
+      await deps.revocations.revoke('jti', own.jti, remaining);
+      audit(ctx, { action: 'token.revoked', actor: actors.client(client.clientId), target: { type: 'access_token', id: own.jti }, outcome: 'success', detail: { tokenType: 'access_token', format: 'jwt' } });
+    }
+    ctx.status = 200;
+    ctx.body = '';
+  };
+}

@@ -1,0 +1,44 @@
+// Reads a page's form: a urlencoded body (else 415) in which no field repeats, of the route's strict
+// shape, with a valid CSRF field. Rules: bad bytes (NUL, invalid UTF-8) or a wrong shape → the form
+// again with a message (400); a missing or wrong CSRF field → 403. Each route says how its form is
+// shown again; without that, a page says the form expired (403; 400 for bad bytes).
+import type { z } from 'zod';
+import { PageError, UnsupportedMediaTypeError } from '../errors';
+import type { PageContext, PageStep } from './page';
+
+export interface FormSpec<T extends z.ZodType> {
+  schema: T;
+  /** Checks the form's CSRF field for this browser. */
+  csrf(ctx: PageContext, sent: string | undefined): boolean;
+  /** Shows the form again; when absent, a page says the form expired and links `back`. */
+  again?(ctx: PageContext, problem: 'invalid' | 'csrf', status: 400 | 403): Promise<void>;
+  back?: { href: string; text: string };
+}
+
+/** The urlencoded body as fields; a repeated field is a 400. */
+export function formFields(ctx: PageContext): Record<string, string> {
+  if (!ctx.is('application/x-www-form-urlencoded')) throw new UnsupportedMediaTypeError('application/x-www-form-urlencoded');
+  const raw = typeof ctx.request.body === 'string' ? ctx.request.body : '';
+  const out: Record<string, string> = Object.create(null);
+  for (const [k, v] of new URLSearchParams(raw)) {
+    if (k in out) throw new PageError(400, { title: 'Request not accepted', heading: 'Request not accepted', message: `The field "${k}" appears twice.` });
+    out[k] = v;
+  }
+  return out;
+}
+
+export function readForm<T extends z.ZodType>(spec: FormSpec<T>): PageStep {
+  const expired = (status: number) =>
+    new PageError(status, { title: 'Request not accepted', heading: 'This form has expired', message: spec.back ? 'Reload the page and try again.' : 'Go back to the application and start again.', back: spec.back });
+  return async (ctx, next) => {
+    const parsed = spec.schema.safeParse(formFields(ctx));
+    const problem = ctx.state.badBytes || !parsed.success ? 'invalid' : !spec.csrf(ctx, (parsed.data as { csrf?: string }).csrf) ? 'csrf' : undefined;
+    if (problem) {
+      // Without a form to show again, only bad bytes are a 400: any other unusable form has expired.
+      if (!spec.again) throw expired(ctx.state.badBytes ? 400 : 403);
+      return spec.again(ctx, problem, problem === 'csrf' ? 403 : 400);
+    }
+    ctx.state.form = parsed.data;
+    return next();
+  };
+}
