@@ -77,6 +77,28 @@ describe.each(backends)('RevocationList over $name', (backend) => {
     }
   });
 
+  it('a user or client revocation refuses the tokens issued up to it, in every follower and in a late starter, and not those issued after', async () => {
+    const scope = unique('since');
+    const writer = new RevocationList(backend.open(scope), 3600);
+    const reader = new RevocationList(backend.open(scope), 3600);
+    await reader.follow();
+    const before = Math.floor(Date.now() / 1000) - 1;
+    await writer.revoke('sub', 'user-1');
+    await writer.revoke('client', 'client-1');
+    const after = Math.floor(Date.now() / 1000) + 2;
+    const late = new RevocationList(backend.open(scope), 3600);
+    await late.follow();
+    for (const list of [writer, reader, late]) {
+      expect(list.isRevoked({ sub: 'user-1', iat: before })).toBe(true);
+      expect(list.isRevoked({ sub: 'user-1' })).toBe(true); // no iat: counts as old
+      expect(list.isRevoked({ client_id: 'client-1', sub: 'someone', iat: before })).toBe(true);
+      expect(list.isRevoked({ sub: 'user-1', iat: after })).toBe(false);
+      expect(list.isRevoked({ sub: 'user-2', iat: before })).toBe(false);
+      expect(await list.isRevokedInStore({ sub: 'user-1', iat: before })).toBe(true);
+      expect(await list.isRevokedInStore({ client_id: 'client-1', iat: after })).toBe(false);
+    }
+  });
+
   it('revoke -> isRevoked is true at once in the revoking process', async () => {
     const writer = new RevocationList(backend.open(unique('same')), 3600);
     await writer.revoke('jti', 'token-1');

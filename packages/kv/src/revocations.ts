@@ -1,6 +1,9 @@
 // Revoked JWT access tokens and grants, shared by the auth server (writer) and the docs API (reader).
 // Each entry lives until the longest access token it can concern has expired. Readers keep an
 // in-memory copy, loaded at start and kept current over pub/sub, so a check costs no round trip.
+// `jti` and `grant` entries refuse one token or one grant's tokens; `sub` (a user) and `client`
+// entries refuse every token of that user or client issued up to the moment of the revocation (a
+// disabled user or client, a user signed out everywhere), so tokens issued after it still work.
 import { createHash } from 'node:crypto';
 import { acknowledge, publishAcknowledged } from './acknowledged';
 import type { Kv } from './kv';
@@ -8,7 +11,21 @@ import type { Kv } from './kv';
 const CHANNEL = 'revocations';
 const PREFIX = 'revoked:';
 
-export type RevocationKind = 'jti' | 'grant';
+export type RevocationKind = 'jti' | 'grant' | 'sub' | 'client';
+
+interface Entry {
+  expiresAt: number; // ms epoch
+  /** For `sub` and `client`: tokens issued at or before this (ms epoch) are refused. */
+  at: number;
+}
+
+export interface RevocableToken {
+  jti?: unknown;
+  gid?: unknown;
+  sub?: unknown;
+  client_id?: unknown;
+  iat?: unknown;
+}
 
 /** The grant claim published in access tokens: a hash of the grant id, never the id itself. */
 export function grantClaim(grantId: string): string {
@@ -16,7 +33,7 @@ export function grantClaim(grantId: string): string {
 }
 
 export class RevocationList {
-  private readonly entries = new Map<string, number>(); // `${kind}:${value}` -> expiry (ms epoch)
+  private readonly entries = new Map<string, Entry>(); // `${kind}:${value}`
   private loaded = false;
 
   constructor(
@@ -32,9 +49,10 @@ export class RevocationList {
    */
   async revoke(kind: RevocationKind, value: string, ttlSeconds = this.retainSeconds): Promise<void> {
     const key = `${kind}:${value}`;
-    await this.kv.set(`${PREFIX}${key}`, '1', ttlSeconds);
-    this.remember(key, Date.now() + ttlSeconds * 1000);
-    await publishAcknowledged(this.kv, CHANNEL, { key, expiresAt: Date.now() + ttlSeconds * 1000 });
+    const at = Date.now();
+    await this.kv.set(`${PREFIX}${key}`, String(at), ttlSeconds);
+    this.remember(key, at + ttlSeconds * 1000, at);
+    await publishAcknowledged(this.kv, CHANNEL, { key, expiresAt: at + ttlSeconds * 1000, at });
   }
 
   /** Loads what the store holds now and follows new revocations. */
@@ -42,8 +60,8 @@ export class RevocationList {
     if (this.loaded) return;
     await this.kv.subscribe(CHANNEL, (message) => {
       try {
-        const { key, expiresAt, ack } = JSON.parse(message) as { key: string; expiresAt: number; ack?: unknown };
-        if (typeof key === 'string' && typeof expiresAt === 'number') this.remember(key, expiresAt);
+        const { key, expiresAt, at, ack } = JSON.parse(message) as { key: string; expiresAt: number; at?: unknown; ack?: unknown };
+        if (typeof key === 'string' && typeof expiresAt === 'number') this.remember(key, expiresAt, typeof at === 'number' ? at : expiresAt);
         // Acknowledge once the entry is in memory: the revoker waits for every follower.
         acknowledge(this.kv, ack);
       } catch {
@@ -52,32 +70,50 @@ export class RevocationList {
     });
     const keys = await this.kv.keys(PREFIX);
     const horizon = Date.now() + this.retainSeconds * 1000;
-    for (const k of keys) this.remember(k.slice(PREFIX.length), horizon);
+    const userOrClient = keys.filter((k) => /^revoked:(sub|client):/.test(k));
+    const times = await Promise.all(userOrClient.map((k) => this.kv.get(k)));
+    const atOf = new Map(userOrClient.map((k, i) => [k, Number(times[i]) || Date.now()]));
+    for (const k of keys) this.remember(k.slice(PREFIX.length), horizon, atOf.get(k) ?? Date.now());
     this.loaded = true;
     const sweep = setInterval(() => {
       const now = Date.now();
-      for (const [k, exp] of this.entries) if (exp <= now) this.entries.delete(k);
+      for (const [k, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(k);
     }, 60_000);
     sweep.unref();
   }
 
-  private remember(key: string, expiresAt: number) {
-    this.entries.set(key, Math.max(this.entries.get(key) ?? 0, expiresAt));
+  private remember(key: string, expiresAt: number, at: number) {
+    const known = this.entries.get(key);
+    this.entries.set(key, { expiresAt: Math.max(known?.expiresAt ?? 0, expiresAt), at: Math.max(known?.at ?? 0, at) });
+  }
+
+  /** A token issued (iat, seconds) at or before `at` (ms); a token without iat counts as old. */
+  private static issuedBefore(token: RevocableToken, at: number): boolean {
+    return typeof token.iat !== 'number' || token.iat * 1000 <= at;
   }
 
   /** Answers from memory (after `follow`), so it is cheap on every request. */
-  isRevoked(token: { jti?: unknown; gid?: unknown }): boolean {
+  isRevoked(token: RevocableToken): boolean {
+    if (this.entries.size === 0) return false;
     if (typeof token.jti === 'string' && this.entries.has(`jti:${token.jti}`)) return true;
     if (typeof token.gid === 'string' && this.entries.has(`grant:${token.gid}`)) return true;
+    for (const [kind, id] of [['sub', token.sub], ['client', token.client_id]] as const) {
+      const entry = typeof id === 'string' ? this.entries.get(`${kind}:${id}`) : undefined;
+      if (entry && RevocationList.issuedBefore(token, entry.at)) return true;
+    }
     return false;
   }
 
   /** Asks the shared store directly (for a process that does not follow). */
-  async isRevokedInStore(token: { jti?: unknown; gid?: unknown }): Promise<boolean> {
+  async isRevokedInStore(token: RevocableToken): Promise<boolean> {
     if (this.isRevoked(token)) return true;
-    const checks: Promise<string | null>[] = [];
-    if (typeof token.jti === 'string') checks.push(this.kv.get(`${PREFIX}jti:${token.jti}`));
-    if (typeof token.gid === 'string') checks.push(this.kv.get(`${PREFIX}grant:${token.gid}`));
-    return (await Promise.all(checks)).some((v) => v !== null);
+    const exact: Promise<string | null>[] = [];
+    if (typeof token.jti === 'string') exact.push(this.kv.get(`${PREFIX}jti:${token.jti}`));
+    if (typeof token.gid === 'string') exact.push(this.kv.get(`${PREFIX}grant:${token.gid}`));
+    const since: Promise<string | null>[] = [];
+    if (typeof token.sub === 'string') since.push(this.kv.get(`${PREFIX}sub:${token.sub}`));
+    if (typeof token.client_id === 'string') since.push(this.kv.get(`${PREFIX}client:${token.client_id}`));
+    const [a, b] = await Promise.all([Promise.all(exact), Promise.all(since)]);
+    return a.some((v) => v !== null) || b.some((v) => v !== null && RevocationList.issuedBefore(token, Number(v)));
   }
 }
