@@ -1,5 +1,7 @@
 // The one place that writes error bodies: typed errors become RFC 9457 `application/problem+json`.
 // Nothing else sets an error body, and no stack trace, SQL or token ever reaches a response.
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
 import { AuditUnavailableError } from '@clouddocs/audit';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
@@ -32,6 +34,13 @@ export class ProblemError extends Error {
 export class BadRequestError extends ProblemError {
   constructor(detail: string, extensions?: Record<string, unknown>) {
     super(400, 'bad-request', 'Bad Request', detail, extensions ? { extensions } : {});
+  }
+}
+
+/** A NUL or invalid UTF-8 in the URL, a header or the body: bad input, refused before anything reads it. */
+export class InvalidEncodingError extends ProblemError {
+  constructor(detail: string) {
+    super(400, 'invalid-encoding', 'Bad Request', detail);
   }
 }
 
@@ -182,4 +191,26 @@ export function problemResponses(logger: Logger) {
       send(ctx, new ProblemError(500, 'internal', 'Internal Server Error', 'the server failed to answer this request'));
     }
   };
+}
+
+/**
+ * A request Node's HTTP parser refused before koa saw it (a NUL or a raw non-ASCII byte in the request
+ * line, a control character in a header, headers too large): answered as problem+json too, then closed.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers-too-large', 'the request line or headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request-timeout', 'the request took too long to arrive']
+        : [400, 'bad-request', 'the request line or a header is malformed (a NUL, a control character or a raw non-ASCII byte)'];
+  const body = JSON.stringify({ type: `${PROBLEM_TYPE_BASE}${code}`, title: STATUS_CODES[status], status, detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

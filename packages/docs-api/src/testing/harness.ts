@@ -3,7 +3,7 @@
 // keys served either as a local key set or by a small HTTP auth server stand-in (discovery + JWKS).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { AuditLog, auditGrants, auditMigrations } from '@clouddocs/audit';
 import { loadDocsConfig, type DocsConfig } from '@clouddocs/config';
@@ -65,6 +65,8 @@ export interface Harness {
   /** A new user id and a token for it with every docs scope. */
   user(scope?: string): Promise<{ id: string; token: string }>;
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<Response<T>>;
+  /** Sends these bytes as the whole request, as they are (no client library cleans them up). */
+  raw(request: Buffer): Promise<Response>;
   /** The key set the API verifies with (local), for building a second API over the same stores. */
   jwks: JWTVerifyGetKey | undefined;
   /** Serves another API instance; its `request` goes to it. */
@@ -75,7 +77,7 @@ export interface Harness {
 export interface RequestOptions {
   token?: string;
   body?: unknown;
-  rawBody?: string;
+  rawBody?: string | Uint8Array;
   headers?: Record<string, string>;
 }
 
@@ -83,7 +85,7 @@ export function requester(base: string) {
   return async function request<T = any>(method: string, path: string, o: RequestOptions = {}): Promise<Response<T>> {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
-    let body: string | undefined = o.rawBody;
+    let body: string | Uint8Array | undefined = o.rawBody;
     if (o.body !== undefined) {
       body = JSON.stringify(o.body);
       headers['content-type'] ??= 'application/json';
@@ -100,13 +102,43 @@ export function requester(base: string) {
   };
 }
 
+/** One request written byte for byte on a fresh connection; the answer parsed by hand. */
+export function rawRequester(base: string) {
+  const { hostname, port } = new URL(base);
+  return (request: Buffer): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const socket = connect(Number(port), hostname);
+      const chunks: Buffer[] = [];
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const all = Buffer.concat(chunks).toString('utf8');
+        const split = all.indexOf('\r\n\r\n');
+        const [statusLine, ...lines] = all.slice(0, split).split('\r\n');
+        const headers = new Headers();
+        for (const line of lines) headers.append(line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim());
+        let text = all.slice(split + 4);
+        if (headers.get('transfer-encoding') === 'chunked') text = text.replace(/^[0-9a-f]+\r\n/i, '').replace(/\r\n0\r\n\r\n$/, '');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON
+        }
+        resolve({ status: Number(statusLine!.split(' ')[1]), headers, body, text });
+      });
+      socket.end(request);
+    });
+}
+
 async function serve(api: DocsApi) {
-  const server = api.app.listen(0, '127.0.0.1');
+  const server = api.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     request: requester(url),
+    raw: rawRequester(url),
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -208,6 +240,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return { id, token: await token({ sub: id, scope }) };
     },
     request: served.request,
+    raw: served.raw,
     jwks,
     serve,
     async close() {
