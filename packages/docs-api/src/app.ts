@@ -10,7 +10,7 @@ import { RevocationList, type Kv } from '@clouddocs/kv';
 import { Counter, createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
 import { AuthzCache } from './authz-cache';
 import { createCursorCodec } from './cursor';
-import { answerClientError, problemResponses } from './errors';
+import { answerClientError, problemResponses, watchStoreFailures } from './errors';
 import { discoveredKeySource, staticKeySource } from './key-source';
 import { deferredAuditWriter, type AuditWriter } from './libraries/audit-writer';
 import { createDocumentLibrary } from './libraries/documents';
@@ -70,6 +70,7 @@ export interface DocsApi {
 
 export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const { config, knex, kv } = deps;
+  watchStoreFailures(knex);
   const ownAudit = deps.audit ? undefined : deferredAuditWriter(knex, 'docs-api');
   const audit: AuditWriter = deps.audit ?? ownAudit!;
   const logger = deps.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'docs-api' });
