@@ -1,6 +1,7 @@
 // A real docs API for tests: a fresh database (PostgreSQL when DATABASE_URL is set, embedded
-// otherwise), the real cache (Redis when REDIS_URL is set), the real audit log, and test signing
-// keys served either as a local key set or by a small HTTP auth server stand-in (discovery + JWKS).
+// otherwise) with the auth schema too (the users the API may name), the real cache (Redis when
+// REDIS_URL is set), the real audit log, and test signing keys served either as a local key set or
+// by a small HTTP auth server stand-in (discovery + JWKS).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -10,6 +11,8 @@ import { loadDocsConfig, type DocsConfig } from '@clouddocs/config';
 import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
 import { createKv, RevocationList, type Kv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
+// The auth schema's migrations alone, not the auth server: this package does not depend on it.
+import { authGrants, authMigrations } from '../../../auth-server/src/migrations';
 import { createDocsApi, REVOCATION_RETAIN_SECONDS, type DocsApi } from '../app';
 import { docsGrants, docsMigrations } from '../migrations';
 
@@ -56,14 +59,18 @@ export interface Harness {
   config: DocsConfig;
   db: TestDatabase;
   knex: Knex;
+  /** The owner connection (not the service role): for fixtures the API does not make, such as users. */
+  owner: Knex;
   kv: Kv;
   audit: AuditLog;
   revocations: RevocationList;
   api: DocsApi;
   keys: { es256: SigningKey; rs256: SigningKey; eddsa: SigningKey };
   token(options?: TokenOptions): Promise<string>;
-  /** A new user id and a token for it with every docs scope. */
+  /** A new user (an auth account) and a token for it with every docs scope. */
   user(scope?: string): Promise<{ id: string; token: string }>;
+  /** Creates the auth account `id` (a user the API may name). */
+  createAccount(id: string): Promise<void>;
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<Response<T>>;
   /** Sends these bytes as the whole request, as they are (no client library cleans them up). */
   raw(request: Buffer): Promise<Response>;
@@ -181,9 +188,9 @@ export interface HarnessOptions {
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness & { authServer?: Awaited<ReturnType<typeof serveAuthServer>> }> {
   const db = await createTestDatabase();
-  const migrator = await createKnex({ url: db.url, poolMax: 2 });
-  await migrate(migrator, [...auditMigrations, ...docsMigrations], [auditGrants, docsGrants]);
-  await migrator.destroy();
+  const owner = await createKnex({ url: db.url, poolMax: 2 });
+  // As `clouddocs migrate` does: every schema, in dependency order.
+  await migrate(owner, [...auditMigrations, ...authMigrations, ...docsMigrations], [auditGrants, authGrants, docsGrants]);
   const knex = await createKnex({ url: db.url, serviceRole: true, poolMax: 6 });
 
   const keys = { es256: await signingKey('ES256'), rs256: await signingKey('RS256'), eddsa: await signingKey('EdDSA') };
@@ -222,21 +229,28 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       .sign(key.privateKey);
   };
 
+  const createAccount = async (id: string) => {
+    await owner('auth.accounts').insert({ id, email: `${id}@users.test`, password_hash: 'not-a-hash' });
+  };
+
   return {
     url: served.url,
     issuer,
     config,
     db,
     knex,
+    owner,
     kv,
     audit,
     revocations,
     api,
     keys,
     token,
+    createAccount,
     ...(authServer ? { authServer } : {}),
     async user(scope = ALL_SCOPES) {
       const id = randomUUID();
+      await createAccount(id);
       return { id, token: await token({ sub: id, scope }) };
     },
     request: served.request,
@@ -251,6 +265,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await audit.close();
       await kv.close();
       await knex.destroy();
+      await owner.destroy();
       await db.drop();
     },
   };
