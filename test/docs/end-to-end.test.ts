@@ -1,7 +1,8 @@
 // The docs API end to end: the real auth server and the real docs API on the same database and cache,
 // driven with real tokens from the sign-in pages, the client credentials grant and the operator CLI.
 // Authentication (JWKS, revocation, ID tokens), scopes, BOLA, roles taking effect on the next request,
-// machine clients confined to their org, and a key rotation seen without a restart.
+// machine clients confined to their org, a key rotation seen without a restart, and the hardening
+// rules: bad bytes are 400, the scheme is case-insensitive, members and shares are for real users only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { discover, oidc, oauthError } from '../support/rp';
@@ -126,6 +127,41 @@ describe('documents and who may see them', () => {
   });
 });
 
+describe('bad input and the rules of who exists', () => {
+  it('a real token works with the scheme in lower case (RFC 9110 §11.1); a header that is not "<scheme> <credential>" -> 400 invalid_request', async () => {
+    const me = await stack.api('GET', '/me', { headers: { authorization: `bearer ${aliceToken}` } });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ sub: alice.id, kind: 'user' });
+    const malformed = await stack.api('GET', '/me', { headers: { authorization: `Bearer ${aliceToken} extra` } });
+    expectProblem(malformed, 400);
+    expect(malformed.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_request"/);
+  });
+
+  it('a NUL in a text field, a query parameter or a path -> 400 problem+json, never a 5xx, nothing stored', async () => {
+    for (const [method, path, body] of [
+      ['POST', '/documents', { title: 'nul\u0000title', content: 'c' }],
+      ['POST', '/orgs', { name: 'Nul\u0000Org' }],
+      ['GET', '/documents?cursor=a%00b', undefined],
+      ['GET', '/orgs/%00', undefined],
+    ] as const) {
+      const res = await stack.api(method, path, { token: aliceToken, ...(body ? { body } : {}) });
+      expectProblem(res, 400);
+      expect(res.body.type).toBe('urn:clouddocs:problem:invalid-encoding');
+    }
+    expect(await stack.admin('docs.orgs').where('name', 'like', 'Nul%')).toEqual([]);
+  });
+
+  it('a membership or a share for an id that is no user -> 404 and nothing stored; for a real user -> 201', async () => {
+    const nobody = '00000000-0000-4000-8000-000000000000';
+    expectProblem(await stack.api('PUT', `/orgs/${orgId}/members/${nobody}`, { token: aliceToken, body: { role: 'viewer' } }), 404);
+    const doc = await stack.api('POST', '/documents', { token: aliceToken, body: { title: 'Memo', content: 'x' } });
+    expectProblem(await stack.api('PUT', `/documents/${doc.body.id}/shares/${nobody}`, { token: aliceToken, body: { permission: 'read' } }), 404);
+    expect(await stack.admin('docs.memberships').where({ principal_id: nobody })).toEqual([]);
+    expect(await stack.admin('docs.shares').where({ user_id: nobody })).toEqual([]);
+    expect((await stack.api('PUT', `/documents/${doc.body.id}/shares/${bob.id}`, { token: aliceToken, body: { permission: 'read' } })).status).toBe(201);
+  });
+});
+
 describe('tokens the docs API must refuse', () => {
   it('an access token revoked at the revocation endpoint (RFC 7009, as the client) -> the next request is 401 invalid_token', async () => {
     const { tokens } = await stack.signIn(web, bob);
@@ -226,6 +262,14 @@ describe('machine clients and keys', () => {
     const list = await stack.api('GET', '/documents?limit=100', { token: machineToken });
     expect(list.status).toBe(200);
     expect(list.body.items.map((d: { id: string }) => d.id)).toEqual([created.body.id]);
+  });
+
+  it("the machine client's id is no user: another org cannot make it a member, nor share a document with it (404)", async () => {
+    expect(machine).toBeDefined();
+    expectProblem(await stack.api('PUT', `/orgs/${orgId}/members/${machine.client_id}`, { token: aliceToken, body: { role: 'admin' } }), 404);
+    const doc = await stack.api('POST', '/documents', { token: aliceToken, body: { title: 'For robots?', content: 'no' } });
+    expectProblem(await stack.api('PUT', `/documents/${doc.body.id}/shares/${machine.client_id}`, { token: aliceToken, body: { permission: 'write' } }), 404);
+    expect(await stack.admin('docs.memberships').where({ principal_id: machine.client_id })).toMatchObject([{ org_id: machineOrg, principal_type: 'client' }]);
   });
 
   it('clouddocs keys rotate: a token signed with the new kid is accepted by the running docs API (unknown kid -> JWKS refetch), the old one still too', async () => {

@@ -95,6 +95,16 @@ export const authMigrations: Migration[] = [
       await knex.raw(`CREATE INDEX oidc_payloads_account_idx ON auth.oidc_payloads (account_id) WHERE model = 'Grant'`);
     },
   },
+  {
+    name: 'auth_004_enabled_users_view',
+    async up(knex) {
+      // What other services may know of users: the ids of the users that exist and are enabled (the docs
+      // API refuses memberships and shares for anyone else). Read-only by construction: a view with a
+      // WITH query is never automatically updatable, whatever grants the schema's tables get. Whoever
+      // adds disabled or soft-deleted accounts replaces it (CREATE OR REPLACE VIEW) to leave them out.
+      await knex.raw('CREATE VIEW auth.enabled_users AS WITH enabled AS (SELECT id FROM auth.accounts) SELECT id FROM enabled');
+    },
+  },
 ];
 
 export const authGrants: SchemaGrants = { schema: 'auth' };

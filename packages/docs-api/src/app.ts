@@ -1,5 +1,6 @@
 // The docs API as a koa app, built from plain dependencies: the database, the audit log, the cache
 // (for the revocation feed) and, optionally, a key set in place of the auth server's JWKS.
+import type { Server } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { JWTVerifyGetKey } from 'jose';
@@ -9,7 +10,7 @@ import { RevocationList, type Kv } from '@clouddocs/kv';
 import { Counter, createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
 import { AuthzCache } from './authz-cache';
 import { createCursorCodec } from './cursor';
-import { problemResponses } from './errors';
+import { answerClientError, problemResponses, watchStoreFailures } from './errors';
 import { discoveredKeySource, staticKeySource } from './key-source';
 import { deferredAuditWriter, type AuditWriter } from './libraries/audit-writer';
 import { createDocumentLibrary } from './libraries/documents';
@@ -17,6 +18,7 @@ import { createOrganizationLibrary } from './libraries/organizations';
 import { authenticate } from './middleware/authenticate';
 import { loadCachedMemberships, loadMemberships } from './middleware/load-memberships';
 import { createDenialRecorder } from './middleware/record-denial';
+import { rejectBadBytes } from './middleware/reject-bad-bytes';
 import { requireScope } from './middleware/require-scope';
 import { validateBody, validateQuery } from './middleware/validate';
 import { auditRoutes } from './routes/audit';
@@ -59,6 +61,8 @@ export interface DocsApi {
   /** Resolves once the auth server keys are loaded and the revocation feed is followed. */
   ready(): Promise<void>;
   isReady(): boolean;
+  /** An HTTP server for the app whose requests Node's parser refuses are answered as problem+json too. */
+  listen(port: number, host: string): Server;
   /** Graceful shutdown, step one: /readyz answers 503 so load balancers stop sending; requests still work. */
   drain(): void;
   close(): Promise<void>;
@@ -66,6 +70,7 @@ export interface DocsApi {
 
 export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const { config, knex, kv } = deps;
+  watchStoreFailures(knex);
   const ownAudit = deps.audit ? undefined : deferredAuditWriter(knex, 'docs-api');
   const audit: AuditWriter = deps.audit ?? ownAudit!;
   const logger = deps.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'docs-api' });
@@ -152,6 +157,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
+  app.use(rejectBadBytes());
   app.use(router.routes() as Koa.Middleware);
   app.use(router.allowedMethods() as Koa.Middleware);
 
@@ -162,6 +168,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     authz,
     ready: () => Promise.all([keys.ready, followed, ownAudit?.opened]).then(() => undefined),
     isReady: () => keys.isReady() && following && !draining,
+    listen: (port, host) => app.listen(port, host).on('clientError', answerClientError),
     drain() {
       draining = true;
     },

@@ -104,8 +104,9 @@ export class AuthzCache {
     if (hit && this.isLive() && hit.expiresAt > Date.now()) return hit.value;
     const generation = this.generation;
     const value = await load(id, principal);
-    // A missing document is not remembered: ids are new random UUIDs, and a 404 costs one query.
-    if (value.doc && generation === this.generation && this.isLive()) {
+    // A missing document is remembered like a present one, so that a hidden document and a missing one
+    // cost the same (load-document.ts); it can never deny a document made since, as every 404 re-reads.
+    if (generation === this.generation && this.isLive()) {
       let perPrincipal = this.documents.get(id);
       if (!perPrincipal) keep(this.documents, id, (perPrincipal = new Map()), this.maxEntries);
       perPrincipal.set(key, { value, expiresAt: Date.now() + this.ttlMs });

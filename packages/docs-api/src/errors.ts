@@ -1,6 +1,10 @@
 // The one place that writes error bodies: typed errors become RFC 9457 `application/problem+json`.
 // Nothing else sets an error body, and no stack trace, SQL or token ever reaches a response.
+// Failures of the stores are told apart by class, SQLSTATE and errno (never by message text): 503.
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
 import { AuditUnavailableError } from '@clouddocs/audit';
+import type { Knex } from '@clouddocs/db';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
 import type { z } from 'zod';
@@ -32,6 +36,13 @@ export class ProblemError extends Error {
 export class BadRequestError extends ProblemError {
   constructor(detail: string, extensions?: Record<string, unknown>) {
     super(400, 'bad-request', 'Bad Request', detail, extensions ? { extensions } : {});
+  }
+}
+
+/** A NUL or invalid UTF-8 in the URL, a header or the body: bad input, refused before anything reads it. */
+export class InvalidEncodingError extends ProblemError {
+  constructor(detail: string) {
+    super(400, 'invalid-encoding', 'Bad Request', detail);
   }
 }
 
@@ -144,14 +155,39 @@ function send(ctx: Context, problem: ProblemError) {
   ctx.set('Cache-Control', 'no-store');
 }
 
-/** A database or cache that cannot be reached: an outage (503), not a fault of the request. */
-export function isDependencyOutage(err: unknown): boolean {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown } | undefined;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH'].includes(code)) return true;
-  if (/^(08|57P)/.test(code)) return true; // PostgreSQL connection exceptions and operator intervention
-  if (e?.name === 'KnexTimeoutError') return true;
-  return typeof e?.message === 'string' && /Connection terminated|Connection ended unexpectedly|connect ECONNREFUSED|Connection is closed|Stream isn't writeable/.test(e.message);
+// PostgreSQL SQLSTATE classes of a store that cannot serve: 08 connection exception, 53 insufficient
+// resources (too many connections, disk full, out of memory), 57P operator intervention (shutdown,
+// cannot connect now), 58 system error (I/O).
+const STORE_SQLSTATE = /^(08|53|57P|58)/;
+// Socket errnos of a store that cannot be reached or went away.
+const STORE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * Errors the driver raised under a query without the server answering it (the connection closed or
+ * broke mid-query or mid-transaction): node-postgres gives these no class or code of their own, so
+ * they are recognised where they arise, by knex's `query-error` event: a plain `Error` without a code.
+ * A TypeError or RangeError there (a value that cannot be sent) is a fault of ours, not an outage.
+ */
+const driverFailures = new WeakSet<object>();
+const watched = new WeakSet<object>();
+
+/** Marks the connection failures of `knex`'s queries (transactions included) as store outages. */
+export function watchStoreFailures(knex: Knex): void {
+  if (watched.has(knex)) return;
+  watched.add(knex);
+  knex.on('query-error', (err: unknown) => {
+    if (err instanceof Error && err.constructor === Error && (err as { code?: unknown }).code === undefined) driverFailures.add(err);
+  });
+}
+
+/** A database or cache that cannot be reached or failed under the request: an outage (503), not a fault of the request. */
+export function isStoreFailure(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  if (driverFailures.has(err)) return true;
+  const { code, name } = err as { code?: unknown; name?: unknown };
+  if (name === 'KnexTimeoutError') return true; // no connection free within the pool's acquire timeout
+  if (typeof code !== 'string') return false;
+  return STORE_ERRNO.has(code) || (/^[0-9A-Z]{5}$/.test(code) && STORE_SQLSTATE.test(code));
 }
 
 /** Outermost middleware: every thrown error and every empty error status becomes problem+json. */
@@ -174,12 +210,34 @@ export function problemResponses(logger: Logger) {
         const [code, title, detail] = STATUS_TITLES[status] ?? ['bad-request', 'Bad Request', 'the request is invalid'];
         return send(ctx, new ProblemError(status, code, title, detail));
       }
-      if (isDependencyOutage(err)) {
-        logger.error({ err: (err as Error).message, requestId: ctx.state.requestId }, 'a dependency is unavailable');
+      if (isStoreFailure(err)) {
+        logger.error({ err: (err as Error).message, code: (err as { code?: unknown }).code, requestId: ctx.state.requestId }, 'a store is unavailable');
         return send(ctx, new ServiceUnavailableError('a service this API depends on is temporarily unavailable; try again shortly'));
       }
       logger.error({ err, requestId: ctx.state.requestId }, 'unhandled error');
       send(ctx, new ProblemError(500, 'internal', 'Internal Server Error', 'the server failed to answer this request'));
     }
   };
+}
+
+/**
+ * A request Node's HTTP parser refused before koa saw it (a NUL or a raw non-ASCII byte in the request
+ * line, a control character in a header, headers too large): answered as problem+json too, then closed.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers-too-large', 'the request line or headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request-timeout', 'the request took too long to arrive']
+        : [400, 'bad-request', 'the request line or a header is malformed (a NUL, a control character or a raw non-ASCII byte)'];
+  const body = JSON.stringify({ type: `${PROBLEM_TYPE_BASE}${code}`, title: STATUS_CODES[status], status, detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -41,7 +41,9 @@ describe('machine clients', () => {
   it("another org's objects are 404, even a document shared with the client id", async () => {
     const foreign = await documentOf(h, otherOwner, { orgId: otherOrgId });
     const personal = await documentOf(h, otherOwner);
-    expect((await h.request('PUT', `/documents/${personal}/shares/${clientId}`, { token: otherOwner.token, body: { permission: 'write' } })).status).toBe(201);
+    // The API shares with users only (routes/documents.test.ts); a share row made behind its back still never counts.
+    expectProblem(await h.request('PUT', `/documents/${personal}/shares/${clientId}`, { token: otherOwner.token, body: { permission: 'write' } }), 404);
+    await h.owner('docs.shares').insert({ document_id: personal, user_id: clientId, permission: 'write' });
     for (const id of [foreign, personal]) {
       expectProblem(await h.request('GET', `/documents/${id}`, { token: clientToken }), 404);
       expectProblem(await h.request('PATCH', `/documents/${id}`, { token: clientToken, body: { title: 'x' } }), 404);
@@ -58,8 +60,10 @@ describe('machine clients', () => {
     expectProblem(await h.request('POST', '/orgs', { token: clientToken, body: { name: 'Bot Org' } }), 403);
   });
 
-  it('a user membership under the client id in another org does not widen the client', async () => {
-    expect((await h.request('PUT', `/orgs/${otherOrgId}/members/${clientId}`, { token: otherOwner.token, body: { role: 'admin' } })).status).toBe(201);
+  it("another org's owner cannot make the client id a user member there (404), and a row made behind the API's back does not widen the client", async () => {
+    expectProblem(await h.request('PUT', `/orgs/${otherOrgId}/members/${clientId}`, { token: otherOwner.token, body: { role: 'admin' } }), 404, /no such user/);
+    expect(await h.knex('docs.memberships').where({ org_id: otherOrgId, principal_id: clientId })).toEqual([]);
+    await h.owner('docs.memberships').insert({ org_id: otherOrgId, principal_id: clientId, principal_type: 'user', role: 'admin' });
     expectProblem(await h.request('GET', `/orgs/${otherOrgId}`, { token: clientToken }), 404);
     expect((await h.request('GET', '/me', { token: clientToken })).body.memberships).toEqual([{ orgId, role: 'editor' }]);
   });

@@ -1,4 +1,6 @@
 // Document changes: each one commits in one transaction with its audit event, or not at all.
+// A document is shared only with an existing, enabled user (404 for anyone else: no share for nobody,
+// and a machine client's id never gets one); unsharing needs only the share.
 import { randomUUID } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import type { SharePermission } from '../access';
@@ -6,6 +8,7 @@ import { changeOf, type AuthzChanged } from '../authz-cache';
 import { NotFoundError } from '../errors';
 import { createDocumentQueries, type DocumentRecord } from '../queries/documents';
 import { createShareQueries } from '../queries/shares';
+import { createUserQueries } from '../queries/users';
 import type { AuditWriter } from './audit-writer';
 import { event, type EventContext } from './event-context';
 
@@ -60,6 +63,7 @@ export function createDocumentLibrary({ knex, audit, changed = async () => {} }:
     async share(context: EventContext, doc: DocumentRecord, userId: string, permission: SharePermission): Promise<{ created: boolean }> {
       const result = await knex.transaction(async (trx) => {
         await lockExisting(trx, doc);
+        if (!(await createUserQueries(trx).isEnabledUser(userId))) throw new NotFoundError('no such user');
         const shares = createShareQueries(trx);
         const before = await shares.permissionOf(doc.id, userId);
         if (before === permission) return { created: false };

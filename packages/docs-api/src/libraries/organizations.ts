@@ -1,5 +1,8 @@
 // Org rules: creation, and the member changes only owners and admins make. An admin cannot make,
 // demote or remove an owner (403); the last owner cannot leave, be removed or demote itself (409).
+// A member is added, or has its role changed, only when it is an existing, enabled user (404 for
+// anyone else: no membership for nobody, and a machine client's id is never stored as a user); a
+// machine client bound to this org keeps its binding's role changes. Removing needs only the membership.
 // Every change commits in one transaction with its audit event.
 import { randomUUID } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
@@ -8,6 +11,7 @@ import { changeOf, type AuthzChanged } from '../authz-cache';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { createMembershipQueries, type MemberRecord } from '../queries/memberships';
 import { createOrgQueries, type OrgRecord } from '../queries/orgs';
+import { createUserQueries } from '../queries/users';
 import type { AuditWriter } from './audit-writer';
 import { event, type EventContext } from './event-context';
 
@@ -49,6 +53,9 @@ export function createOrganizationLibrary({ knex, audit, changed = async () => {
         const members = createMembershipQueries(trx);
         if (!(await createOrgQueries(trx).lock(input.orgId))) throw new OrganizationNotFoundError(input.orgId);
         const current = await members.find(input.orgId, input.principalId);
+        if (current?.principalType !== 'client' && !(await createUserQueries(trx).isEnabledUser(input.principalId))) {
+          throw new NotFoundError('no such user');
+        }
         if (input.callerRole !== 'owner' && (current?.role === 'owner' || input.role === 'owner')) {
           throw new ForbiddenError('only an owner can make, demote or remove an owner');
         }

@@ -58,13 +58,43 @@ describe('authentication', () => {
     expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:missing-token', status: 401, title: 'Unauthorized' });
   });
 
-  it('an Authorization header that is not exactly "Bearer <token>" -> 400 invalid_request', async () => {
+  it('the scheme is case-insensitive (RFC 9110 §11.1): bearer, BEARER and bEaReR work like Bearer', async () => {
+    const sub = randomUUID();
+    const token = await h.token({ sub });
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const res = await h.request('GET', '/me', { headers: { authorization: `${scheme} ${token}` } });
+      expect(res.status, scheme).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(res.body).toMatchObject({ sub, kind: 'user' });
+    }
+    expectInvalidToken(await h.request('GET', '/me', { headers: { authorization: 'bearer garbage' } }), /malformed/);
+  });
+
+  it('an Authorization header that is not "<scheme> <credential>", or a Bearer credential that is not one token -> 400 invalid_request', async () => {
     const token = await h.token();
-    for (const header of [`Basic ${Buffer.from('a:b').toString('base64')}`, 'Bearer', `bearer ${token}`, `Bearer  ${token}`, `Bearer ${token} extra`, `Token ${token}`]) {
+    for (const header of ['Bearer', 'bearer', `Bearer${token}`, `Bearer ${token} extra`, `Bearer ${token},x`, `"Bearer" ${token}`, `Bearer\t${token}`]) {
       const res = await h.request('GET', '/me', { headers: { authorization: header } });
       expect(res.status, header).toBe(400);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="docs-api", error="invalid_request", error_description="[^"\\]+"$/);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:invalid-request', status: 400, title: 'Bad Request' });
+      expect(res.text).not.toContain(token);
+    }
+  });
+
+  it('RFC 9110 §11.4 allows one or more spaces after the scheme', async () => {
+    expect((await h.request('GET', '/me', { headers: { authorization: `Bearer  ${await h.token()}` } })).status).toBe(200);
+  });
+
+  it('another scheme (Basic, Token) carries no token for this API -> 401 with a Bearer challenge without an error attribute (RFC 6750 §3.1)', async () => {
+    const token = await h.token();
+    for (const header of [`Basic ${Buffer.from('a:b').toString('base64')}`, `Token ${token}`, 'Digest username="a", realm="b"']) {
+      const res = await h.request('GET', '/me', { headers: { authorization: header } });
+      expect(res.status, header).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api"');
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:missing-token', status: 401, title: 'Unauthorized' });
+      expect(res.body.detail).toMatch(/Bearer/);
     }
   });
 

@@ -1,10 +1,13 @@
-// Step 4 for document routes, load the document as the caller may see it. Rule: a caller who may
-// not read it gets 404 whether or not it exists (never reveal existence); an existing one is
-// recorded as access.denied. What the caller may do to it is computed here, once. The document and
-// the caller's share come in one query. After cached memberships (`cachedAccess` routes) they come
-// from the authorization cache too, which every document update or delete and every share change
-// invalidates before its response; a denial is never decided on cached data: the memberships, the
-// document and the share are read again first, so a grant made anywhere (the CLI too) is never missed.
+// Step 4 for document routes, load the document as the caller may see it. Rules:
+// - a caller who may not read it gets 404 whether or not it exists (never reveal existence), and the
+//   two cases do the same work, so neither the answer nor its cost tells them apart: the same reads
+//   (after cached memberships, the memberships and the document are read again from the database
+//   before any 404; a missing document is cached like a present one), and one `access.denied` event,
+//   a denied lookup, for every 404 of a well-formed id;
+// - a denial is never decided on cached data, so a grant made anywhere (the CLI too) is never missed;
+// - what the caller may do to it is computed here, once; the document and the caller's share come in
+//   one query, after cached memberships (`cachedAccess` routes) from the authorization cache, which
+//   every document update or delete and every share change invalidates before its response.
 import type { Knex } from '@clouddocs/db';
 import { documentActions, type Principal } from '../access';
 import type { AuthzCache } from '../authz-cache';
@@ -29,19 +32,20 @@ export function loadDocument(knex: Knex, authz: AuthzCache, recordDenial: Record
   return async (ctx, next) => {
     const id = ctx.params.id!;
     const principal = principalOf(ctx);
-    if (!isObjectId(id)) throw new NotFoundError('no such document');
+    if (!isObjectId(id)) throw new NotFoundError('no such document'); // cannot name a document: nothing to hide
     let { doc, actions } = await access(ctx, id, principal);
-    if (doc && !actions!.has('read') && ctx.state.accessFromCache) {
-      ctx.state.memberships = await memberships.forPrincipal(principal.id, principal.kind);
-      ctx.state.accessFromCache = false;
-      ({ doc, actions } = await access(ctx, id, principal));
+    if (!actions?.has('read')) {
+      if (ctx.state.accessFromCache) {
+        ctx.state.memberships = await memberships.forPrincipal(principal.id, principal.kind);
+        ctx.state.accessFromCache = false;
+        ({ doc, actions } = await access(ctx, id, principal));
+      }
+      if (!actions?.has('read')) {
+        await recordDenial(ctx, { target: { type: 'document', id }, orgId: doc?.orgId ?? null, reason: doc ? 'not visible to the caller' : 'no such document' });
+        throw new NotFoundError('no such document');
+      }
     }
-    if (!doc) throw new NotFoundError('no such document');
-    if (!actions!.has('read')) {
-      await recordDenial(ctx, { target: { type: 'document', id: doc.id }, orgId: doc.orgId, reason: 'not visible to the caller' });
-      throw new NotFoundError('no such document');
-    }
-    ctx.state.document = { ...doc, actions: actions! };
+    ctx.state.document = { ...doc!, actions };
     await next();
   };
 }

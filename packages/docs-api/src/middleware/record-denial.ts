@@ -1,4 +1,5 @@
-// An `access.denied` event for every 403 and every 404 that hides an existing object. It has no
+// An `access.denied` event for every 403 and every 404 of an object looked up by a well-formed id,
+// whether it exists or not (so a hidden object and a missing one cost the same). It has no
 // transaction of its own, so it goes through the group commit, and is written before the answer.
 import type { Target } from '@clouddocs/audit';
 import type { AuditWriter } from '../libraries/audit-writer';

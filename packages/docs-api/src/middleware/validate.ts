@@ -1,8 +1,10 @@
 // Strict input: the body and the query must match the route's zod schema exactly (unknown fields,
 // `__proto__` and `constructor` included, are 400 naming them: no mass assignment). The body is
-// JSON (415 otherwise), at most `maxBytes` (413), and well-formed (400).
+// JSON (415 otherwise), at most `maxBytes` (413), well-formed (400), UTF-8 (400), and no string in
+// it, key or value, holds a NUL or a lone surrogate (400: bad bytes are bad input, never a 5xx).
 import type { z } from 'zod';
-import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, validationError } from '../errors';
+import { BadRequestError, InvalidEncodingError, PayloadTooLargeError, UnsupportedMediaTypeError, validationError } from '../errors';
+import { badTextIn } from './reject-bad-bytes';
 import type { Step } from './state';
 
 async function readJson(ctx: Parameters<Step>[0], maxBytes: number): Promise<unknown> {
@@ -21,14 +23,18 @@ async function readJson(ctx: Parameters<Step>[0], maxBytes: number): Promise<unk
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
-    throw new BadRequestError('the body is not valid UTF-8');
+    throw new InvalidEncodingError('the body is not valid UTF-8');
   }
   if (text.trim() === '') throw new BadRequestError('a JSON body is required');
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new BadRequestError('the body is not well-formed JSON');
   }
+  const bad = badTextIn(value);
+  if (bad) throw new InvalidEncodingError(`the body contains ${bad}`);
+  return value;
 }
 
 export function validateBody(schema: z.ZodType, maxBytes: number): Step {

@@ -243,3 +243,27 @@ describe('concurrent changes', () => {
     expect(await auditEvents(h, { action: 'document.deleted', target_id: id })).toHaveLength(1);
   });
 });
+
+describe('shares are for users: a :userId that is not an existing, enabled user -> 404', () => {
+  it('PUT /documents/:id/shares for a random id, a deleted user or a machine client id -> 404, no share, no event', async () => {
+    const id = await documentOf(h, alice);
+    const deleted = await h.user();
+    await h.owner('auth.accounts').where({ id: deleted.id }).delete();
+    for (const userId of [randomUUID(), deleted.id, 'svc-reporting']) {
+      const res = await h.request('PUT', `/documents/${id}/shares/${userId}`, { token: alice.token, body: { permission: 'write' } });
+      expectProblem(res, 404, /no such user/);
+      expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:not-found', title: 'Not Found' });
+      expect(await h.knex('docs.shares').where({ document_id: id, user_id: userId })).toEqual([]);
+      expect(await auditEvents(h, { request_id: res.headers.get('x-request-id') })).toEqual([]);
+    }
+  });
+
+  it('a share with a user whose account is gone can still be removed', async () => {
+    const id = await documentOf(h, alice);
+    const leaving = await h.user();
+    expect((await h.request('PUT', `/documents/${id}/shares/${leaving.id}`, { token: alice.token, body: { permission: 'read' } })).status).toBe(201);
+    await h.owner('auth.accounts').where({ id: leaving.id }).delete();
+    expectProblem(await h.request('PUT', `/documents/${id}/shares/${leaving.id}`, { token: alice.token, body: { permission: 'write' } }), 404);
+    expect((await h.request('DELETE', `/documents/${id}/shares/${leaving.id}`, { token: alice.token })).status).toBe(204);
+  });
+});

@@ -41,7 +41,7 @@ export function memberRoutes({ knex, organizations, recordDenial }: RouteDeps): 
       errors: {
         400: 'userId is not a user id',
         403: 'the caller is not an owner or admin, or an admin touches an owner',
-        404: 'no such organization, or the caller is not a member',
+        404: 'no such organization, or the caller is not a member, or userId is not an existing, enabled user',
         409: 'the last owner would be demoted',
       },
       steps: [

@@ -45,7 +45,7 @@ export function buildOpenApi(routes: RouteDefinition[], info: { version: string;
           : {}),
     };
     if (route.access !== 'public') {
-      responses['400'] = problem('malformed request: the Authorization header is not exactly "Bearer <token>", or the body/query/cursor fails the strict schema');
+      responses['400'] = problem('malformed request: the Authorization header is not "<scheme> <credential>", or a NUL or invalid UTF-8 in the URL or a header');
       responses['401'] = { ...problem('no token, or an invalid, expired or revoked one'), headers: { 'WWW-Authenticate': { schema: { type: 'string' }, description: 'RFC 6750 Bearer challenge' } } };
       responses['503'] = problem('the auth server keys are not loaded yet, or the audit log is unavailable');
     }
@@ -53,7 +53,7 @@ export function buildOpenApi(routes: RouteDefinition[], info: { version: string;
       responses['403'] = { ...problem(`insufficient_scope: the token lacks ${route.access}`), headers: { 'WWW-Authenticate': { schema: { type: 'string' } } } };
     }
     if (route.query || route.body) {
-      responses['400'] = problem('the Authorization header is not exactly "Bearer <token>", or the body, query or cursor fails the strict schema (unknown fields included), or the JSON is malformed');
+      responses['400'] = problem('the Authorization header is not "<scheme> <credential>", or the body, query or cursor fails the strict schema (unknown fields included), or the JSON is malformed, or a NUL or invalid UTF-8 anywhere');
     }
     if (route.body) {
       responses['413'] = problem('the body is too large');

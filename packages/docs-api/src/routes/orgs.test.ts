@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_ROLE } from '@clouddocs/db';
+import { bindClientToOrg } from '../index';
 import { startHarness, type Harness } from '../testing/harness';
 import { auditEvents, documentOf, expectProblem, orgWith, type TestUser } from '../testing/fixtures';
 
@@ -163,5 +166,41 @@ describe('members', () => {
     expectProblem(await h.request('GET', `/documents/${docId}`, { token: member.token }), 404);
     expectProblem(await h.request('GET', `/orgs/${id}`, { token: member.token }), 404);
     expect((await h.request('GET', '/me', { token: member.token })).body.memberships).toEqual([]);
+  });
+});
+
+describe('members are users: a :userId that is not an existing, enabled user -> 404', () => {
+  it('PUT /orgs/:orgId/members for a random id, a deleted user or another org\'s machine client -> 404, no membership, no event', async () => {
+    const deleted = await h.user();
+    await h.owner('auth.accounts').where({ id: deleted.id }).delete();
+    const elsewhere = await orgWith(h, outsider, [], 'Elsewhere');
+    const clientId = `svc-${randomUUID().slice(0, 8)}`;
+    await bindClientToOrg(h.knex, h.audit, { orgId: elsewhere, clientId, role: 'viewer' });
+    for (const userId of [randomUUID(), deleted.id, clientId]) {
+      const res = await h.request('PUT', `/orgs/${orgId}/members/${userId}`, { token: owner.token, body: { role: 'viewer' } });
+      expectProblem(res, 404, /no such user/);
+      expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:not-found', title: 'Not Found' });
+      expect(await h.knex('docs.memberships').where({ org_id: orgId, principal_id: userId })).toEqual([]);
+      expect(await auditEvents(h, { request_id: res.headers.get('x-request-id') })).toEqual([]);
+    }
+    expect(await h.knex('docs.memberships').where({ principal_id: clientId })).toMatchObject([{ org_id: elsewhere, principal_type: 'client' }]);
+  });
+
+  it('a member whose account is gone can still be removed, but not given a new role', async () => {
+    const leaving = await h.user();
+    const id = await orgWith(h, owner, [[leaving, 'editor']]);
+    await h.owner('auth.accounts').where({ id: leaving.id }).delete();
+    expectProblem(await h.request('PUT', `/orgs/${id}/members/${leaving.id}`, { token: owner.token, body: { role: 'admin' } }), 404, /no such user/);
+    expect((await h.request('DELETE', `/orgs/${id}/members/${leaving.id}`, { token: owner.token })).status).toBe(204);
+  });
+
+  it('the check reads only the auth schema\'s read-only view of enabled users, as the service role', async () => {
+    const { rows } = await h.knex.raw('SELECT current_user AS role');
+    // On PostgreSQL the API acts as the restricted role; the embedded store has one session and no roles.
+    expect(rows[0].role).toBe(h.db.embedded ? 'postgres' : SERVICE_ROLE);
+    expect(await h.knex('auth.enabled_users').where({ id: owner.id })).toEqual([{ id: owner.id }]);
+    await expect(h.knex('auth.enabled_users').where({ id: owner.id }).delete()).rejects.toThrow(/cannot delete from view/);
+    await expect(h.knex('auth.enabled_users').insert({ id: randomUUID() })).rejects.toThrow(/cannot insert into view/);
+    expect(await h.knex('auth.enabled_users').where({ id: owner.id })).toEqual([{ id: owner.id }]);
   });
 });

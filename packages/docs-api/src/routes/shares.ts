@@ -22,7 +22,7 @@ export function shareRoutes({ knex, authz, documents, recordDenial }: RouteDeps)
   const errors = {
     400: 'userId is not a user id',
     403: 'the caller may see the document but not share it',
-    404: 'no such document (or share), or the caller may not see it',
+    404: 'no such document (or share), or the caller may not see it, or userId is not an existing, enabled user',
   } as const;
   return [
     {

@@ -1,15 +1,18 @@
 // A real docs API for tests: a fresh database (PostgreSQL when DATABASE_URL is set, embedded
-// otherwise), the real cache (Redis when REDIS_URL is set), the real audit log, and test signing
-// keys served either as a local key set or by a small HTTP auth server stand-in (discovery + JWKS).
+// otherwise) with the auth schema too (the users the API may name), the real cache (Redis when
+// REDIS_URL is set), the real audit log, and test signing keys served either as a local key set or
+// by a small HTTP auth server stand-in (discovery + JWKS).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { AuditLog, auditGrants, auditMigrations } from '@clouddocs/audit';
 import { loadDocsConfig, type DocsConfig } from '@clouddocs/config';
 import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
 import { createKv, RevocationList, type Kv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
+// The auth schema's migrations alone, not the auth server: this package does not depend on it.
+import { authGrants, authMigrations } from '../../../auth-server/src/migrations';
 import { createDocsApi, REVOCATION_RETAIN_SECONDS, type DocsApi } from '../app';
 import { docsGrants, docsMigrations } from '../migrations';
 
@@ -56,15 +59,21 @@ export interface Harness {
   config: DocsConfig;
   db: TestDatabase;
   knex: Knex;
+  /** The owner connection (not the service role): for fixtures the API does not make, such as users. */
+  owner: Knex;
   kv: Kv;
   audit: AuditLog;
   revocations: RevocationList;
   api: DocsApi;
   keys: { es256: SigningKey; rs256: SigningKey; eddsa: SigningKey };
   token(options?: TokenOptions): Promise<string>;
-  /** A new user id and a token for it with every docs scope. */
+  /** A new user (an auth account) and a token for it with every docs scope. */
   user(scope?: string): Promise<{ id: string; token: string }>;
+  /** Creates the auth account `id` (a user the API may name). */
+  createAccount(id: string): Promise<void>;
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<Response<T>>;
+  /** Sends these bytes as the whole request, as they are (no client library cleans them up). */
+  raw(request: Buffer): Promise<Response>;
   /** The key set the API verifies with (local), for building a second API over the same stores. */
   jwks: JWTVerifyGetKey | undefined;
   /** Serves another API instance; its `request` goes to it. */
@@ -75,7 +84,7 @@ export interface Harness {
 export interface RequestOptions {
   token?: string;
   body?: unknown;
-  rawBody?: string;
+  rawBody?: string | Uint8Array;
   headers?: Record<string, string>;
 }
 
@@ -83,7 +92,7 @@ export function requester(base: string) {
   return async function request<T = any>(method: string, path: string, o: RequestOptions = {}): Promise<Response<T>> {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
-    let body: string | undefined = o.rawBody;
+    let body: string | Uint8Array | undefined = o.rawBody;
     if (o.body !== undefined) {
       body = JSON.stringify(o.body);
       headers['content-type'] ??= 'application/json';
@@ -100,13 +109,43 @@ export function requester(base: string) {
   };
 }
 
+/** One request written byte for byte on a fresh connection; the answer parsed by hand. */
+export function rawRequester(base: string) {
+  const { hostname, port } = new URL(base);
+  return (request: Buffer): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const socket = connect(Number(port), hostname);
+      const chunks: Buffer[] = [];
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const all = Buffer.concat(chunks).toString('utf8');
+        const split = all.indexOf('\r\n\r\n');
+        const [statusLine, ...lines] = all.slice(0, split).split('\r\n');
+        const headers = new Headers();
+        for (const line of lines) headers.append(line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim());
+        let text = all.slice(split + 4);
+        if (headers.get('transfer-encoding') === 'chunked') text = text.replace(/^[0-9a-f]+\r\n/i, '').replace(/\r\n0\r\n\r\n$/, '');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON
+        }
+        resolve({ status: Number(statusLine!.split(' ')[1]), headers, body, text });
+      });
+      socket.end(request);
+    });
+}
+
 async function serve(api: DocsApi) {
-  const server = api.app.listen(0, '127.0.0.1');
+  const server = api.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     request: requester(url),
+    raw: rawRequester(url),
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -149,9 +188,9 @@ export interface HarnessOptions {
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness & { authServer?: Awaited<ReturnType<typeof serveAuthServer>> }> {
   const db = await createTestDatabase();
-  const migrator = await createKnex({ url: db.url, poolMax: 2 });
-  await migrate(migrator, [...auditMigrations, ...docsMigrations], [auditGrants, docsGrants]);
-  await migrator.destroy();
+  const owner = await createKnex({ url: db.url, poolMax: 2 });
+  // As `clouddocs migrate` does: every schema, in dependency order.
+  await migrate(owner, [...auditMigrations, ...authMigrations, ...docsMigrations], [auditGrants, authGrants, docsGrants]);
   const knex = await createKnex({ url: db.url, serviceRole: true, poolMax: 6 });
 
   const keys = { es256: await signingKey('ES256'), rs256: await signingKey('RS256'), eddsa: await signingKey('EdDSA') };
@@ -190,24 +229,32 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       .sign(key.privateKey);
   };
 
+  const createAccount = async (id: string) => {
+    await owner('auth.accounts').insert({ id, email: `${id}@users.test`, password_hash: 'not-a-hash' });
+  };
+
   return {
     url: served.url,
     issuer,
     config,
     db,
     knex,
+    owner,
     kv,
     audit,
     revocations,
     api,
     keys,
     token,
+    createAccount,
     ...(authServer ? { authServer } : {}),
     async user(scope = ALL_SCOPES) {
       const id = randomUUID();
+      await createAccount(id);
       return { id, token: await token({ sub: id, scope }) };
     },
     request: served.request,
+    raw: served.raw,
     jwks,
     serve,
     async close() {
@@ -218,6 +265,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await audit.close();
       await kv.close();
       await knex.destroy();
+      await owner.destroy();
       await db.drop();
     },
   };
