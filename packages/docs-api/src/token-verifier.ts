@@ -4,7 +4,7 @@
 // still checks `exp` (with the same clock tolerance) and the revocation list.
 import { hash as digest } from 'node:crypto';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
-import type { RevocationList } from '@clouddocs/kv';
+import type { RevocableToken, RevocationList } from '@clouddocs/kv';
 import type { Principal } from './access';
 import { ServiceUnavailableError, UnauthorizedError } from './errors';
 import type { KeySource } from './key-source';
@@ -22,8 +22,8 @@ const VERIFIED_TOKENS_MAX = 10_000;
 interface Verified {
   principal: Principal;
   exp: number;
-  jti: string;
-  gid: unknown;
+  /** What the revocation list looks at: the token, its grant, its user and client, its issue time. */
+  revocable: RevocableToken;
   reuseUntil: number;
 }
 
@@ -62,7 +62,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
   /** The same checks as a first verification makes of `exp` and revocation, for a remembered token. */
   function reuse(entry: Verified): Principal {
     if (entry.exp <= Math.floor(Date.now() / 1000) - options.clockToleranceSeconds) throw new UnauthorizedError('the token has expired', true);
-    if (options.revocations.isRevoked({ jti: entry.jti, gid: entry.gid })) throw new UnauthorizedError('the token has been revoked', true);
+    if (options.revocations.isRevoked(entry.revocable)) throw new UnauthorizedError('the token has been revoked', true);
     return entry.principal;
   }
 
@@ -94,8 +94,10 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
       throw new UnauthorizedError('the token lacks a string sub, client_id or jti', true);
     }
     if (scope !== undefined && typeof scope !== 'string') throw new UnauthorizedError("the token's scope claim is invalid", true);
-    // RFC 7009: a revoked token (or one of a revoked grant) is refused on the next request, not at expiry.
-    if (options.revocations.isRevoked({ jti, gid })) throw new UnauthorizedError('the token has been revoked', true);
+    // RFC 7009: a revoked token (or one of a revoked grant, a disabled user or client) is refused on
+    // the next request, not at expiry.
+    const revocable: RevocableToken = { jti, gid, sub, client_id: clientId, iat: payload.iat };
+    if (options.revocations.isRevoked(revocable)) throw new UnauthorizedError('the token has been revoked', true);
     const principal: Principal = {
       id: sub,
       kind: sub === clientId ? 'client' : 'user', // client credentials: sub is the client itself
@@ -104,7 +106,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     };
     verified.delete(hash);
     if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
-    verified.set(hash, { principal, exp: payload.exp!, jti, gid, reuseUntil: Date.now() + VERIFIED_TOKEN_REUSE_MS });
+    verified.set(hash, { principal, exp: payload.exp!, revocable, reuseUntil: Date.now() + VERIFIED_TOKEN_REUSE_MS });
     return principal;
   };
 }
