@@ -10,6 +10,9 @@ export interface EventQuery {
   beforeId?: number;
   /** Only events with an id above this one (tailing). */
   afterId?: number;
+  /** Only events by this actor id / about this target id. */
+  actorId?: string;
+  targetId?: string;
   limit: number;
   order?: 'newest' | 'oldest';
 }
@@ -38,6 +41,8 @@ export async function queryEvents(knex: Knex, q: EventQuery): Promise<StoredAudi
   const query = knex('audit.events').select('*');
   if (q.orgId !== undefined) query.where('org_id', q.orgId);
   if (q.actions?.length) query.whereIn('action', q.actions);
+  if (q.actorId !== undefined) query.where('actor_id', q.actorId);
+  if (q.targetId !== undefined) query.where('target_id', q.targetId);
   if (q.since) query.where('occurred_at', '>=', q.since.toISOString());
   if (q.until) query.where('occurred_at', '<', q.until.toISOString());
   if (q.beforeId !== undefined) query.where('id', '<', q.beforeId);

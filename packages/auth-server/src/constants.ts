@@ -45,6 +45,8 @@ export const kvKeys = {
 export const LIMITS = {
   clientAuthFailures: 'client-auth-fail',
   clientAuthBlockedChannel: 'client-auth-blocked',
+  /** Client changes: every auth server process drops its cached copy. */
+  clientsChangedChannel: 'clients-changed',
   verifyMails: 'verify-mail',
   signupsPerIp: 'signup-ip',
   resetsPerIp: 'reset-ip',

@@ -69,6 +69,34 @@ export class NotFoundError extends AuthServerError {
   }
 }
 
+/** RFC 6750 §3: no token → a bare challenge; a bad token → error="invalid_token" (admin API). */
+export class UnauthorizedError extends AuthServerError {
+  constructor(message: string, tokenSent: boolean) {
+    super(401, tokenSent ? 'invalid_token' : 'missing_token', message, {
+      oauthError: 'invalid_token',
+      title: 'Unauthorized',
+      headers: { 'WWW-Authenticate': tokenSent ? `Bearer realm="clouddocs-admin", error="invalid_token", error_description="${message.replace(/["\\]/g, "'")}"` : 'Bearer realm="clouddocs-admin"' },
+    });
+  }
+}
+
+/** RFC 6750 §3.1: the token lacks the scope this request needs. */
+export class InsufficientScopeError extends AuthServerError {
+  constructor(readonly scope: string) {
+    super(403, 'insufficient_scope', `this request needs the scope ${scope}`, {
+      title: 'Forbidden',
+      headers: { 'WWW-Authenticate': `Bearer realm="clouddocs-admin", error="insufficient_scope", scope="${scope}"` },
+    });
+  }
+}
+
+/** The change would break an invariant (the last platform administrator, an administrator disabling themselves). */
+export class ConflictError extends AuthServerError {
+  constructor(message: string) {
+    super(409, 'conflict', message, { title: 'Conflict' });
+  }
+}
+
 /** A store this request needs is down: try again later (RFC 6749 §4.1.2.1 temporarily_unavailable). */
 export class ServiceUnavailableError extends AuthServerError {
   constructor(message = 'the service is temporarily unavailable', retryAfterSeconds = 5) {
@@ -155,7 +183,14 @@ export function sendError(ctx: Context, err: AuthServerError, surface: ErrorSurf
   }
   ctx.status = err.status;
   if (surface === 'problem') {
-    ctx.body = { type: `urn:clouddocs:problem:${err.code}`, title: err.options.title ?? err.code, status: err.status, detail: err.message };
+    ctx.body = {
+      type: `urn:clouddocs:problem:${err.code}`,
+      title: err.options.title ?? err.code,
+      status: err.status,
+      detail: err.message,
+      ...(err instanceof InsufficientScopeError ? { scope: err.scope } : {}),
+      ...(typeof ctx.state.requestId === 'string' ? { requestId: ctx.state.requestId } : {}),
+    };
     ctx.type = 'application/problem+json';
     return;
   }

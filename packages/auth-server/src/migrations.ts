@@ -105,6 +105,24 @@ export const authMigrations: Migration[] = [
       await knex.raw('CREATE VIEW auth.enabled_users AS WITH enabled AS (SELECT id FROM auth.accounts) SELECT id FROM enabled');
     },
   },
+  {
+    // The operator plane: disabled accounts and clients, platform administrators, a client secret's
+    // predecessor kept until its expiry, and the last sign-in. Disabled users leave enabled_users.
+    name: 'auth_005_operator_plane',
+    async up(knex) {
+      await knex.raw(`ALTER TABLE auth.accounts
+        ADD COLUMN disabled_at timestamptz,
+        ADD COLUMN platform_admin boolean NOT NULL DEFAULT false,
+        ADD COLUMN last_sign_in_at timestamptz`);
+      await knex.raw(`ALTER TABLE auth.clients
+        ADD COLUMN disabled_at timestamptz,
+        ADD COLUMN previous_secret_enc text,
+        ADD COLUMN previous_secret_expires_at timestamptz,
+        ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()`);
+      await knex.raw('CREATE OR REPLACE VIEW auth.enabled_users AS WITH enabled AS (SELECT id FROM auth.accounts WHERE disabled_at IS NULL) SELECT id FROM enabled');
+      await knex.raw(`CREATE INDEX oidc_payloads_client_idx ON auth.oidc_payloads (client_id) WHERE model = 'Grant'`);
+    },
+  },
 ];
 
 export const authGrants: SchemaGrants = { schema: 'auth' };

@@ -2,8 +2,9 @@
 // them, and one table of koa layers, outermost first:
 //   request id + metrics → security headers → error boundary → health → audit commit (events
 //   committed before the response) → client-auth rate limit → error boundary (so failed requests
-//   are still audited and counted) → body reader (bad bytes) → known scopes → JWT introspection /
-//   revocation → pages → oidc-provider (its 404 and 500 made consistent).
+//   are still audited and counted) → body reader (bad bytes) → known scopes → a rotated secret's
+//   predecessor → admin API → JWT introspection / revocation → pages → oidc-provider (its 404 and
+//   500 made consistent).
 import type { Server } from 'node:http';
 import { AuditLog, type AuditLogOptions } from '@clouddocs/audit';
 import type { AuthConfig } from '@clouddocs/config';
@@ -18,6 +19,7 @@ import { createAccountTokenLibrary } from './accounts/tokens';
 import { cookieNames } from './constants';
 import { errorBoundary } from './errors';
 import { createKeyStore, type KeySetState } from './keys/keys';
+import { createAccessTokenVerifier } from './libraries/access-tokens';
 import { createClientAuthentication } from './libraries/client-authentication';
 import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
@@ -27,7 +29,12 @@ import { createLimits } from './libraries/limits';
 import { createSessionDirectory } from './libraries/sessions';
 import { createSignInLibrary } from './libraries/sign-in';
 import { createMailer, type Mailer } from './mail/mailer';
+import { adminApi } from './admin';
+import { createAdminSteps } from './admin/steps';
+import { createClientLifecycle } from './libraries/client-lifecycle';
+import { createUserLifecycle } from './libraries/user-lifecycle';
 import { auditCommit } from './middleware/audit-commit';
+import { previousSecret } from './middleware/previous-secret';
 import { clientAuthLimit } from './middleware/client-auth-limit';
 import { knownScopes } from './middleware/known-scopes';
 import { providerOutcome } from './middleware/provider-outcome';
@@ -121,6 +128,9 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     wire: (p) => wireProviderEvents(p, { grants, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }) }),
   });
 
+  const mailer = deps.mailer ?? createMailer({ config, logger });
+  const sessions = createSessionDirectory({ provider, kv });
+  const tokens = createAccountTokenLibrary({ knex });
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -132,16 +142,25 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     signIn: createSignInLibrary({ accounts, throttle, mfa, kv, onOutcome: (outcome) => loginOutcomes.inc({ outcome }) }),
     interactions,
     grants,
-    sessions: createSessionDirectory({ provider, kv }),
+    sessions,
     mfa,
-    tokens: createAccountTokenLibrary({ knex }),
-    mailer: deps.mailer ?? createMailer({ config, logger }),
+    tokens,
+    mailer,
     interactionCsrf: createInteractionCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, interactionCookie: cookies.interaction }),
     pageCsrf: createPageCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, cookieName: cookies.csrf, https }),
     limits: createLimits(kv),
     accountStateCookie: cookies.accountState,
   };
 
+  const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
+  const admin = adminApi({
+    clients: { clients, lifecycle: createClientLifecycle({ clients, payloads, grants, revocations, kv }) },
+    users: { users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER }) },
+    keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
+    steps: createAdminSteps({ tokens: accessTokens, revocations, audience: config.ADMIN_API_AUDIENCE }),
+    issuer: config.AUTH_ISSUER,
+    audience: config.ADMIN_API_AUDIENCE,
+  });
   let accepting = true;
   const app = new Koa({ proxy: config.AUTH_TRUST_PROXY });
   // koa-mount runs the provider's middleware on this app's context, so its signed cookies need these keys.
@@ -156,7 +175,9 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     errorBoundary(logger),
     readBody(),
     knownScopes(),
-    jwtTokenEndpoints({ keys: () => host!.keys(), revocations, issuer: config.AUTH_ISSUER, clientAuthentication: createClientAuthentication({ provider }) }),
+    previousSecret({ provider, clients }),
+    admin,
+    jwtTokenEndpoints({ tokens: accessTokens, revocations, clientAuthentication: createClientAuthentication({ provider }) }),
     pages(pageDeps),
     providerOutcome(() => host!.handler()),
   ];

@@ -55,6 +55,8 @@ const authOnly = {
   AUTH_ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
   AUTH_ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
   AUTH_ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
+  /** Resource indicator and `aud` of admin API tokens; defaults to `${AUTH_ISSUER}/admin/v1`. */
+  ADMIN_API_AUDIENCE: z.preprocess((v) => (v === '' ? undefined : v), z.string().url('must be an absolute URL').optional()),
   SMTP_URL: optionalString,
   MAIL_FROM: z.string().default('CloudDocs <no-reply@localhost>'),
 };
@@ -69,7 +71,7 @@ const docsOnly = {
 const authSchema = z.object({ ...common, ...authOnly });
 const docsSchema = z.object({ ...common, ...docsOnly });
 
-export type AuthConfig = Readonly<z.infer<typeof authSchema>> & { readonly devDefaults: readonly string[] };
+export type AuthConfig = Readonly<Omit<z.infer<typeof authSchema>, 'ADMIN_API_AUDIENCE'> & { ADMIN_API_AUDIENCE: string }> & { readonly devDefaults: readonly string[] };
 export type DocsConfig = Readonly<z.infer<typeof docsSchema>>;
 export type CommonConfig = Readonly<z.infer<z.ZodObject<typeof common>>>;
 
@@ -98,7 +100,9 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
       `Invalid configuration:\n  ${devDefaults.join(', ')}: the development default may only be used with a localhost AUTH_ISSUER`,
     );
   }
-  return Object.freeze({ ...data, AUTH_COOKIE_KEYS: Object.freeze([...data.AUTH_COOKIE_KEYS]) as string[], devDefaults });
+  const ADMIN_API_AUDIENCE = data.ADMIN_API_AUDIENCE ?? `${data.AUTH_ISSUER.replace(/\/$/, '')}/admin/v1`;
+  if (ADMIN_API_AUDIENCE === data.DOCS_API_AUDIENCE) throw new ConfigError('Invalid configuration:\n  ADMIN_API_AUDIENCE: must differ from DOCS_API_AUDIENCE');
+  return Object.freeze({ ...data, ADMIN_API_AUDIENCE, AUTH_COOKIE_KEYS: Object.freeze([...data.AUTH_COOKIE_KEYS]) as string[], devDefaults });
 }
 
 /** Configuration of the docs API. */

@@ -9,6 +9,11 @@ export interface Account {
   email: string;
   name: string | null;
   emailVerified: boolean;
+  /** A disabled account cannot sign in; its sessions, grants and tokens were ended when it was disabled. */
+  disabled: boolean;
+  platformAdmin: boolean;
+  createdAt: string;
+  lastSignInAt: string | null;
 }
 
 export class AccountError extends Error {
@@ -27,8 +32,30 @@ export function normalizeEmail(email: string): string {
   return email.trim().normalize('NFKC').toLowerCase();
 }
 
-function toAccount(row: { id: string; email: string; name: string | null; email_verified: boolean }): Account {
-  return { id: row.id, email: row.email, name: row.name, emailVerified: row.email_verified };
+interface AccountRow {
+  id: string;
+  email: string;
+  name: string | null;
+  email_verified: boolean;
+  disabled_at?: Date | string | null;
+  platform_admin?: boolean;
+  created_at?: Date | string;
+  last_sign_in_at?: Date | string | null;
+}
+
+const iso = (v: Date | string | null | undefined) => (v ? new Date(v).toISOString() : null);
+
+function toAccount(row: AccountRow): Account {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    emailVerified: row.email_verified,
+    disabled: Boolean(row.disabled_at),
+    platformAdmin: row.platform_admin === true,
+    createdAt: iso(row.created_at) ?? new Date().toISOString(),
+    lastSignInAt: iso(row.last_sign_in_at),
+  };
 }
 
 export function createAccountQueries(knex: Knex) {
@@ -39,6 +66,16 @@ export function createAccountQueries(knex: Knex) {
     updateHash: (id: string, passwordHash: string) =>
       knex('auth.accounts').where({ id }).update({ password_hash: passwordHash, updated_at: knex.fn.now() }),
     markVerified: (id: string) => knex('auth.accounts').where({ id }).update({ email_verified: true, updated_at: knex.fn.now() }),
+    update: (id: string, change: Record<string, unknown>) => knex('auth.accounts').where({ id }).update({ ...change, updated_at: knex.fn.now() }),
+    remove: (id: string) => knex('auth.accounts').where({ id }).delete(),
+    /** Accounts by email, after `after`; `email` matches exactly (normalized). */
+    list: (page: { email?: string; after?: string; limit: number }) => {
+      const q = knex('auth.accounts').orderBy('email').limit(page.limit);
+      if (page.after) q.where('email', '>', page.after);
+      if (page.email) q.where({ email: page.email });
+      return q;
+    },
+    countAdmins: async () => Number((await knex('auth.accounts').where({ platform_admin: true }).whereNull('disabled_at').count({ n: '*' }).first())?.n ?? 0),
   };
 }
 
@@ -89,7 +126,8 @@ export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher 
         await deps.hasher.verifyDummy(password);
         return { ok: false, accountId: null };
       }
-      if (!(await deps.hasher.verify(row.password_hash, password))) return { ok: false, accountId: row.id };
+      // A disabled account fails like a wrong password (same work, same answer).
+      if (!(await deps.hasher.verify(row.password_hash, password)) || row.disabled_at) return { ok: false, accountId: row.id };
       let rehashed = false;
       if (deps.hasher.needsRehash(row.password_hash)) {
         await queries.updateHash(row.id, await deps.hasher.hash(password));
@@ -112,6 +150,42 @@ export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher 
     },
 
     markVerified: (id: string) => queries.markVerified(id).then(() => undefined),
+
+    noteSignIn: (id: string) => queries.update(id, { last_sign_in_at: deps.knex.fn.now() }).then(() => undefined),
+
+    async list(page: { email?: string; after?: string; limit: number }): Promise<Account[]> {
+      return ((await queries.list({ ...page, email: page.email === undefined ? undefined : normalizeEmail(page.email) })) as AccountRow[]).map(toAccount);
+    },
+
+    /** Name and email as an operator sets them; AccountError for an invalid or taken value. */
+    async update(id: string, change: { name?: string | null; email?: string }): Promise<Account | undefined> {
+      const patch: Record<string, unknown> = {};
+      if (change.name !== undefined) {
+        const name = change.name?.trim() || null;
+        if (name !== null && name.length > 200) throw new AccountError('name must be at most 200 characters', 'invalid_name');
+        patch.name = name;
+      }
+      if (change.email !== undefined) {
+        const email = normalizeEmail(change.email);
+        if (!EMAIL.test(email)) throw new AccountError('email must be an email address', 'invalid_email');
+        patch.email = email;
+        patch.email_verified = false;
+      }
+      try {
+        if (Object.keys(patch).length) await queries.update(id, patch);
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new AccountError('an account with this email already exists', 'email_taken');
+        throw err;
+      }
+      const row = await queries.byId(id);
+      return row ? toAccount(row) : undefined;
+    },
+
+    setDisabled: async (id: string, disabled: boolean) => (await queries.update(id, { disabled_at: disabled ? deps.knex.fn.now() : null })) > 0,
+    setPlatformAdmin: async (id: string, admin: boolean) => (await queries.update(id, { platform_admin: admin })) > 0,
+    countPlatformAdmins: () => queries.countAdmins(),
+    /** Erases the account and what hangs off it (mailed tokens, second factors: ON DELETE CASCADE). */
+    remove: async (id: string) => (await queries.remove(id)) > 0,
   };
 }
 

@@ -94,6 +94,28 @@ export function createKeyStore(deps: { knex: Knex; box: SecretBox; retainSeconds
       });
     },
 
+    /** Every published key and its state: pending (not signing yet), active (signing), retiring
+     * (no longer signing, published until the tokens it signed have expired). */
+    async list(now = Date.now()): Promise<{ kid: string; alg: string; generation: number; status: 'pending' | 'active' | 'retiring'; created_at: string; activates_at: string; retires_at: string | null }[]> {
+      const horizon = new Date(now - deps.retainSeconds * 1000).toISOString();
+      const rows = await knex('auth.signing_keys')
+        .where((q) => q.whereNull('retires_at').orWhere('retires_at', '>', horizon))
+        .orderBy('generation', 'desc')
+        .orderBy('alg')
+        .select('kid', 'alg', 'generation', 'created_at', 'activates_at', 'retires_at');
+      const at = (v: Date | string) => new Date(v).getTime();
+      const iso = (v: Date | string) => new Date(v).toISOString();
+      return rows.map((r) => ({
+        kid: r.kid,
+        alg: r.alg,
+        generation: r.generation,
+        status: at(r.activates_at) > now ? 'pending' : r.retires_at && at(r.retires_at) <= now ? 'retiring' : 'active',
+        created_at: iso(r.created_at),
+        activates_at: iso(r.activates_at),
+        retires_at: r.retires_at ? iso(r.retires_at) : null,
+      }));
+    },
+
     /** The key set as of `now`: which keys are published and which generation signs. */
     async load(now = Date.now()): Promise<KeySetState> {
       const horizon = new Date(now - deps.retainSeconds * 1000).toISOString();

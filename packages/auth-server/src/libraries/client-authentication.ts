@@ -25,31 +25,42 @@ interface PresentedCredential {
 
 const SECRET_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 
-/** RFC 6749 §2.3.1: HTTP Basic with the form-urlencoded client id and secret. */
-function basic(header: string, body: URLSearchParams): PresentedCredential | undefined {
+/** RFC 6749 §2.3.1: the client id and secret of HTTP Basic (form-urlencoded) or of the body. */
+export function presentedSecret(header: string, body: URLSearchParams): { clientId: string; secret: string; via: 'basic' | 'post' } | undefined {
+  if (!header) {
+    const secret = body.get('client_secret');
+    const clientId = body.get('client_id');
+    return secret !== null && clientId ? { clientId, secret, via: 'post' } : undefined;
+  }
   const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header);
-  if (!match || body.has('client_secret')) throw new InvalidClientError();
+  if (!match || body.has('client_secret')) return undefined;
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon === -1) throw new InvalidClientError();
-  let clientId: string;
-  let secret: string;
+  if (colon === -1) return undefined;
   try {
-    clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'));
-    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, '%20'));
+    return { clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20')), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, '%20')), via: 'basic' };
   } catch {
-    throw new InvalidClientError();
+    return undefined;
   }
-  return { clientId, acceptedFor: SECRET_METHODS, verify: (client) => Boolean(client.clientSecret && sameSecret(secret, client.clientSecret)) };
+}
+
+const secretCredential = (clientId: string, secret: string): PresentedCredential => ({
+  clientId,
+  acceptedFor: SECRET_METHODS,
+  verify: (client) => Boolean(client.clientSecret && sameSecret(secret, client.clientSecret)),
+});
+
+function basic(header: string, body: URLSearchParams): PresentedCredential | undefined {
+  const presented = presentedSecret(header, body);
+  if (!presented) throw new InvalidClientError();
+  return secretCredential(presented.clientId, presented.secret);
 }
 
 const METHODS: ((header: string, body: URLSearchParams) => PresentedCredential | undefined)[] = [
   (header, body) => (header ? basic(header, body) : undefined),
   (_header, body) => {
-    const secret = body.get('client_secret');
-    const clientId = body.get('client_id');
-    if (secret === null || !clientId) return undefined;
-    return { clientId, acceptedFor: SECRET_METHODS, verify: (client) => Boolean(client.clientSecret && sameSecret(secret, client.clientSecret)) };
+    const presented = presentedSecret('', body);
+    return presented ? secretCredential(presented.clientId, presented.secret) : undefined;
   },
   (_header, body) => {
     const clientId = body.get('client_id');

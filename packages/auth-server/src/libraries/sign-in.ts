@@ -43,7 +43,8 @@ export function createSignInLibrary(deps: {
     audit(ctx, { action: 'auth.lockout', actor: actors.system(), target: { type: 'account', id: account?.id ?? accountKey }, outcome: 'success', detail: { afterFailures: THROTTLE.LOCK_AFTER, lockedSeconds: THROTTLE.LOCK_SECONDS } });
   }
 
-  function signedIn(ctx: RequestLike, accountId: string, clientId: string | null, factor: SecondFactorMethod | undefined, rehashed: boolean): SignInOutcome {
+  async function signedIn(ctx: RequestLike, accountId: string, clientId: string | null, factor: SecondFactorMethod | undefined, rehashed: boolean): Promise<SignInOutcome> {
+    await accounts.noteSignIn(accountId);
     // RFC 8176: pwd, plus otp and mfa when a second factor was verified.
     const amr = factor ? ['pwd', 'otp', 'mfa'] : ['pwd'];
     audit(ctx, { action: 'auth.login.succeeded', actor: actors.user(accountId), target: { type: 'account', id: accountId }, outcome: 'success', detail: { clientId, amr, ...(factor ? { secondFactor: factor } : {}) } });
@@ -96,7 +97,7 @@ export function createSignInLibrary(deps: {
         await kv.set(kvKeys.pendingSecondFactor(input.uid), JSON.stringify({ accountId: result.account.id, rehashed: result.rehashed } satisfies PendingSecondFactor), PENDING_SECONDS);
         return count({ kind: 'second_factor' });
       }
-      return count(signedIn(ctx, result.account.id, input.clientId, undefined, result.rehashed));
+      return count(await signedIn(ctx, result.account.id, input.clientId, undefined, result.rehashed));
     },
 
     /** Whether the interaction `uid` passed the password and waits for its second factor. */

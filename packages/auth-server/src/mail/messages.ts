@@ -45,3 +45,18 @@ If you did not ask for this, ignore this message: your password stays as it is.
 `,
   };
 }
+
+export function invitationMessage(input: { to: string; link: string; minutes: number }): MailMessage {
+  return {
+    to: input.to,
+    subject: 'Your CloudDocs account',
+    text: `An administrator created a CloudDocs account for this address.
+
+Choose your password here (the link works once, for ${input.minutes} minutes):
+
+${input.link}
+
+If you did not expect this, ignore this message: nobody can sign in to the account until a password is chosen.
+`,
+  };
+}

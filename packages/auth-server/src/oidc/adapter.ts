@@ -6,6 +6,7 @@
 import type { Kv } from '@clouddocs/kv';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { kvKeys } from '../constants';
+import { followClientChanges } from '../libraries/client-lifecycle';
 import type { ClientLibrary } from '../libraries/clients';
 import type { PayloadQueries } from '../queries/payloads';
 
@@ -25,8 +26,10 @@ const epoch = () => Math.floor(Date.now() / 1000);
 
 export function createAdapterClass(deps: AdapterDeps): new (name: string) => Adapter {
   const { payloads, kv } = deps;
-  // Clients change only through the CLI; a short cache keeps the token endpoint off the database.
+  // A short cache keeps the token endpoint off the database; an operator's change to a client drops
+  // it in every process at once (see libraries/client-lifecycle), the TTL is only a backstop.
   const clientCache = new Map<string, { value: AdapterPayload; until: number }>();
+  void followClientChanges(kv, (clientId) => clientCache.delete(clientId)).catch(() => undefined);
 
   const key = kvKeys.model;
 

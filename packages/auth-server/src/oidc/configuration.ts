@@ -4,7 +4,7 @@ import { grantClaim } from '@clouddocs/kv';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountLibrary } from '../accounts/accounts';
 import type { KeySetState } from '../keys/keys';
-import { ALL_SCOPES, API_SCOPES, isApiScope } from '../scopes';
+import { ADMIN_SCOPES, ALL_SCOPES, API_SCOPES, isAdminScope, isApiScope } from '../scopes';
 import { TTL } from './ttl';
 import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames } from '../constants';
 
@@ -100,7 +100,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     },
     async findAccount(_ctx, sub) {
       const account = await accounts.findById(sub);
-      if (!account) return undefined;
+      if (!account || account.disabled) return undefined;
       return {
         accountId: account.id,
         async claims() {
@@ -141,17 +141,21 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       },
       resourceIndicators: {
         enabled: true,
-        // A request for docs API scopes without `resource` is for the docs API (contract).
+        // A request for docs API scopes without `resource` is for the docs API, one for admin scopes
+        // alone is for the admin API (contract).
         defaultResource: async (ctx, _client, oneOf) => {
           if (oneOf) return oneOf;
-          return requestedScopes(ctx).some(isApiScope) ? audience : undefined;
+          const scopes = requestedScopes(ctx);
+          if (scopes.some(isApiScope)) return audience;
+          return scopes.some(isAdminScope) ? config.ADMIN_API_AUDIENCE : undefined;
         },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, resourceIndicator) => {
-          if (resourceIndicator !== audience) throw new errors.InvalidTarget();
+          const scope = resourceIndicator === audience ? API_SCOPES : resourceIndicator === config.ADMIN_API_AUDIENCE ? ADMIN_SCOPES : undefined;
+          if (!scope) throw new errors.InvalidTarget();
           return {
-            scope: API_SCOPES.join(' '),
-            audience,
+            scope: scope.join(' '),
+            audience: resourceIndicator,
             accessTokenTTL: TTL.AccessToken,
             // RFC 9068 JWT access tokens, signed with the active ES256 key (fast to sign and verify).
             accessTokenFormat: 'jwt',

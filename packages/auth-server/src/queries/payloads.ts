@@ -62,6 +62,12 @@ export function createPayloadQueries(knex: Knex) {
       await knex(TABLE).where({ grant_id: grantId, ...(model ? { model } : {}) }).delete();
     },
 
+    /** The ids of the grants of an account or of a client. */
+    async grantIds(owner: { account_id: string } | { client_id: string }): Promise<string[]> {
+      const rows = await knex(TABLE).where({ model: 'Grant', ...owner }).select('id');
+      return rows.map((r: { id: string }) => r.id);
+    },
+
     /** An account's live grants, newest first. */
     async grantsOfAccount(accountId: string): Promise<StoredGrant[]> {
       const rows = await live(knex(TABLE).where({ model: 'Grant', account_id: accountId })).select('id', 'client_id', 'payload');

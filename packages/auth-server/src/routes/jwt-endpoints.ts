@@ -5,36 +5,16 @@
 // oidc-provider with the body already read. Rules: only confidential clients introspect; a client
 // sees and revokes only its own tokens; a foreign or invalid token is `active: false` / 200.
 import type { RevocationList } from '@clouddocs/kv';
-import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
 import { InvalidClientError } from '../errors';
-import type { KeySetState } from '../keys/keys';
+import type { AccessTokenVerifier } from '../libraries/access-tokens';
 import type { ClientAuthentication } from '../libraries/client-authentication';
 import { actors, audit } from '../request-scope';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 export const JWT_ENDPOINTS = { introspection: '/token/introspection', revocation: '/token/revocation' } as const;
 
-export function jwtTokenEndpoints(deps: { keys: () => KeySetState; revocations: RevocationList; issuer: string; clientAuthentication: ClientAuthentication }) {
-  let verifierFor: KeySetState | undefined;
-  let verifier: ReturnType<typeof createLocalJWKSet> | undefined;
-  const localKeys = () => {
-    const state = deps.keys();
-    if (state !== verifierFor) {
-      verifierFor = state;
-      verifier = createLocalJWKSet({ keys: state.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub) as never });
-    }
-    return verifier!;
-  };
-
-  async function verify(token: string): Promise<JWTPayload | undefined> {
-    try {
-      return (await jwtVerify(token, localKeys(), { issuer: deps.issuer, typ: 'at+jwt', algorithms: ['ES256', 'RS256', 'EdDSA'] })).payload;
-    } catch {
-      return undefined;
-    }
-  }
-
+export function jwtTokenEndpoints(deps: { tokens: AccessTokenVerifier; revocations: RevocationList; clientAuthentication: ClientAuthentication }) {
   async function authenticate(ctx: Context, body: URLSearchParams, endpoint: 'introspection' | 'revocation') {
     try {
       const client = await deps.clientAuthentication.authenticate(ctx.get('authorization'), body);
@@ -54,7 +34,7 @@ export function jwtTokenEndpoints(deps: { keys: () => KeySetState; revocations: 
     if (!JWT_SHAPE.test(token)) return next();
     ctx.set('Cache-Control', 'no-store');
     const client = await authenticate(ctx, body, endpoint);
-    const payload = await verify(token);
+    const payload = await deps.tokens.verify(token);
     const own = payload !== undefined && payload.client_id === client.clientId ? payload : undefined;
 
     if (endpoint === 'introspection') {

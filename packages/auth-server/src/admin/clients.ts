@@ -1,0 +1,147 @@
+// Admin API: clients. List (search by name or id, cursor), create (secret shown once), read,
+// update (checked by the same rules as a creation), delete, disable/enable and secret rotation with
+// an overlap window. A client's secret is never returned by a read. Changes take effect at once in
+// every process (libraries/client-lifecycle) and are audited with the caller as actor.
+import { ClientError, type ClientInput, type ClientLibrary } from '../libraries/clients';
+import type { ClientLifecycle } from '../libraries/client-lifecycle';
+import { BadRequestError, NotFoundError } from '../errors';
+import { audit } from '../request-scope';
+import { bodyOf, callerOf, cursor, queryOf, type AdminContext, type AdminRoute } from './route';
+import { clientCreate, clientUpdate, clientView, list, pageQuery, secretRotation } from './schemas';
+import type { z } from 'zod';
+
+const ID = { clientId: 'the client id' };
+const missing = () => new NotFoundError('no such client');
+
+/** Snake-case API fields → the library's input. */
+function inputOf(body: z.infer<typeof clientUpdate> & { token_endpoint_auth_method?: string; application_type?: 'web' | 'native' }): Partial<ClientInput> {
+  const input: Partial<ClientInput> = {};
+  if (body.client_name !== undefined) input.name = body.client_name;
+  if (body.redirect_uris !== undefined) input.redirectUris = body.redirect_uris;
+  if (body.post_logout_redirect_uris !== undefined) input.postLogoutRedirectUris = body.post_logout_redirect_uris;
+  if (body.grant_types !== undefined) input.grants = body.grant_types;
+  if (body.scope !== undefined) input.scope = body.scope;
+  if (body.token_endpoint_auth_method !== undefined) input.public = body.token_endpoint_auth_method === 'none';
+  if (body.application_type !== undefined) input.applicationType = body.application_type;
+  return input;
+}
+
+/** Library rule violations are the request's fault: 400 with the rule. */
+async function rules<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ClientError) throw new BadRequestError(err.message);
+    throw err;
+  }
+}
+
+function answer<T>(ctx: AdminContext, outcome: { result: T; event: Parameters<typeof audit>[1] } | undefined, status = 200) {
+  if (!outcome) throw missing();
+  audit(ctx, outcome.event);
+  ctx.status = status;
+  ctx.body = status === 204 ? null : outcome.result;
+}
+
+export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLifecycle }): AdminRoute[] {
+  return [
+    {
+      method: 'get',
+      path: '/clients',
+      operationId: 'listClients',
+      summary: 'Clients by id, searchable by name or id',
+      access: 'admin:read',
+      query: pageQuery('q'),
+      success: { status: 200, description: 'a page of clients', schema: list(clientView) },
+      errors: { 400: 'bad query or cursor' },
+      handler: async (ctx) => {
+        const q = queryOf<{ q?: string; cursor?: string; limit: number }>(ctx);
+        const after = cursor.decode(q.cursor);
+        if (q.cursor !== undefined && after === undefined) throw new BadRequestError('the cursor is not valid');
+        const items = await deps.clients.list({ q: q.q, after, limit: q.limit + 1 });
+        const more = items.length > q.limit;
+        ctx.body = { items: items.slice(0, q.limit), nextCursor: more ? cursor.encode(items[q.limit - 1]!.client_id) : null };
+      },
+    },
+    {
+      method: 'post',
+      path: '/clients',
+      operationId: 'createClient',
+      summary: 'Registers a client; a confidential one gets its secret once',
+      access: 'admin:write',
+      body: clientCreate,
+      success: { status: 201, description: 'the client, with client_secret for a confidential one' },
+      errors: { 400: 'a client rule is broken' },
+      handler: async (ctx) => {
+        const body = bodyOf<z.infer<typeof clientCreate>>(ctx);
+        const created = await rules(() => deps.clients.create({ ...inputOf(body), name: body.client_name }));
+        audit(ctx, { action: 'client.created', actor: callerOf(ctx).actor, target: { type: 'client', id: created.client_id }, outcome: 'success', detail: { name: created.client_name, grants: created.grant_types, public: !created.client_secret, route: 'admin' } });
+        ctx.status = 201;
+        ctx.body = { ...(await deps.clients.get(created.client_id)), ...(created.client_secret ? { client_secret: created.client_secret } : {}) };
+      },
+    },
+    {
+      method: 'get',
+      path: '/clients/:clientId',
+      operationId: 'getClient',
+      summary: 'One client (never its secret)',
+      access: 'admin:read',
+      params: ID,
+      success: { status: 200, description: 'the client', schema: clientView },
+      errors: { 404: 'no such client' },
+      handler: async (ctx) => {
+        const client = await deps.clients.get(ctx.params.clientId!);
+        if (!client) throw missing();
+        ctx.body = client;
+      },
+    },
+    {
+      method: 'patch',
+      path: '/clients/:clientId',
+      operationId: 'updateClient',
+      summary: 'Changes a client; the change applies on the next request in every process',
+      access: 'admin:write',
+      params: ID,
+      body: clientUpdate,
+      success: { status: 200, description: 'the changed client', schema: clientView },
+      errors: { 400: 'a client rule is broken', 404: 'no such client' },
+      handler: async (ctx) => answer(ctx, await rules(() => deps.lifecycle.update(callerOf(ctx).actor, ctx.params.clientId!, inputOf(bodyOf(ctx))))),
+    },
+    {
+      method: 'delete',
+      path: '/clients/:clientId',
+      operationId: 'deleteClient',
+      summary: 'Deletes a client, its grants and tokens',
+      access: 'admin:write',
+      params: ID,
+      success: { status: 204, description: 'deleted' },
+      errors: { 404: 'no such client' },
+      handler: async (ctx) => answer(ctx, await deps.lifecycle.remove(callerOf(ctx).actor, ctx.params.clientId!), 204),
+    },
+    ...(['disable', 'enable'] as const).map(
+      (verb): AdminRoute => ({
+        method: 'post',
+        path: `/clients/:clientId/${verb}`,
+        operationId: `${verb}Client`,
+        summary: verb === 'disable' ? 'The client can no longer authenticate; its grants and tokens are revoked' : 'The client may authenticate again',
+        access: 'admin:write',
+        params: ID,
+        success: { status: 200, description: 'the client', schema: clientView },
+        errors: { 404: 'no such client' },
+        handler: async (ctx) => answer(ctx, await deps.lifecycle.setDisabled(callerOf(ctx).actor, ctx.params.clientId!, verb === 'disable')),
+      }),
+    ),
+    {
+      method: 'post',
+      path: '/clients/:clientId/secret',
+      operationId: 'rotateClientSecret',
+      summary: 'A new secret; the previous one works for previous_secret_expires_in seconds (0: not at all)',
+      access: 'admin:write',
+      params: ID,
+      body: secretRotation,
+      success: { status: 200, description: 'the new secret, shown once' },
+      errors: { 404: 'no such confidential client' },
+      handler: async (ctx) => answer(ctx, await deps.lifecycle.rotateSecret(callerOf(ctx).actor, ctx.params.clientId!, bodyOf<z.infer<typeof secretRotation>>(ctx).previous_secret_expires_in)),
+    },
+  ];
+}

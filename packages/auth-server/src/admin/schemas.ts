@@ -1,0 +1,84 @@
+// The admin API's shapes (strict: unknown fields are 400), shared by validation and the OpenAPI.
+import { z } from 'zod';
+import { GRANT_TYPES } from '../libraries/clients';
+
+const text = (max: number) => z.string().min(1).max(max);
+const uris = z.array(text(2000)).max(20);
+
+export const pageQuery = (filter: 'q' | 'email') =>
+  z
+    .object({
+      [filter]: text(320).optional(),
+      cursor: text(500).optional(),
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+    })
+    .strict();
+
+export const clientCreate = z
+  .object({
+    client_name: text(200),
+    redirect_uris: uris.optional(),
+    post_logout_redirect_uris: uris.optional(),
+    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
+    scope: text(1000).optional(),
+    token_endpoint_auth_method: z.enum(['client_secret_basic', 'none']).optional(),
+    application_type: z.enum(['web', 'native']).optional(),
+  })
+  .strict();
+
+export const clientUpdate = z
+  .object({
+    client_name: text(200).optional(),
+    redirect_uris: uris.optional(),
+    post_logout_redirect_uris: uris.optional(),
+    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
+    scope: text(1000).optional(),
+  })
+  .strict();
+
+export const secretRotation = z.object({ previous_secret_expires_in: z.number().int().min(0).max(30 * 24 * 3600) }).strict();
+
+export const clientView = z.object({
+  client_id: z.string(),
+  client_name: z.string(),
+  application_type: z.enum(['web', 'native']),
+  redirect_uris: z.array(z.string()),
+  post_logout_redirect_uris: z.array(z.string()),
+  grant_types: z.array(z.string()),
+  response_types: z.array(z.string()),
+  scope: z.string(),
+  token_endpoint_auth_method: z.string(),
+  disabled: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  previous_secret_expires_at: z.string().nullable(),
+});
+
+export const userCreate = z.object({ email: text(320), name: text(200).optional(), password: text(256).optional() }).strict();
+export const userUpdate = z.object({ name: text(200).nullable().optional(), email: text(320).optional() }).strict();
+
+export const userView = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string().nullable(),
+  email_verified: z.boolean(),
+  disabled: z.boolean(),
+  platform_admin: z.boolean(),
+  second_factors: z.object({ totp: z.boolean(), recovery_codes_left: z.number() }),
+  created_at: z.string(),
+  last_sign_in_at: z.string().nullable(),
+});
+
+export const auditQuery = z
+  .object({
+    action: text(100).optional(),
+    actor: text(200).optional(),
+    target: text(320).optional(),
+    since: z.iso.datetime({ offset: true }).optional(),
+    until: z.iso.datetime({ offset: true }).optional(),
+    cursor: text(500).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .strict();
+
+export const list = (item: z.ZodType) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });

@@ -1,0 +1,32 @@
+// A rotated client secret's predecessor keeps working until its expiry (`previous_secret_expires_in`):
+// at the endpoints that authenticate clients, a presented secret that is not the current one but the
+// client's unexpired previous one is replaced by the current one before the request is authenticated
+// (oidc-provider knows one secret per client). The current secret costs no store round trip beyond
+// the provider's own cached client lookup; only a mismatching secret is looked up.
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import { presentedSecret } from '../libraries/client-authentication';
+import type { ClientLibrary } from '../libraries/clients';
+import { sameSecret } from '../libraries/csrf';
+import { CLIENT_AUTH_PATHS } from './client-auth-limit';
+
+export function previousSecret(deps: { provider: () => Provider; clients: ClientLibrary }) {
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method !== 'POST' || !CLIENT_AUTH_PATHS.has(ctx.path) || typeof ctx.request.body !== 'string') return next();
+    const body = new URLSearchParams(ctx.request.body);
+    const presented = presentedSecret(ctx.get('authorization'), body);
+    if (!presented) return next();
+    const client = await deps.provider().Client.find(presented.clientId);
+    if (!client?.clientSecret || sameSecret(presented.secret, client.clientSecret)) return next();
+    const current = await deps.clients.currentSecretFor(presented.clientId, presented.secret);
+    if (current === undefined) return next();
+    if (presented.via === 'basic') {
+      const encode = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
+      ctx.request.headers.authorization = `Basic ${Buffer.from(`${encode(presented.clientId)}:${encode(current)}`).toString('base64')}`;
+    } else {
+      body.set('client_secret', current);
+      ctx.request.body = body.toString();
+    }
+    return next();
+  };
+}
