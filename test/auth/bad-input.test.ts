@@ -243,18 +243,6 @@ describe('bad input at the token, introspection, revocation and userinfo endpoin
     expect(failures).toEqual([]);
   });
 
-  it('an unknown scope is ignored (RFC 6749 §3.3): the token grants nothing and is not a docs API token', async () => {
-    const res = await fetch(`${stack.issuer}/token`, {
-      method: 'POST',
-      headers: { ...FORM, authorization: basic(machine) },
-      body: form({ grant_type: 'client_credentials', scope: 'root' }),
-    });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { access_token: string; scope?: string };
-    expect(body.scope ?? '').toBe('');
-    expect(body.access_token.split('.')).toHaveLength(1);
-  });
-
   it('a made-up opaque token introspects active: false, and revoking it answers 200 (RFC 7009 §2.2)', async () => {
     const config = await discover(stack, machine);
     expect(await oidc.tokenIntrospection(config, 'made-up-token')).toEqual({ active: false });
