@@ -47,7 +47,7 @@ async function writeFor(log: AuditLog, seconds: number, producers: number): Prom
 
 describe('several writers at once', () => {
   it(`two writers on separate pools and a writer in another process append for ${SECONDS} s; every chain verifies and every count matches`, async () => {
-    pools = [await createKnex({ url: fx.db.url, poolMax: 3, serviceRole: !fx.db.embedded }), await createKnex({ url: fx.db.url, poolMax: 3, serviceRole: !fx.db.embedded })];
+    pools = [await createKnex({ url: fx.db.url, poolMax: 3, serviceRole: true }), await createKnex({ url: fx.db.url, poolMax: 3, serviceRole: true })];
     const [a, b] = await Promise.all(pools.map((pool, i) => AuditLog.open(pool, `test-writer-${i}`)));
     const child = childWriter(fx.db.url, SECONDS, fx.db.embedded ? 'owner' : 'service');
     const [writtenA, writtenB] = await Promise.all([writeFor(a!, SECONDS, 25), writeFor(b!, SECONDS, 25)]);
