@@ -42,7 +42,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   knex = await createKnex({ url: db.url, poolMax: 2 });
   await migrate(knex, auditMigrations, [auditGrants]);
-  log = await AuditLog.open(knex, 'cli-test', { lanes: 1 });
+  log = await AuditLog.open(knex, 'cli-test');
   for (let i = 0; i < 5; i += 1) await log.record(event(i % 2 ? 'document.updated' : 'document.created', i));
 });
 afterAll(async () => {
