@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKnex, type Knex } from '@clouddocs/db';
+import { createKnex, runNode, type Knex } from '@clouddocs/db';
 import { AuditLog } from './log';
 import { verifyAuditLog } from './verify';
 import { openAuditFixture, sampleEvent, type AuditFixture } from './test-support';
@@ -18,17 +17,11 @@ afterAll(async () => {
 
 const SECONDS = 10;
 
-function childWriter(url: string, seconds: number, role: string): Promise<{ chainId: string; written: number }> {
+async function childWriter(url: string, seconds: number, role: string): Promise<{ chainId: string; written: number }> {
   const script = fileURLToPath(new URL('./fixtures/writer-process.ts', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, url, String(seconds), role], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`writer exited ${code}: ${err}`))));
-  });
+  const run = await runNode(['--import', 'tsx', script, url, String(seconds), role]);
+  if (run.code !== 0) throw new Error(`writer exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!);
 }
 
 async function writeFor(log: AuditLog, seconds: number, producers: number): Promise<number> {

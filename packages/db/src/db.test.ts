@@ -1,5 +1,4 @@
 // The database layer against the real store: PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import {
   freePort,
   locateDatabase,
   migrate,
+  runNode,
   scramVerifier,
   SERVICE_ROLE,
   ServiceLoginError,
@@ -146,20 +146,10 @@ describe('startEmbeddedPostgres', () => {
     `;
     const dbDir = fileURLToPath(new URL('..', import.meta.url));
     const results = await Promise.all(
-      [0, 1, 2, 3].map(
-        (worker) =>
-          new Promise<{ failures: string[]; wrong: number }>((resolve, reject) => {
-            const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-              cwd: dbDir,
-              env: { ...process.env, PG_URL: embedded.url, WORKER: String(worker) },
-              stdio: ['ignore', 'pipe', 'inherit'],
-            });
-            let out = '';
-            child.stdout.on('data', (d) => (out += d));
-            child.on('error', reject);
-            child.on('exit', () => resolve(JSON.parse(out || '{"failures":["no output"],"wrong":0}')));
-          }),
-      ),
+      [0, 1, 2, 3].map(async (worker) => {
+        const run = await runNode(['--input-type=module', '-e', script], { cwd: dbDir, env: { ...process.env, PG_URL: embedded.url, WORKER: String(worker) } });
+        return JSON.parse(run.stdout || `{"failures":[${JSON.stringify(`no output: ${run.stderr}`)}],"wrong":0}`) as { failures: string[]; wrong: number };
+      }),
     );
     expect(results.flatMap((r) => r.failures)).toEqual([]);
     expect(results.reduce((sum, r) => sum + r.wrong, 0)).toBe(0);
@@ -419,7 +409,7 @@ describe('locateDatabase', () => {
   };
 
   /** A second process (as the CLI is) that locates the database under `dir`, writes `write` and reads table `seen`. */
-  function otherProcess(dir: string, write: string): Promise<{ url: string; embedded: boolean; seen: string[]; code: number | null; stderr: string }> {
+  async function otherProcess(dir: string, write: string): Promise<{ url: string; embedded: boolean; seen: string[]; code: number | null; stderr: string }> {
     const dbIndex = fileURLToPath(new URL('./index.ts', import.meta.url));
     const script = `
       const { locateDatabase } = await import(${JSON.stringify(dbIndex)});
@@ -435,25 +425,12 @@ describe('locateDatabase', () => {
     `;
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.DATABASE_URL;
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-        cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('exit', (code) => {
-        try {
-          resolve({ ...JSON.parse(stdout || '{}'), code, stderr });
-        } catch {
-          resolve({ url: '', embedded: false, seen: [], code, stderr: `${stderr}\nstdout: ${stdout}` });
-        }
-      });
-    });
+    const run = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), env });
+    try {
+      return { ...JSON.parse(run.stdout || '{}'), code: run.code, stderr: run.stderr };
+    } catch {
+      return { url: '', embedded: false, seen: [], code: run.code, stderr: `${run.stderr}\nstdout: ${run.stdout}` };
+    }
   }
 
   it('DATABASE_URL wins: no embedded store is started', async () => {
