@@ -1,5 +1,5 @@
 export { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded';
-export { locateDatabase, type DatabaseLocation } from './locate';
+export { embeddedStoreHolder, locateDatabase, type DatabaseLocation } from './locate';
 export { createKnex, type Knex, type DatabaseOptions } from './knex';
 export { SERVICE_ROLE, ServiceLoginError, serviceUrl, scramVerifier } from './roles';
 export { migrate, pendingMigrations, type Migration, type MigrateOptions, type SchemaGrants } from './migrate';

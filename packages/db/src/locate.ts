@@ -58,6 +58,20 @@ async function runningHost(dataDir: string): Promise<HostRecord | undefined> {
   return undefined;
 }
 
+/** The live process that hosts or holds the embedded store under `dataDir`, if any (for tools that must not pull it away). */
+export function embeddedStoreHolder(dataDir: string): number | undefined {
+  for (const file of [HOST_FILE, LOCK_FILE]) {
+    try {
+      const text = readFileSync(join(dataDir, file), 'utf8');
+      const pid = file === HOST_FILE ? (JSON.parse(text) as HostRecord).pid : Number(text);
+      if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) return pid;
+    } catch {
+      // absent or unreadable: nobody holds it through this file
+    }
+  }
+  return undefined;
+}
+
 /** Takes the PGlite directory lock (one process at a time), waiting up to `waitMs` for a holder to finish. */
 async function lockDataDir(dataDir: string, waitMs: number): Promise<() => void> {
   const file = join(dataDir, LOCK_FILE);
