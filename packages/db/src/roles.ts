@@ -18,7 +18,7 @@ export class ServiceLoginError extends Error {
 
 /**
  * The URL the services connect with: `DATABASE_SERVICE_URL` when given, else the owner's URL with the
- * service login's name and no password (trust, a client certificate, PGPASSWORD or ~/.pgpass).
+ * service login's name and no password (trust, a client certificate or ~/.pgpass).
  */
 export function serviceUrl(ownerUrl: string, override?: string): string {
   if (override) return override;
