@@ -2,7 +2,7 @@
 // concurrent producers, against a raw multi-row INSERT of the very same rows into a plain table of
 // the same shape, in the same run on the same PostgreSQL.
 //
-//   npx tsx bench/src/audit.ts [--events 50000] [--producers 16,64,256] [--lanes 1,2] [--rates 2000,8000] [--rounds 3] [--batch 500]
+//   npx tsx bench/src/audit.ts [--events 50000] [--producers 16,64,256] [--rates 2000,8000] [--rounds 3] [--batch 500]
 //
 // Closed loop (`--producers`): each producer records, awaits, records again: throughput at a given
 // concurrency. Open loop (`--rates`): events arrive at a fixed rate for 5 s, as requests would: the
@@ -21,7 +21,6 @@ const { values } = parseArgs({
     producers: { type: 'string', default: '16,64,256' },
     batch: { type: 'string', default: '500' },
     'max-batch': { type: 'string', default: '1000' },
-    lanes: { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '3' },
     rates: { type: 'string', default: '2000,8000' },
   },
@@ -30,7 +29,6 @@ const EVENTS = Number(values.events);
 const PRODUCERS = values.producers!.split(',').map(Number);
 const RAW_BATCH = Number(values.batch);
 const MAX_BATCH = Number(values['max-batch']);
-const LANES = values.lanes!.split(',').map(Number);
 const ROUNDS = Number(values.rounds);
 const RATES = values.rates ? values.rates.split(',').map(Number) : [];
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -70,9 +68,9 @@ const cpuSince = (start: NodeJS.CpuUsage, events: number) => {
   return (used.user + used.system) / events;
 };
 
-async function auditRun(knex: Knex, producers: number, lanes: number, total: number): Promise<Row> {
+async function auditRun(knex: Knex, producers: number, total: number): Promise<Row> {
   let batches = 0;
-  const log = await AuditLog.open(knex, `bench-${producers}-${lanes}`, { maxBatch: MAX_BATCH, lanes, onCommit: () => (batches += 1) });
+  const log = await AuditLog.open(knex, `bench-${producers}`, { maxBatch: MAX_BATCH, onCommit: () => (batches += 1) });
   const latencies: number[] = [];
   let next = 0;
   const cpu = process.cpuUsage();
@@ -90,13 +88,13 @@ async function auditRun(knex: Knex, producers: number, lanes: number, total: num
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await log.close();
   latencies.sort((a, b) => a - b);
-  return { label: `AuditLog.record, ${producers} producers, ${lanes} lane(s)`, events: total, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb(), cpuUs: cpuSince(cpu, total) };
+  return { label: `AuditLog.record, ${producers} producers`, events: total, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb(), cpuUs: cpuSince(cpu, total) };
 }
 
 /** Open loop: events arrive at `rate` per second whatever the latency (like requests), for `seconds`. */
-async function auditAtRate(knex: Knex, rate: number, lanes: number, seconds: number): Promise<Row> {
+async function auditAtRate(knex: Knex, rate: number, seconds: number): Promise<Row> {
   let batches = 0;
-  const log = await AuditLog.open(knex, `bench-rate-${rate}-${lanes}`, { maxBatch: MAX_BATCH, lanes, onCommit: () => (batches += 1) });
+  const log = await AuditLog.open(knex, `bench-rate-${rate}`, { maxBatch: MAX_BATCH, onCommit: () => (batches += 1) });
   const latencies: number[] = [];
   const pending: Promise<void>[] = [];
   const cpu = process.cpuUsage();
@@ -117,7 +115,7 @@ async function auditAtRate(knex: Knex, rate: number, lanes: number, seconds: num
   const total = Number(process.hrtime.bigint() - started) / 1e9;
   await log.close();
   latencies.sort((a, b) => a - b);
-  return { label: `AuditLog.record, open loop at ${fmtInt(rate)}/s, ${lanes} lane(s)`, events: sent, seconds: total, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb(), cpuUs: cpuSince(cpu, sent) };
+  return { label: `AuditLog.record, open loop at ${fmtInt(rate)}/s`, events: sent, seconds: total, p50: percentile(latencies, 50), p99: percentile(latencies, 99), batches, rss: rssMb(), cpuUs: cpuSince(cpu, sent) };
 }
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -156,8 +154,8 @@ async function main() {
     const service = await createKnex({ url: db.url, poolMax: 8, serviceRole: true });
 
     // Warm-up (connections, JIT), and the rows the raw INSERTs will write: exactly what one chain stored.
-    const warm = await auditRun(service, 64, 1, EVENTS);
-    const warmChain = await admin('audit.chains').where('service', 'bench-64-1').first('id');
+    const warm = await auditRun(service, 64, EVENTS);
+    const warmChain = await admin('audit.chains').where('service', 'bench-64').first('id');
     if (!warm.events || !warmChain) throw new Error('warm-up wrote nothing');
     const stored = (await admin('audit.events').where('chain_id', warmChain.id).orderBy('seq')).map(({ id: _id, ...row }) => ({ ...row, detail: JSON.stringify(row.detail) }));
 
@@ -173,16 +171,12 @@ async function main() {
         add(await rawRun(admin, rows, connections));
       }
       for (const producers of PRODUCERS) {
-        for (const lanes of LANES) {
-          await admin.raw('CHECKPOINT');
-          add(await auditRun(service, producers, lanes, EVENTS));
-        }
+        await admin.raw('CHECKPOINT');
+        add(await auditRun(service, producers, EVENTS));
       }
       for (const rate of RATES) {
-        for (const lanes of LANES) {
-          await admin.raw('CHECKPOINT');
-          add(await auditAtRate(service, rate, lanes, 5));
-        }
+        await admin.raw('CHECKPOINT');
+        add(await auditAtRate(service, rate, 5));
       }
     }
     await service.destroy();

@@ -3,15 +3,15 @@
 // REDIS_URL is set, else one in-process store that both services share), the auth server on a free
 // loopback port (its issuer) and the docs API next to it. Users sign in through the real login and
 // consent pages; the operator CLI runs as a real process against the same database.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher, SecretBox, type RegisteredClient } from '@clouddocs/auth-server';
 import { migrateAll, runAuthServer, runDocsApi, type RunningAuth, type RunningDocs } from '@clouddocs/cli';
 import { loadAuthConfig, loadDocsConfig, type AuthConfig } from '@clouddocs/config';
-import { createKnex, createTestDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
+import { createKnex, createTestDatabase, runNode, type Knex, type TestDatabase } from '@clouddocs/db';
 import { createKv, type Kv } from '@clouddocs/kv';
+import { clearKv } from '@clouddocs/kv/test-support';
 import { createLogger } from '@clouddocs/observability';
 import { Browser, formsOf } from '../support/browser';
 import { freePort } from '../support/ports';
@@ -133,26 +133,15 @@ export async function startDocsStack(): Promise<DocsStack> {
     createWebClient() {
       return clients.create({ name: 'e2e web', redirectUris: [REDIRECT_URI], grants: ['authorization_code', 'refresh_token'] });
     },
-    cli(args, stdin) {
-      return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: cliEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => (stdout += d));
-        child.stderr.on('data', (d) => (stderr += d));
-        child.on('error', reject);
-        child.on('exit', (code) => {
-          let json: unknown;
-          try {
-            json = JSON.parse(stdout);
-          } catch {
-            json = undefined;
-          }
-          resolve({ code, stdout, stderr, json });
-        });
-        child.stdin.on('error', () => {});
-        child.stdin.end(stdin ?? '');
-      });
+    async cli(args, stdin) {
+      const run = await runNode([BIN, ...args], { cwd: REPO, env: cliEnv, ...(stdin !== undefined ? { stdin } : {}) });
+      let json: unknown;
+      try {
+        json = JSON.parse(run.stdout);
+      } catch {
+        json = undefined;
+      }
+      return { ...run, json };
     },
     async signIn(client, user, params = {}) {
       const config = await discover({ issuer: stack.issuer }, client);
@@ -220,6 +209,7 @@ export async function startDocsStack(): Promise<DocsStack> {
     },
     async stop() {
       await Promise.allSettled([docs.stop(), auth.stop()]);
+      await clearKv(kv).catch(() => {}); // this suite's keys, under its own REDIS_PREFIX
       await kv.close().catch(() => {});
       await admin.destroy().catch(() => {});
       await db.drop().catch(() => {});

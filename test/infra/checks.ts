@@ -19,6 +19,8 @@ export const DOCKERFILE = 'infra/docker/Dockerfile';
 export const CLI_BIN = 'packages/cli/bin/clouddocs.js';
 export type Service = 'auth' | 'docs';
 export const SERVICES: readonly Service[] = ['auth', 'docs'];
+/** The services' own database login, which the migrations create (README "Database logins"). */
+export const SERVICE_LOGIN = 'clouddocs_service';
 
 // ---------------------------------------------------------------------------------------------------
 // files
@@ -223,6 +225,12 @@ export function checkCompose(compose: Y, facts: ComposeFacts): string[] {
     needs(s, 'redis', 'service_healthy');
   }
   if (services.migrate?.restart !== undefined && services.migrate.restart !== 'no') problems.push('migrate: a one-shot job must not restart');
+  for (const s of SERVICES) {
+    const mine = envOf(services[s]).get('DATABASE_SERVICE_URL');
+    if (mine !== undefined && mine !== envOf(services.migrate).get('DATABASE_SERVICE_URL')) {
+      problems.push(`${s}: DATABASE_SERVICE_URL is not the migrate job's (which sets the login's password)`);
+    }
+  }
 
   // Environment: only the schema's names; the secrets provided and required to be set.
   for (const [name, svc] of ours) {
@@ -233,11 +241,15 @@ export function checkCompose(compose: Y, facts: ComposeFacts): string[] {
       if (value === undefined) problems.push(`${name}: ${key} is not provided`);
       else if (!new RegExp(`^\\$\\{${key}:\\?`).test(value)) problems.push(`${name}: ${key} must be required from the environment (\${${key}:?…})`);
     }
-    for (const key of ['DATABASE_URL', 'REDIS_URL', 'AUTH_TRUST_PROXY', 'LOG_LEVEL']) {
+    for (const key of ['DATABASE_SERVICE_URL', 'REDIS_URL', 'AUTH_TRUST_PROXY', 'LOG_LEVEL']) {
       if (!env.has(key)) problems.push(`${name}: ${key} is not provided`);
     }
+    // Two credentials: the owner's DATABASE_URL for the migration job alone, the services' own login for the rest.
+    if (name === 'migrate' && !env.has('DATABASE_URL')) problems.push('migrate: DATABASE_URL (the owner, who migrates) is not provided');
+    if (name !== 'migrate' && env.has('DATABASE_URL')) problems.push(`${name}: gets the owner's DATABASE_URL; a service gets only DATABASE_SERVICE_URL`);
     // The URLs point at the compose services, once interpolated the way compose does.
     const url = (key: string): URL | undefined => {
+      if (!env.has(key)) return undefined;
       try {
         return new URL(interpolate(env.get(key) ?? '', facts.vars));
       } catch {
@@ -245,16 +257,24 @@ export function checkCompose(compose: Y, facts: ComposeFacts): string[] {
         return undefined;
       }
     };
-    const db = url('DATABASE_URL');
-    if (db) {
-      if (!services[db.hostname]) problems.push(`${name}: DATABASE_URL host ${db.hostname} is not a compose service`);
-      else {
-        const pg = envOf(services[db.hostname]);
-        if (pg.get('POSTGRES_DB') !== db.pathname.slice(1)) problems.push(`${name}: DATABASE_URL database ${db.pathname.slice(1)} is not the one ${db.hostname} creates`);
+    for (const key of ['DATABASE_URL', 'DATABASE_SERVICE_URL']) {
+      const db = url(key);
+      if (!db) continue;
+      if (!services[db.hostname]) {
+        problems.push(`${name}: ${key} host ${db.hostname} is not a compose service`);
+        continue;
+      }
+      const pg = envOf(services[db.hostname]);
+      const ownerPassword = pg.get('POSTGRES_PASSWORD') === undefined ? undefined : interpolate(pg.get('POSTGRES_PASSWORD')!, facts.vars);
+      if (pg.get('POSTGRES_DB') !== db.pathname.slice(1)) problems.push(`${name}: ${key} database ${db.pathname.slice(1)} is not the one ${db.hostname} creates`);
+      if (key === 'DATABASE_URL') {
         if (pg.get('POSTGRES_USER') !== db.username) problems.push(`${name}: DATABASE_URL user ${db.username} is not the one ${db.hostname} creates`);
-        if (pg.get('POSTGRES_PASSWORD') !== undefined && interpolate(pg.get('POSTGRES_PASSWORD')!, facts.vars) !== decodeURIComponent(db.password)) {
-          problems.push(`${name}: DATABASE_URL password is not the one ${db.hostname} is given`);
-        }
+        if (ownerPassword !== undefined && ownerPassword !== decodeURIComponent(db.password)) problems.push(`${name}: DATABASE_URL password is not the one ${db.hostname} is given`);
+      } else {
+        if (db.username === pg.get('POSTGRES_USER')) problems.push(`${name}: DATABASE_SERVICE_URL is the owner's login ${db.username}; the services must not use the owner credential`);
+        else if (db.username !== SERVICE_LOGIN) problems.push(`${name}: DATABASE_SERVICE_URL user ${db.username} is not ${SERVICE_LOGIN}, the login the migrations create`);
+        if (ownerPassword !== undefined && ownerPassword === decodeURIComponent(db.password)) problems.push(`${name}: DATABASE_SERVICE_URL carries the owner's password`);
+        if (!db.password) problems.push(`${name}: DATABASE_SERVICE_URL has no password (${db.hostname} requires one)`);
       }
     }
     const cache = url('REDIS_URL');
@@ -577,13 +597,20 @@ export function checkK8s(docs: Y[], facts: K8sFacts): string[] {
       if ((REQUIRED_SECRETS as readonly string[]).includes(key)) problems.push(`ConfigMap/${cm.metadata.name}: ${key} is a secret`);
     }
   }
+  // What a Secret must hold follows from who uses it: the one the Deployments read carries the services'
+  // secrets and their own database login; the owner's DATABASE_URL belongs to the migration Job alone.
+  const usersOf = (secret: Y) =>
+    [...of('Deployment'), ...of('Job')].filter((w) => containersOf(w).some((c: Y) => (c.envFrom ?? []).some((f: Y) => f.secretRef?.name === secret.metadata?.name)));
   for (const s of secrets) {
     const data: Record<string, string> = { ...(s.stringData ?? {}), ...(s.data ?? {}) };
-    for (const key of Object.keys(data)) if (!facts.schemaKeys.has(key)) problems.push(`Secret/${s.metadata.name}: ${key} is not in the configuration schema`);
-    for (const key of [...REQUIRED_SECRETS, 'DATABASE_URL', 'REDIS_URL']) {
-      if (!(key in data)) problems.push(`Secret/${s.metadata.name}: no ${key}`);
+    for (const key of Object.keys(data)) {
+      if (!facts.schemaKeys.has(key)) problems.push(`Secret/${s.metadata.name}: ${key} is not in the configuration schema`);
       else if (!/CHANGE_ME/.test(String(data[key]))) problems.push(`Secret/${s.metadata.name}: ${key} is not a marked placeholder (CHANGE_ME)`);
     }
+    const users = usersOf(s);
+    if (users.length === 0) problems.push(`Secret/${s.metadata.name}: no workload uses it`);
+    const required = users.some((w) => w.kind === 'Deployment') ? [...REQUIRED_SECRETS, 'DATABASE_SERVICE_URL', 'REDIS_URL'] : users.length ? ['DATABASE_URL'] : [];
+    for (const key of required) if (!(key in data)) problems.push(`Secret/${s.metadata.name}: no ${key}`);
   }
 
   // Workloads: one image; environment from ConfigMap + Secret that exist; the secrets reach each.
@@ -634,7 +661,10 @@ export function checkK8s(docs: Y[], facts: K8sFacts): string[] {
       const where = `${w.kind}/${w.metadata.name} container ${c.name}`;
       const env = envOfWorkload(w, c, true);
       for (const key of REQUIRED_SECRETS) if (!(key in env)) problems.push(`${where}: ${key} is not provided`);
-      for (const key of ['DATABASE_URL', 'REDIS_URL']) if (!(key in env)) problems.push(`${where}: ${key} is not provided`);
+      for (const key of ['DATABASE_SERVICE_URL', 'REDIS_URL']) if (!(key in env)) problems.push(`${where}: ${key} is not provided`);
+      // Two credentials: the owner migrates; the services hold only their own login.
+      if (w.kind === 'Job' && !('DATABASE_URL' in env)) problems.push(`${where}: DATABASE_URL (the owner, who migrates) is not provided`);
+      if (w.kind === 'Deployment' && 'DATABASE_URL' in env) problems.push(`${where}: gets the owner's DATABASE_URL; a service gets only DATABASE_SERVICE_URL`);
       // Security: non-root, read-only root filesystem, nothing to escalate (the restricted profile).
       const sc = { ...(pod.securityContext ?? {}), ...(c.securityContext ?? {}) };
       if (sc.runAsNonRoot !== true) problems.push(`${where}: runAsNonRoot is not true`);

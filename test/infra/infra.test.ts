@@ -42,8 +42,10 @@ const SAMPLES: Record<string, string> = {
   AUTH_COOKIE_KEYS: 'sample-cookie-key-one-0123456789abcdefghijklmnop,sample-cookie-key-two-0123456789abcdefghijklm',
   DOCS_API_CURSOR_KEY: 'sample-cursor-key-0123456789abcdefghijklmnopqrs',
   DATABASE_URL: 'postgres://clouddocs:sample-password@db.internal:5432/clouddocs',
+  DATABASE_SERVICE_URL: 'postgres://clouddocs_service:sample-service-password@db.internal:5432/clouddocs',
   REDIS_URL: 'rediss://:sample-password@redis.internal:6379',
   POSTGRES_PASSWORD: 'sample-password',
+  DATABASE_SERVICE_PASSWORD: 'sample-service-password',
 };
 
 function loadBoth(env: Record<string, string>) {
@@ -177,7 +179,7 @@ describe('infra/docker-compose.yml', () => {
     const env = composeEnv(compose, 'auth', envExample);
     expect(() => loadAuthConfig(env)).toThrow(/AUTH_ENCRYPTION_KEY|AUTH_COOKIE_KEYS/);
     expect(() => loadDocsConfig(env)).toThrow(/DOCS_API_CURSOR_KEY/);
-    expect(() => composeEnv(compose, 'auth', new Map())).toThrow(/POSTGRES_PASSWORD|AUTH_ISSUER|AUTH_ENCRYPTION_KEY/);
+    expect(() => composeEnv(compose, 'auth', new Map())).toThrow(/DATABASE_SERVICE_PASSWORD|AUTH_ISSUER|AUTH_ENCRYPTION_KEY/);
   });
 
   it('catches an environment name the schema does not know', () => {
@@ -209,7 +211,32 @@ describe('infra/docker-compose.yml', () => {
     expect(broken((c) => (c.services.docs.image = 'clouddocs:other'))).toMatch(/different images/);
     expect(broken((c) => (c.services.docs.command = ['start', '--service', 'auth']))).toMatch(/docs: command/);
     expect(broken((c) => (c.services.auth.ports = ['127.0.0.1:3000:3001']))).toMatch(/auth: does not publish container port 3000/);
-    expect(broken((c) => (c.services.auth.environment.DATABASE_URL = 'postgres://u:p@db:5432/clouddocs'))).toMatch(/DATABASE_URL host db is not a compose service/);
+    expect(broken((c) => (c.services.auth.environment.DATABASE_SERVICE_URL = 'postgres://u:p@db:5432/clouddocs'))).toMatch(/DATABASE_SERVICE_URL host db is not a compose service/);
+  });
+
+  it('gives the owner credential to the migrate job alone: the services connect as clouddocs_service with its own password', () => {
+    const migrate = composeEnv(compose, 'migrate', filledVars);
+    expect(new URL(migrate.DATABASE_URL!).username).toBe('clouddocs');
+    for (const service of ['auth', 'docs']) {
+      const env = composeEnv(compose, service, filledVars);
+      expect(env.DATABASE_URL).toBeUndefined();
+      const login = new URL(env.DATABASE_SERVICE_URL!);
+      expect(login.username).toBe('clouddocs_service');
+      expect(login.password).not.toBe(new URL(migrate.DATABASE_URL!).password);
+      expect(env.DATABASE_SERVICE_URL).toBe(migrate.DATABASE_SERVICE_URL); // the password the migrate job sets
+    }
+  });
+
+  it('catches a service given the owner credential, in either variable', () => {
+    const owner = (c: Y) => c.services.migrate.environment.DATABASE_URL as string;
+    expect(broken((c) => (c.services.auth.environment.DATABASE_URL = owner(c)))).toMatch(/auth: gets the owner's DATABASE_URL/);
+    expect(broken((c) => (c.services.docs.environment.DATABASE_SERVICE_URL = owner(c)))).toMatch(
+      /docs: DATABASE_SERVICE_URL is the owner's login clouddocs[\s\S]*docs: DATABASE_SERVICE_URL carries the owner's password/,
+    );
+    expect(broken((c) => delete c.services.migrate.environment.DATABASE_URL)).toMatch(/migrate: DATABASE_URL \(the owner, who migrates\) is not provided/);
+    expect(broken((c) => (c.services.docs.environment.DATABASE_SERVICE_URL = 'postgres://clouddocs_service:other@postgres:5432/clouddocs'))).toMatch(
+      /docs: DATABASE_SERVICE_URL is not the migrate job's/,
+    );
   });
 
   it('catches a variable missing from infra/.env.example', () => {
@@ -293,14 +320,14 @@ describe('infra/k8s', () => {
     expect(kinds).toEqual(
       [
         'ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'HorizontalPodAutoscaler', 'Ingress', 'Job', 'Namespace',
-        'PodDisruptionBudget', 'PodDisruptionBudget', 'Secret', 'Service', 'Service',
+        'PodDisruptionBudget', 'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service',
       ].sort(),
     );
   });
 
   it('the Secret is a template the services refuse until its placeholders are replaced', () => {
     const cm = k8sDocs.find((d) => d.kind === 'ConfigMap').data as Record<string, string>;
-    const secret = k8sDocs.find((d) => d.kind === 'Secret').stringData as Record<string, string>;
+    const secret = k8sDocs.find((d) => d.kind === 'Secret' && d.metadata.name === 'clouddocs-secrets').stringData as Record<string, string>;
     expect(() => loadAuthConfig({ ...cm, ...secret })).toThrow(/AUTH_ENCRYPTION_KEY/);
     expect(() => loadDocsConfig({ ...cm, ...secret })).toThrow(/DOCS_API_CURSOR_KEY/);
     const filled = Object.fromEntries(Object.keys(secret).map((k) => [k, SAMPLES[k]!]));
@@ -309,6 +336,32 @@ describe('infra/k8s', () => {
     expect(auth.AUTH_TRUST_PROXY).toBe(true);
     expect(new URL(auth.AUTH_ISSUER).protocol).toBe('https:');
     expect(new URL(docs.DOCS_API_AUDIENCE).protocol).toBe('https:');
+  });
+
+  it('gives the owner\'s DATABASE_URL to the migration Job alone; the Deployments get only the services\' login', () => {
+    const secretsOf = (name: string) =>
+      container(k8sDocs.find((d) => d.metadata?.name === name)).envFrom.filter((f: Y) => f.secretRef).map((f: Y) => f.secretRef.name as string);
+    const keysOf = (secret: string) => Object.keys(k8sDocs.find((d) => d.kind === 'Secret' && d.metadata.name === secret).stringData);
+    expect(secretsOf('clouddocs-migrate').flatMap(keysOf)).toEqual(expect.arrayContaining(['DATABASE_URL', 'DATABASE_SERVICE_URL']));
+    for (const name of ['clouddocs-auth', 'clouddocs-docs']) {
+      const keys = secretsOf(name).flatMap(keysOf);
+      expect(keys).toContain('DATABASE_SERVICE_URL');
+      expect(keys).not.toContain('DATABASE_URL');
+    }
+  });
+
+  it('catches a Deployment given the owner credential, a Job without it, and an owner Secret nobody uses', () => {
+    const owner = { secretRef: { name: 'clouddocs-migrate-secrets' } };
+    expect(broken((_d, find) => container(find('Deployment', 'clouddocs-auth')).envFrom.push(owner))).toMatch(
+      /Deployment\/clouddocs-auth container auth: gets the owner's DATABASE_URL/,
+    );
+    expect(broken((_d, find) => container(find('Deployment', 'clouddocs-docs')).env = [{ name: 'DATABASE_URL', value: 'postgres://clouddocs@db/clouddocs' }])).toMatch(
+      /Deployment\/clouddocs-docs container docs: gets the owner's DATABASE_URL/,
+    );
+    const withoutOwner = broken((_d, find) => container(find('Job', 'clouddocs-migrate')).envFrom.pop());
+    expect(withoutOwner).toMatch(/Job\/clouddocs-migrate container migrate: DATABASE_URL \(the owner, who migrates\) is not provided/);
+    expect(withoutOwner).toMatch(/Secret\/clouddocs-migrate-secrets: no workload uses it/);
+    expect(broken((_d, find) => delete find('Secret', 'clouddocs-migrate-secrets').stringData.DATABASE_URL)).toMatch(/Secret\/clouddocs-migrate-secrets: no DATABASE_URL/);
   });
 
   it('catches a manifest the kustomization does not list, or lists but does not exist', () => {

@@ -20,6 +20,8 @@ describe('graceful shutdown', () => {
   let admin: Knex;
   let child: ChildProcess;
   let port: number;
+  /** Who the running server is connected as (real PostgreSQL), read before this test opens connections of its own. */
+  let serverLogins: string[] = [];
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -41,12 +43,22 @@ describe('graceful shutdown', () => {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error('the auth server did not start');
       await new Promise((r) => setTimeout(r, 200));
     }
+    if (!db.embedded) {
+      const probe = await createKnex({ url: db.url, poolMax: 1 });
+      const { rows } = await probe.raw('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      serverLogins = rows.map((r: { usename: string }) => r.usename);
+      await probe.destroy();
+    }
   }, 90_000);
 
   afterAll(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
     await admin?.destroy();
     await db?.drop();
+  });
+
+  it('clouddocs start migrated as the owner and serves as clouddocs_service: no connection of the owner is left open', () => {
+    expect(serverLogins).toEqual(db.embedded ? [] : ['clouddocs_service']);
   });
 
   it('SIGTERM under load: zero failed requests, zero lost audit events, exit code 0', async () => {

@@ -21,6 +21,7 @@ import {
 import { loadAuthConfig, type AuthConfig } from '@clouddocs/config';
 import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
 import { createKv, type Kv } from '@clouddocs/kv';
+import { clearKv } from '@clouddocs/kv/test-support';
 import { createLogger } from '@clouddocs/observability';
 import { runAuthServer, type RunningAuth } from '@clouddocs/cli';
 import { freePort } from './ports';
@@ -129,6 +130,7 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env, optio
     async stop() {
       for (const stopPeer of peers) await stopPeer();
       await auth.stop().catch(() => {});
+      await clearKv(kv).catch(() => {}); // this suite's keys, under its own REDIS_PREFIX
       await kv.close().catch(() => {});
       await admin.destroy().catch(() => {});
       await db.drop().catch(() => {});

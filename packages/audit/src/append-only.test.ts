@@ -37,6 +37,16 @@ describe('audit.events is append-only for the service role', () => {
     expect(fx.restricted).toBe(true);
     await expect(fx.service.raw('DELETE FROM audit.events')).rejects.toThrow(/permission denied/);
   });
+
+  it.skipIf(!process.env.DATABASE_URL)('the services\' login is not a superuser, and RESET ROLE or switching the trigger off gets it nothing', async () => {
+    const { rows } = await fx.service.raw('SELECT session_user AS login, r.rolsuper AS superuser FROM pg_roles r WHERE r.rolname = session_user');
+    expect(rows).toEqual([{ login: 'clouddocs_service', superuser: false }]);
+    await expect(fx.service.raw('RESET ROLE; DELETE FROM audit.events')).rejects.toThrow(/permission denied/);
+    await expect(fx.service.raw('ALTER TABLE audit.events DISABLE TRIGGER ALL')).rejects.toThrow(/must be owner/);
+    await expect(fx.service.raw('ALTER TABLE audit.events DISABLE TRIGGER events_append_only')).rejects.toThrow(/must be owner/);
+    const [row] = await fx.admin('audit.events').count({ n: '*' });
+    expect(Number(row?.n)).toBe(2);
+  });
 });
 
 describe('the trigger refuses changes for every role, the owner included', () => {

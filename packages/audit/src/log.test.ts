@@ -12,7 +12,7 @@ afterAll(async () => {
   await fx?.close();
 });
 
-const count = async (log: AuditLog) => Number((await fx.admin('audit.events').whereIn('chain_id', log.chainIds).count({ n: '*' }))[0]!.n);
+const count = async (log: AuditLog) => Number((await fx.admin('audit.events').whereIn('chain_id', [log.chainId]).count({ n: '*' }))[0]!.n);
 
 describe('group commit', () => {
   it('200 concurrent records share far fewer than 200 INSERT statements, and the chain verifies', async () => {
@@ -30,26 +30,27 @@ describe('group commit', () => {
     expect(await count(log)).toBe(200);
     expect(inserts).toBeGreaterThan(0);
     expect(inserts).toBeLessThanOrEqual(10);
-    const result = await verifyAuditLog(fx.admin, { chainIds: log.chainIds });
+    const result = await verifyAuditLog(fx.admin, { chainIds: [log.chainId] });
     expect(result).toMatchObject({ ok: true, events: 200 });
     await log.close();
   });
 
-  it('with several lanes, batches commit on separate chains at once and each chain verifies', async () => {
-    const log = await AuditLog.open(fx.service, 'test-lanes', { lanes: 3, maxBatch: 20 });
-    expect(new Set(log.chainIds).size).toBe(3);
-    await Promise.all(Array.from({ length: 300 }, (_, i) => log.record(sampleEvent({ detail: { i } }))));
-    const perChain = await fx.admin('audit.events').whereIn('chain_id', log.chainIds).select('chain_id').count({ n: '*' }).groupBy('chain_id');
-    expect(perChain.length).toBe(3);
-    expect(perChain.reduce((sum, r: Record<string, unknown>) => sum + Number(r.n), 0)).toBe(300);
-    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, chains: 3, events: 300 });
-    await log.close();
+  it('with maxBatch 20, 300 records go out in batches of at most 20, all on the writer\'s one chain', async () => {
+    const batches: number[] = [];
+    const writer = await AuditLog.open(fx.service, 'test-max-batch', { maxBatch: 20, onCommit: (rows) => batches.push(rows) });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writer.record(sampleEvent({ detail: { i } }))));
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(300);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(20);
+    const perChain = await fx.admin('audit.events').where('chain_id', 'like', 'test-max-batch%').select('chain_id').count({ n: '*' }).groupBy('chain_id');
+    expect(perChain).toEqual([{ chain_id: writer.chainId, n: 300 }]);
+    expect(await verifyAuditLog(fx.admin, { chainIds: [writer.chainId] })).toMatchObject({ ok: true, chains: 1, events: 300 });
+    await writer.close();
   });
 
   it('record() resolves only after the event is committed and readable', async () => {
     const log = await AuditLog.open(fx.service, 'test-visible');
     await log.record(sampleEvent({ requestId: 'req-visible' }));
-    const rows = await fx.admin('audit.events').whereIn('chain_id', log.chainIds).where({ request_id: 'req-visible' });
+    const rows = await fx.admin('audit.events').whereIn('chain_id', [log.chainId]).where({ request_id: 'req-visible' });
     expect(rows).toHaveLength(1);
     await log.close();
   });
@@ -75,7 +76,7 @@ describe('group commit', () => {
     }
     await log.record(sampleEvent({ detail: { after: true } }));
     expect(await count(log)).toBe(21);
-    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 21 });
+    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 21 });
     await log.close();
   });
 
@@ -91,11 +92,11 @@ describe('group commit', () => {
       await fx.admin.raw('DROP TRIGGER test_down ON audit.events');
       await fx.admin.raw('DROP FUNCTION audit.test_down()');
     }
-    const heads = await fx.admin('audit.chains').whereIn('id', log.chainIds).pluck('head_seq');
+    const heads = await fx.admin('audit.chains').whereIn('id', [log.chainId]).pluck('head_seq');
     expect(heads.length).toBeGreaterThan(0);
     expect(heads.every((h) => Number(h) === 0)).toBe(true);
     await log.record(sampleEvent());
-    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 1 });
+    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 1 });
     await log.close();
   });
 
@@ -132,7 +133,7 @@ describe('group commit', () => {
   });
 
   it('recordAll commits its events together, in order', async () => {
-    const log = await AuditLog.open(fx.service, 'test-all', { maxBatch: 4, lanes: 1 });
+    const log = await AuditLog.open(fx.service, 'test-all', { maxBatch: 4 });
     const events: AuditEvent[] = Array.from({ length: 6 }, (_, i) => sampleEvent({ detail: { i } }));
     await Promise.all([log.record(sampleEvent()), log.recordAll(events), log.record(sampleEvent())]);
     const rows = await fx.admin('audit.events').where('chain_id', log.chainId).orderBy('seq');
@@ -155,7 +156,7 @@ describe('group commit', () => {
 
 describe('appendInTransaction', () => {
   it('commits with the state change and vanishes with its rollback; group commits around it keep the chain intact', async () => {
-    const log = await AuditLog.open(fx.service, 'test-trx', { lanes: 1 });
+    const log = await AuditLog.open(fx.service, 'test-trx');
     await log.record(sampleEvent({ detail: { step: 1 } }));
     await fx.service
       .transaction(async (trx) => {
@@ -168,18 +169,18 @@ describe('appendInTransaction', () => {
     await log.record(sampleEvent({ detail: { step: 5 } }));
     const rows = await fx.admin('audit.events').where('chain_id', log.chainId).orderBy('seq');
     expect(rows.map((r) => r.detail.step)).toEqual([1, 2, 3, 4, 5]);
-    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 5 });
+    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 5 });
     await log.close();
   });
 
   it('concurrent transactions and group commits on one chain serialise on the head', async () => {
-    const log = await AuditLog.open(fx.service, 'test-trx-concurrent', { lanes: 1 });
+    const log = await AuditLog.open(fx.service, 'test-trx-concurrent');
     await Promise.all([
       ...Array.from({ length: 20 }, (_, i) => log.record(sampleEvent({ detail: { i } }))),
       ...Array.from({ length: 3 }, (_, i) => fx.service.transaction((trx) => log.appendInTransaction(trx, [sampleEvent({ detail: { trx: i } })]))),
       ...Array.from({ length: 20 }, (_, i) => log.record(sampleEvent({ detail: { j: i } }))),
     ]);
-    expect(await verifyAuditLog(fx.admin, { chainIds: log.chainIds })).toMatchObject({ ok: true, events: 43 });
+    expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 43 });
     await log.close();
   });
 });

@@ -1,15 +1,12 @@
-// The append-only writer. Each writer owns its chains (one per lane, one lane by default, extra
-// lanes registered on first use), so concurrent processes never contend for a chain head. Within a
-// chain, every append moves the head row (`audit.chains`) in the same statement or transaction as
-// the events it covers, so the head always names the last committed event and a deleted tail shows.
+// The append-only writer. Each writer owns its chain, so concurrent processes never contend for a
+// chain head. Every append moves the head row (`audit.chains`) in the same statement or transaction
+// as the events it covers, so the head always names the last committed event and a deleted tail shows.
 //
 // Group commit: `record()` queues an event; while one batch is being written the next one gathers,
 // and each batch is ONE statement (the head moves only if it is where this writer left it, and the
 // rows are inserted only if it moved), so a batch is atomic without an explicit transaction and
 // costs one round trip. A caller's own transaction (`appendInTransaction`) may move the head in
-// between; the writer then re-reads it and recomputes the batch's hashes. With several lanes, a
-// batch can start on a free chain while another is still committing, so an event arriving during a
-// commit does not wait for it.
+// between; the writer then re-reads it and recomputes the batch's hashes.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from '@clouddocs/db';
@@ -39,11 +36,6 @@ export interface AuditLogOptions {
   maxDelayMs?: number;
   /** Most events in one INSERT. */
   maxBatch?: number;
-  /**
-   * Chains this writer appends to in parallel, one batch in flight on each (default 1). More lanes let
-   * a batch start while another commits; on the benchmark machine this did not pay (bench/AUDIT-RESULTS.md).
-   */
-  lanes?: number;
   /** Most events waiting for a batch; beyond it `record()` fails at once (database too slow or gone). Default 50,000. */
   maxQueue?: number;
   onCommit?: (rows: number, seconds: number) => void;
@@ -62,16 +54,6 @@ interface Pending {
 interface Head {
   seq: number;
   hash: string;
-}
-
-/** One chain this writer appends to, and the batch being written on it. */
-interface Lane {
-  chainId: string;
-  /** Where this writer last left the chain head; unknown after a failure or an in-transaction append. */
-  head: Head | undefined;
-  running: Promise<void> | undefined;
-  /** Extra lanes register their chain on first use, so writers that never need them leave no empty chains. */
-  registered: boolean;
 }
 
 /** Metrics callbacks must never decide an event's fate. */
@@ -173,47 +155,32 @@ export class AuditLog {
   private queuedEvents = 0;
   private timer: { cancel(): void } | undefined;
   private closed = false;
-  private readonly lanes: Lane[];
-  /** Settles when every lane is idle; replaced each time a lane starts. */
-  private idle: Promise<void> = Promise.resolve();
+  /** Where this writer last left its chain head; unknown after a failure or an in-transaction append. */
+  private head: Head | undefined = { seq: 0, hash: GENESIS_HASH };
+  /** The batches being written, one after another, while the queue has any; never rejects. */
+  private running: Promise<void> | undefined;
   private readonly maxDelayMs: number;
   private readonly maxBatch: number;
 
   private constructor(
     private readonly knex: Knex,
-    private readonly service: string,
-    chainIds: string[],
+    /** This writer's chain: the one every batch and `appendInTransaction` extends. */
+    readonly chainId: string,
     private readonly options: AuditLogOptions,
   ) {
     this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxBatch = options.maxBatch ?? 1000;
-    this.lanes = chainIds.map((chainId, i) => ({ chainId, head: { seq: 0, hash: GENESIS_HASH }, running: undefined, registered: i === 0 }));
   }
 
-  /** This writer's (first) chain: the one `appendInTransaction` extends. */
-  get chainId(): string {
-    return this.lanes[0]!.chainId;
-  }
-
-  /** Every chain this writer may append to (one per lane; the extra ones are registered on first use). */
-  get chainIds(): string[] {
-    return this.lanes.map((l) => l.chainId);
-  }
-
-  /**
-   * Registers this writer's chain (service name + host + pid + random suffix). With several lanes,
-   * up to `lanes` batches commit at once (their WAL flushes overlap), each on its own chain.
-   */
+  /** Registers this writer's chain (service name + host + pid + random suffix). */
   static async open(knex: Knex, service: string, options: AuditLogOptions = {}): Promise<AuditLog> {
-    const lanes = Math.max(1, Math.min(16, Math.floor(options.lanes ?? 1)));
-    const base = `${cleanText(service, 64)}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-    const chainIds = Array.from({ length: lanes }, (_, i) => (i === 0 ? base : `${base}:${i}`));
+    const chainId = `${cleanText(service, 64)}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     try {
-      await knex('audit.chains').insert({ id: base, service, head_seq: 0, head_hash: GENESIS_HASH });
+      await knex('audit.chains').insert({ id: chainId, service, head_seq: 0, head_hash: GENESIS_HASH });
     } catch (err) {
       throw new AuditUnavailableError(`audit chain could not be registered: ${(err as Error).message}`, { cause: err });
     }
-    return new AuditLog(knex, service, chainIds, options);
+    return new AuditLog(knex, chainId, options);
   }
 
   /**
@@ -224,13 +191,12 @@ export class AuditLog {
   async appendInTransaction(trx: Knex.Transaction, events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     const prepared = events.map(prepareEvent);
-    const lane = this.lanes[0]!;
-    lane.head = undefined; // the caller's transaction may still roll back: re-read the head next time
-    const row = await trx('audit.chains').where({ id: lane.chainId }).forUpdate().first('head_seq', 'head_hash');
-    if (!row) throw new AuditUnavailableError(`audit chain ${lane.chainId} is not registered`);
-    const chained = chainEvents(lane.chainId, { seq: Number(row.head_seq), hash: String(row.head_hash) }, prepared);
+    this.head = undefined; // the caller's transaction may still roll back: re-read the head next time
+    const row = await trx('audit.chains').where({ id: this.chainId }).forUpdate().first('head_seq', 'head_hash');
+    if (!row) throw new AuditUnavailableError(`audit chain ${this.chainId} is not registered`);
+    const chained = chainEvents(this.chainId, { seq: Number(row.head_seq), hash: String(row.head_hash) }, prepared);
     await trx.raw(TRANSACTION_APPEND, [chained.json]);
-    await trx('audit.chains').where({ id: lane.chainId }).update({ head_seq: chained.head.seq, head_hash: chained.head.hash });
+    await trx('audit.chains').where({ id: this.chainId }).update({ head_seq: chained.head.seq, head_hash: chained.head.hash });
   }
 
   /**
@@ -267,20 +233,16 @@ export class AuditLog {
     });
   }
 
-  private freeLane(): Lane | undefined {
-    return this.lanes.find((l) => !l.running);
-  }
-
   private schedule() {
-    if (this.queue.length === 0 || !this.freeLane()) return; // busy lanes take the queue when their batch ends
+    if (this.queue.length === 0 || this.running) return; // a batch being written takes the queue when it ends
     if (this.queuedEvents >= this.maxBatch) {
-      this.startLanes();
+      this.start();
       return;
     }
     if (this.timer) return;
     const go = () => {
       this.timer = undefined;
-      this.startLanes();
+      this.start();
     };
     if (this.maxDelayMs > 0) {
       const timeout = setTimeout(go, this.maxDelayMs);
@@ -291,43 +253,37 @@ export class AuditLog {
     }
   }
 
-  /** Puts free lanes to work while there is something queued. */
-  private startLanes() {
+  /** Starts writing what is queued, unless a batch is already being written. */
+  private start() {
     if (this.timer) {
       this.timer.cancel();
       this.timer = undefined;
     }
-    let lane: Lane | undefined;
-    while (this.queue.length > 0 && (lane = this.freeLane())) {
-      const batch = this.takeBatch();
-      const current = lane;
-      current.running = this.runLane(current, batch).finally(() => {
-        current.running = undefined;
-        this.schedule();
-      });
-    }
-    this.idle = Promise.all(this.lanes.map((l) => l.running)).then(() => undefined);
+    if (this.running || this.queue.length === 0) return;
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      this.schedule();
+    });
   }
 
-  /** Writes `batch`, then keeps taking batches until the queue is empty; never rejects. */
-  private async runLane(lane: Lane, first: Pending[]): Promise<void> {
-    let batch: Pending[] | undefined = first;
-    while (batch) {
+  /** Writes batches until the queue is empty (what arrives during a write is the next batch); never rejects. */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch();
       const events = batch.flatMap((p) => p.events);
       const started = process.hrtime.bigint();
       try {
-        await this.writeBatch(lane, events);
+        await this.writeBatch(events);
         observe(() => this.options.onCommit?.(events.length, Number(process.hrtime.bigint() - started) / 1e9));
         for (const p of batch) p.resolve();
       } catch (err) {
-        lane.head = undefined;
+        this.head = undefined;
         const failure =
           err instanceof AuditUnavailableError
             ? err
             : new AuditUnavailableError(`audit events could not be written: ${(err as Error).message}`, { cause: err });
         for (const p of batch) p.reject(failure);
       }
-      batch = this.queue.length > 0 ? this.takeBatch() : undefined;
     }
   }
 
@@ -345,39 +301,35 @@ export class AuditLog {
     return batch;
   }
 
-  private async writeBatch(lane: Lane, events: PreparedEvent[]): Promise<void> {
-    if (!lane.registered) {
-      await this.knex('audit.chains').insert({ id: lane.chainId, service: this.service, head_seq: 0, head_hash: GENESIS_HASH }).onConflict('id').ignore();
-      lane.registered = true;
-    }
+  private async writeBatch(events: PreparedEvent[]): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt += 1) {
-      const head = lane.head ?? (await this.readHead(lane.chainId));
-      const chained = chainEvents(lane.chainId, head, events);
-      const result = await this.knex.raw(GROUP_APPEND, [chained.head.seq, chained.head.hash, lane.chainId, head.seq, head.hash, chained.json]);
+      const head = this.head ?? (await this.readHead());
+      const chained = chainEvents(this.chainId, head, events);
+      const result = await this.knex.raw(GROUP_APPEND, [chained.head.seq, chained.head.hash, this.chainId, head.seq, head.hash, chained.json]);
       if (result.rowCount === events.length) {
-        lane.head = chained.head;
+        this.head = chained.head;
         return;
       }
-      lane.head = undefined; // someone else's transaction moved the head: re-read it and chain again
+      this.head = undefined; // someone else's transaction moved the head: re-read it and chain again
     }
-    throw new AuditUnavailableError(`audit chain ${lane.chainId} head kept moving; batch not written`);
+    throw new AuditUnavailableError(`audit chain ${this.chainId} head kept moving; batch not written`);
   }
 
-  private async readHead(chainId: string): Promise<Head> {
-    const row = await this.knex('audit.chains').where({ id: chainId }).first('head_seq', 'head_hash');
-    if (!row) throw new AuditUnavailableError(`audit chain ${chainId} is not registered`);
+  private async readHead(): Promise<Head> {
+    const row = await this.knex('audit.chains').where({ id: this.chainId }).first('head_seq', 'head_hash');
+    if (!row) throw new AuditUnavailableError(`audit chain ${this.chainId} is not registered`);
     return { seq: Number(row.head_seq), hash: String(row.head_hash) };
   }
 
   /** Writes whatever is queued; resolves when every event queued before the call has settled. */
   async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.lanes.some((l) => l.running)) {
-      if (this.queue.length > 0 && this.freeLane()) this.startLanes();
-      await this.idle;
+    while (this.queue.length > 0 || this.running) {
+      this.start();
+      await this.running;
     }
   }
 
-  /** Events waiting for a batch (not counting the batches being written). */
+  /** Events waiting for a batch (not counting the batch being written). */
   get queueDepth(): number {
     return this.queuedEvents;
   }

@@ -8,7 +8,7 @@ let fx: AuditFixture;
 let log: AuditLog;
 beforeAll(async () => {
   fx = await openAuditFixture();
-  log = await AuditLog.open(fx.service, 'test-query', { lanes: 1 });
+  log = await AuditLog.open(fx.service, 'test-query');
   const base = Date.parse('2026-05-01T00:00:00Z');
   // One event per minute: org-a gets documents, org-b sign-ins, and one event without an org.
   for (let i = 0; i < 10; i += 1) {

@@ -1,5 +1,5 @@
 // Test fixtures: a fresh database (real PostgreSQL when DATABASE_URL is set, embedded otherwise)
-// with the audit schema, an owner connection and a service-role connection.
+// with the audit schema, an owner connection and a connection as the services' own login.
 import { createKnex, createTestDatabase, migrate, SERVICE_ROLE, type Knex, type TestDatabase } from '@clouddocs/db';
 import { auditGrants, auditMigrations } from './migrations';
 import type { AuditEvent } from './events';
@@ -8,9 +8,9 @@ export interface AuditFixture {
   db: TestDatabase;
   /** The schema owner (superuser on the test server). */
   admin: Knex;
-  /** Acts as the service role when the server has it (real PostgreSQL). */
+  /** Connected as the services' login `clouddocs_service` on real PostgreSQL; the shared session on the embedded store. */
   service: Knex;
-  /** Whether `service` really runs as the restricted role. */
+  /** Whether `service` really is the restricted login. */
   restricted: boolean;
   close(): Promise<void>;
 }
@@ -19,10 +19,10 @@ export async function openAuditFixture(): Promise<AuditFixture> {
   const db = await createTestDatabase();
   const admin = await createKnex({ url: db.url, poolMax: 4 });
   await migrate(admin, auditMigrations, [auditGrants]);
-  // The embedded store is one PostgreSQL session behind its socket: a SET ROLE on one connection would
-  // restrict every other one too, so there the service role is only taken inside single transactions.
-  const service = await createKnex({ url: db.url, poolMax: 4, serviceRole: !db.embedded });
-  const [{ role }] = (await service.raw('SELECT current_user AS role')).rows;
+  // The embedded store is one PostgreSQL session behind its socket, so there `service` is that session
+  // (the owner) and the service role is only taken inside single transactions (`asServiceRole`).
+  const service = await createKnex({ url: db.url, poolMax: 4, serviceRole: true });
+  const [{ role }] = (await service.raw('SELECT session_user AS role')).rows;
   return {
     db,
     admin,

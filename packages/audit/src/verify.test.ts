@@ -16,7 +16,7 @@ afterAll(async () => {
 
 /** A chain of `n` events on its own; returns its id and the rows in seq order. */
 async function chainOf(n: number, service = 'test-verify') {
-  const log = await AuditLog.open(fx.service, service, { lanes: 1 });
+  const log = await AuditLog.open(fx.service, service);
   await log.recordAll(Array.from({ length: n }, (_, i) => sampleEvent({ detail: { i } })));
   await log.close();
   const rows = await fx.admin('audit.events').where('chain_id', log.chainId).orderBy('seq');
@@ -29,7 +29,7 @@ describe('verifyAuditLog', () => {
   it('passes on a clean log of several chains and counts every event', async () => {
     const a = await chainOf(5);
     const b = await chainOf(7);
-    const empty = await AuditLog.open(fx.service, 'test-empty', { lanes: 1 });
+    const empty = await AuditLog.open(fx.service, 'test-empty');
     const result = await verifyAuditLog(fx.admin, { chainIds: [a.chainId, b.chainId, empty.chainId] });
     expect(result).toEqual({ ok: true, chains: 3, events: 12, anchoredChains: 0, firstBreak: null });
   });
@@ -111,7 +111,7 @@ describe('verifyAuditLog', () => {
   });
 
   it('does not raise a false alarm while writers keep appending', async () => {
-    const log = await AuditLog.open(fx.service, 'test-live', { lanes: 1 });
+    const log = await AuditLog.open(fx.service, 'test-live');
     let stop = false;
     const writer = (async () => {
       while (!stop) await Promise.all(Array.from({ length: 20 }, () => log.record(sampleEvent())));
@@ -141,7 +141,7 @@ describe('checkpoints and archived events', () => {
   });
 
   it('events after the cut are verified from the checkpoint hash', async () => {
-    const log = await AuditLog.open(fx.service, 'test-archive', { lanes: 1 });
+    const log = await AuditLog.open(fx.service, 'test-archive');
     await log.recordAll(Array.from({ length: 3 }, () => sampleEvent()));
     await writeCheckpoints(fx.admin, { chainIds: [log.chainId], signer });
     await log.recordAll(Array.from({ length: 2 }, () => sampleEvent()));

@@ -2,7 +2,7 @@
 // PostgreSQL when DATABASE_URL is set, an embedded PGlite served by this process otherwise).
 // cli-embedded.test.ts runs it on its own embedded store under DATA_DIR.
 import { PasswordHasher, SecretBox } from '@clouddocs/auth-server';
-import { createKnex, createTestDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
+import { createKnex, createTestDatabase, serviceUrl, type Knex, type TestDatabase } from '@clouddocs/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, clouddocs, email, expectOneLineFailure, outputs, PASSWORD, secretsSent } from './test-support';
 
@@ -31,6 +31,25 @@ describe('migrate against DATABASE_URL', () => {
     const text = await run(['migrate']);
     expect(text.code).toBe(0);
     expect(text.stdout.trim()).toBe('database is up to date');
+  });
+
+  it.skipIf(!process.env.DATABASE_URL)("with only the services' login (DATABASE_SERVICE_URL): migrate is refused, other commands work on a current schema", async () => {
+    expect((await run(['migrate'])).code).toBe(0);
+    const serviceOnly = { ...baseEnv(), DATABASE_SERVICE_URL: serviceUrl(db.url) };
+    expectOneLineFailure(await clouddocs(['migrate'], { env: serviceOnly }), /migrate runs as the schema owner: set DATABASE_URL/);
+    const created = await clouddocs(['user', 'create', '--email', email('svc'), '--password-stdin', '--json'], { env: serviceOnly, stdin: `${PASSWORD}\n` });
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+  });
+
+  it.skipIf(!process.env.DATABASE_URL)("with only the services' login on a schema that is not migrated, a command names the pending migrations", async () => {
+    const fresh = await createTestDatabase();
+    try {
+      const run = await clouddocs(['audit', 'verify'], { env: { ...baseEnv(), DATABASE_SERVICE_URL: serviceUrl(fresh.url) } });
+      expectOneLineFailure(run, /migration\(s\) pending \(audit_001_events, .*\): run `clouddocs migrate` with the owner's DATABASE_URL first/);
+    } finally {
+      await fresh.drop();
+    }
   });
 });
 

@@ -1,11 +1,14 @@
 // What a CLI command works with: the validated config and the database (the running embedded
-// store when `npm start` hosts one, else its own for the command's duration).
+// store when `npm start` hosts one, else its own for the command's duration). A command migrates
+// first as the owner (DATABASE_URL); given only the services' login, it checks the schema instead.
 import { loadAuthConfig, type AuthConfig } from '@clouddocs/config';
 import { createKnex, locateDatabase, type Knex } from '@clouddocs/db';
-import { migrateAll } from './stack';
+import { assertMigrated, migrateAll } from './stack';
 
 export interface CliContext {
   config: AuthConfig;
+  /** Whether `knex` is the owner's connection (false when only DATABASE_SERVICE_URL is given). */
+  owner: boolean;
   knex: Knex;
   close(): Promise<void>;
 }
@@ -15,7 +18,7 @@ export async function openContext(options: { migrate?: boolean } = { migrate: tr
   const location = await locateDatabase(config);
   const knex = await createKnex({ url: location.url, poolMax: 2 });
   try {
-    if (options.migrate !== false) await migrateAll(knex);
+    if (options.migrate !== false) await (location.owner ? migrateAll(knex, { serviceUrl: config.DATABASE_SERVICE_URL }) : assertMigrated(knex));
   } catch (err) {
     await knex.destroy();
     await location.release();
@@ -23,6 +26,7 @@ export async function openContext(options: { migrate?: boolean } = { migrate: tr
   }
   return {
     config,
+    owner: location.owner,
     knex,
     async close() {
       await knex.destroy();

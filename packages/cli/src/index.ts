@@ -1,5 +1,5 @@
 export { runAuthServer, type RunningAuth } from './run-auth';
 export { runDocsApi, type RunningDocs } from './run-docs';
 export { migrateAll, allMigrations, allGrants } from './stack';
-export { seedDemoOnce, DEMO_EMAIL, DEMO_REDIRECT } from './seed';
+export { seedDemoOnce, printDemoAgain, DEMO_EMAIL, DEMO_REDIRECT } from './seed';
 export { main } from './main';

@@ -1,6 +1,7 @@
 // `clouddocs <command>`: parses arguments, runs one command, prints its result (`--json`: one JSON
 // object), and exits 0 on success or non-zero with a one-line reason.
 import { ConfigError } from '@clouddocs/config';
+import { ServiceLoginError } from '@clouddocs/db';
 import { startTracing } from '@clouddocs/observability';
 import { CliError, type CommandResult } from './output';
 import { commands, type Command } from './commands';
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const reason =
-      err instanceof CliError || err instanceof ConfigError
+      err instanceof CliError || err instanceof ConfigError || err instanceof ServiceLoginError
         ? err.message.replace(/\n\s*/g, ' ')
         : `unexpected failure: ${(err as Error).message ?? String(err)}`.split('\n')[0]!;
     if (json) process.stdout.write(`${JSON.stringify({ error: reason, ...(err instanceof CliError ? err.json : {}) })}\n`);

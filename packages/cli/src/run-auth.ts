@@ -13,7 +13,7 @@ export interface RunningAuth {
 }
 
 export async function runAuthServer(options: { config: AuthConfig; databaseUrl: string; kv: Kv; logger: Logger; port?: number; host?: string }): Promise<RunningAuth> {
-  const knex = await createKnex({ url: options.databaseUrl, serviceRole: true, poolMax: 8 });
+  const knex = await createKnex({ url: options.databaseUrl, serviceRole: true, serviceUrl: options.config.DATABASE_SERVICE_URL, poolMax: 8 });
   const server = await createAuthServer({ config: options.config, knex, kv: options.kv, logger: options.logger });
   const http = await server.listen(options.port ?? options.config.AUTH_PORT, options.host);
   const address = http.address();

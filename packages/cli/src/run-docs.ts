@@ -11,9 +11,9 @@ export interface RunningDocs {
   stop(): Promise<void>;
 }
 
-/** The docs API on its own pool (acting as the service role), sharing the caller's cache. */
+/** The docs API on its own pool (connected as the services' login), sharing the caller's cache. */
 export async function runDocsApi(options: { config: DocsConfig; databaseUrl: string; kv: Kv; logger: Logger; port?: number; host?: string }): Promise<RunningDocs> {
-  const knex = await createKnex({ url: options.databaseUrl, serviceRole: true, poolMax: 8 });
+  const knex = await createKnex({ url: options.databaseUrl, serviceRole: true, serviceUrl: options.config.DATABASE_SERVICE_URL, poolMax: 8 });
   const running = await startDocsApi({ config: options.config, knex, kv: options.kv, logger: options.logger, port: options.port, host: options.host });
   return {
     knex,

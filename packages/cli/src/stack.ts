@@ -1,12 +1,22 @@
 // The whole product's schema: each package's migrations, in dependency order.
 import { auditGrants, auditMigrations } from '@clouddocs/audit';
 import { authGrants, authMigrations } from '@clouddocs/auth-server';
-import { migrate, type Knex } from '@clouddocs/db';
+import { migrate, pendingMigrations, type Knex, type MigrateOptions } from '@clouddocs/db';
 import { docsGrants, docsMigrations } from '@clouddocs/docs-api';
+import { CliError } from './output';
 
 export const allMigrations = [...auditMigrations, ...authMigrations, ...docsMigrations];
 export const allGrants = [auditGrants, authGrants, docsGrants];
 
-export function migrateAll(knex: Knex): Promise<string[]> {
-  return migrate(knex, allMigrations, allGrants);
+/** Applies every pending migration as the owner (`serviceUrl`: DATABASE_SERVICE_URL, for the services' login's password). */
+export function migrateAll(knex: Knex, options: MigrateOptions = {}): Promise<string[]> {
+  return migrate(knex, allMigrations, allGrants, options);
+}
+
+/** Refuses to go on against a schema older than this code (for a process that holds only the services' login). */
+export async function assertMigrated(knex: Knex): Promise<void> {
+  const pending = await pendingMigrations(knex, allMigrations);
+  if (pending.length > 0) {
+    throw new CliError(`${pending.length} migration(s) pending (${pending.join(', ')}): run \`clouddocs migrate\` with the owner's DATABASE_URL first`);
+  }
 }

@@ -1,40 +1,24 @@
 // Running the real `clouddocs` process in tests, as an operator would.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { runNode, type ProcessRun } from '@clouddocs/db';
 
 export const BIN = fileURLToPath(new URL('../bin/clouddocs.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 export const PASSWORD = 'Tr0ub4dor-and-a-long-tail-7731';
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = ProcessRun;
 
 /** Every run and every password sent on stdin, for the check that no output ever shows a secret. */
 export const outputs: Run[] = [];
 export const secretsSent = new Set<string>();
 
 /** Runs `clouddocs ARGS` with `env`, feeding `stdin` (or nothing), and collects its output. */
-export function clouddocs(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Run> {
+export async function clouddocs(args: string[], options: { env: NodeJS.ProcessEnv; stdin?: string }): Promise<Run> {
   if (options.stdin) secretsSent.add(options.stdin.replace(/\r?\n[\s\S]*$/, ''));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const run = { code, stdout, stderr };
-      outputs.push(run);
-      resolve(run);
-    });
-    child.stdin.on('error', () => {}); // a command that exits before reading stdin
-    child.stdin.end(options.stdin ?? '');
-  });
+  const run = await runNode([BIN, ...args], { cwd: REPO, env: options.env, ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) });
+  outputs.push(run);
+  return run;
 }
 
 /** A failure: non-zero exit and exactly one line on stderr, `clouddocs: <reason>`. */

@@ -42,6 +42,13 @@ describe('defaults (the contract table)', () => {
     expect(real.REDIS_URL).toBe('redis://cache:6379');
   });
 
+  it('DATABASE_SERVICE_URL alone (a service given only its own login) is a real database too', () => {
+    const service = loadDocsConfig({ DATABASE_SERVICE_URL: 'postgres://clouddocs_service:pw@db:5432/x' });
+    expect(usesEmbeddedStores(service).database).toBe(false);
+    expect(service.DATABASE_URL).toBeUndefined();
+    expect(loadAuthConfig({}).DATABASE_SERVICE_URL).toBeUndefined();
+  });
+
   it('values from the environment are coerced (ports are numbers)', () => {
     const config = loadAuthConfig({ AUTH_PORT: '3100', DOCS_API_PORT: '4100', LOG_LEVEL: 'debug' });
     expect(config.AUTH_PORT).toBe(3100);
@@ -66,6 +73,8 @@ describe('a bad value fails fast with a ConfigError naming the variable', () => 
     ['AUTH_ISSUER', { AUTH_ISSUER: 'http://localhost:3000/' }],
     ['DOCS_API_AUDIENCE', { DOCS_API_AUDIENCE: 'not a url' }],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://root@localhost/db' }],
+    ['DATABASE_SERVICE_URL', { DATABASE_SERVICE_URL: 'mysql://svc@localhost/db' }],
+    ['DATABASE_SERVICE_URL', { DATABASE_SERVICE_URL: 'postgres://svc@[not-a-host/db' }],
     ['REDIS_URL', { REDIS_URL: 'http://localhost:6379' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['WORKERS', { WORKERS: '0' }],
@@ -85,6 +94,13 @@ describe('a bad value fails fast with a ConfigError naming the variable', () => 
     expect(failure(loadDocsConfig, { DATABASE_URL: 'mysql://root@localhost/db' }).message).toContain('DATABASE_URL:');
     expect(failure(loadDocsConfig, { REDIS_URL: 'http://localhost:6379' }).message).toContain('REDIS_URL:');
     expect(failure(loadDocsConfig, { DOCS_API_CURSOR_KEY: 'short' }).message).toContain('DOCS_API_CURSOR_KEY:');
+  });
+
+  it('a DATABASE_SERVICE_URL naming the owner\'s login is refused: the services never connect as the owner', () => {
+    const env = { DATABASE_URL: 'postgres://owner:a@db/x', DATABASE_SERVICE_URL: 'postgres://owner:b@db/x' };
+    expect(failure(loadAuthConfig, env).message).toMatch(/DATABASE_SERVICE_URL: must name another login than DATABASE_URL/);
+    expect(failure(loadDocsConfig, env).message).toMatch(/DATABASE_SERVICE_URL:/);
+    expect(loadAuthConfig({ ...env, DATABASE_SERVICE_URL: 'postgres://clouddocs_service:b@db/x' }).DATABASE_SERVICE_URL).toBe('postgres://clouddocs_service:b@db/x');
   });
 
   it('every bad variable is named at once, one per line', () => {

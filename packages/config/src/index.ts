@@ -18,16 +18,22 @@ const httpUrl = z
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 const positiveInt = z.coerce.number().int().positive();
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const postgresUrl = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .refine((v) => URL.canParse(v), 'must be a postgres:// URL')
+    .optional(),
+);
 
 const common = {
   AUTH_ISSUER: httpUrl.default('http://localhost:3000'),
   AUTH_PORT: port.default(3000),
   DOCS_API_PORT: port.default(4000),
   DOCS_API_AUDIENCE: httpUrl.default('http://localhost:4000'),
-  DATABASE_URL: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
-  ),
+  DATABASE_URL: postgresUrl,
+  DATABASE_SERVICE_URL: postgresUrl,
   REDIS_URL: z.preprocess(
     (v) => (v === '' ? undefined : v),
     z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
@@ -89,9 +95,19 @@ function parse<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): z.infe
   return result.data;
 }
 
+/** The services must not connect as the owner: a service URL naming the owner's login is refused. */
+function checkDatabaseLogins(data: { DATABASE_URL?: string | undefined; DATABASE_SERVICE_URL?: string | undefined }) {
+  if (!data.DATABASE_URL || !data.DATABASE_SERVICE_URL) return;
+  const login = (url: string) => decodeURIComponent(new URL(url).username);
+  if (login(data.DATABASE_SERVICE_URL) === login(data.DATABASE_URL)) {
+    throw new ConfigError(`Invalid configuration:\n  DATABASE_SERVICE_URL: must name another login than DATABASE_URL (the services never connect as the owner)`);
+  }
+}
+
 /** Configuration of the authorization server (and the CLI, which acts on its stores). */
 export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
   const data = parse(authSchema, env);
+  checkDatabaseLogins(data);
   const devDefaults: string[] = [];
   if (data.AUTH_ENCRYPTION_KEY === DEV_ENCRYPTION_KEY) devDefaults.push('AUTH_ENCRYPTION_KEY');
   if (data.AUTH_COOKIE_KEYS.includes(DEV_COOKIE_KEY)) devDefaults.push('AUTH_COOKIE_KEYS');
@@ -108,6 +124,7 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
 /** Configuration of the docs API. */
 export function loadDocsConfig(env: NodeJS.ProcessEnv = process.env): DocsConfig {
   const data = parse(docsSchema, env);
+  checkDatabaseLogins(data);
   if (data.DOCS_API_CURSOR_KEY === DEV_CURSOR_KEY && !/^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|$)/.test(data.DOCS_API_AUDIENCE)) {
     throw new ConfigError('Invalid configuration:\n  DOCS_API_CURSOR_KEY: the development default may only be used with a localhost DOCS_API_AUDIENCE');
   }
@@ -116,7 +133,7 @@ export function loadDocsConfig(env: NodeJS.ProcessEnv = process.env): DocsConfig
 
 /** Whether the embedded (single-process) stores are in use. */
 export function usesEmbeddedStores(config: CommonConfig): { database: boolean; cache: boolean } {
-  return { database: config.DATABASE_URL === undefined, cache: config.REDIS_URL === undefined };
+  return { database: config.DATABASE_URL === undefined && config.DATABASE_SERVICE_URL === undefined, cache: config.REDIS_URL === undefined };
 }
 
 /** How many worker processes a service should run (`WORKERS=auto` is one per core). */

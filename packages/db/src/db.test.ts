@@ -1,5 +1,5 @@
 // The database layer against the real store: PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise.
-import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +9,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   createKnex,
   createTestDatabase,
+  freePort,
   locateDatabase,
   migrate,
+  runNode,
+  scramVerifier,
   SERVICE_ROLE,
+  ServiceLoginError,
   startEmbeddedPostgres,
   type DatabaseLocation,
   type Knex,
@@ -30,7 +34,7 @@ async function testDatabase(): Promise<TestDatabase> {
   cleanups.push(() => db.drop());
   return db;
 }
-async function knexFor(url: string, options: { poolMax?: number; serviceRole?: boolean } = {}): Promise<Knex> {
+async function knexFor(url: string, options: { poolMax?: number; serviceRole?: boolean; serviceUrl?: string } = {}): Promise<Knex> {
   const knex = await createKnex({ url, ...options });
   cleanups.push(() => knex.destroy());
   return knex;
@@ -142,20 +146,10 @@ describe('startEmbeddedPostgres', () => {
     `;
     const dbDir = fileURLToPath(new URL('..', import.meta.url));
     const results = await Promise.all(
-      [0, 1, 2, 3].map(
-        (worker) =>
-          new Promise<{ failures: string[]; wrong: number }>((resolve, reject) => {
-            const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-              cwd: dbDir,
-              env: { ...process.env, PG_URL: embedded.url, WORKER: String(worker) },
-              stdio: ['ignore', 'pipe', 'inherit'],
-            });
-            let out = '';
-            child.stdout.on('data', (d) => (out += d));
-            child.on('error', reject);
-            child.on('exit', () => resolve(JSON.parse(out || '{"failures":["no output"],"wrong":0}')));
-          }),
-      ),
+      [0, 1, 2, 3].map(async (worker) => {
+        const run = await runNode(['--input-type=module', '-e', script], { cwd: dbDir, env: { ...process.env, PG_URL: embedded.url, WORKER: String(worker) } });
+        return JSON.parse(run.stdout || `{"failures":[${JSON.stringify(`no output: ${run.stderr}`)}],"wrong":0}`) as { failures: string[]; wrong: number };
+      }),
     );
     expect(results.flatMap((r) => r.failures)).toEqual([]);
     expect(results.reduce((sum, r) => sum + r.wrong, 0)).toBe(0);
@@ -222,12 +216,12 @@ describe('migrate', () => {
     expect(await migrate(knex, migrations, grants)).toEqual(['dbtest_002_ledger']);
   });
 
-  it('creates the role clouddocs_service and grants it the schema', async () => {
+  it('creates clouddocs_service as a LOGIN role (no superuser, no role or database creation) and grants it the schema', async () => {
     const db = await testDatabase();
     const knex = await knexFor(db.url);
     await migrate(knex, migrations, grants);
-    const { rows } = await knex.raw(`SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ?`, [SERVICE_ROLE]);
-    expect(rows).toEqual([{ rolname: 'clouddocs_service', rolcanlogin: false }]);
+    const { rows } = await knex.raw(`SELECT rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = ?`, [SERVICE_ROLE]);
+    expect(rows).toEqual([{ rolname: 'clouddocs_service', rolcanlogin: true, rolsuper: false, rolcreaterole: false, rolcreatedb: false }]);
     const privileges = await knex.raw(
       `SELECT has_table_privilege(?, 'dbtest.notes', 'UPDATE') AS notes_update,
               has_table_privilege(?, 'dbtest.ledger', 'INSERT') AS ledger_insert,
@@ -261,15 +255,15 @@ describe('migrate', () => {
   });
 });
 
-describe('createKnex({ serviceRole: true })', () => {
-  it('on a real server it acts as clouddocs_service; on the embedded store (one shared session) it stays the owner', async () => {
+describe('createKnex({ serviceRole: true }): the services\' own login', () => {
+  it('on a real server it connects as clouddocs_service; on the embedded store (one shared session) it stays the owner', async () => {
     const db = await testDatabase();
     const admin = await knexFor(db.url);
     await migrate(admin, migrations, grants);
     const { rows: owner } = await admin.raw('SELECT session_user AS role');
     const service = await knexFor(db.url, { serviceRole: true, poolMax: 2 });
-    const { rows } = await service.raw('SELECT current_user AS role');
-    expect(rows[0].role).toBe(db.embedded ? owner[0].role : SERVICE_ROLE);
+    const { rows } = await service.raw('SELECT session_user AS login, current_user AS role');
+    expect(rows[0]).toEqual(db.embedded ? { login: owner[0].role, role: owner[0].role } : { login: SERVICE_ROLE, role: SERVICE_ROLE });
     // the owner's own connections are never restricted by it
     expect((await admin.raw('SELECT current_user AS role')).rows[0].role).toBe(owner[0].role);
   });
@@ -297,20 +291,101 @@ describe('createKnex({ serviceRole: true })', () => {
     expect((await admin.raw('SELECT current_user AS role')).rows[0].role).not.toBe(SERVICE_ROLE);
   });
 
-  if (process.env.DATABASE_URL) {
-    it('on a real server every pooled connection acts as the role and cannot rewrite the append-only table', async () => {
+  it('an unreachable server is not an error at creation: the pool connects when it is back', async () => {
+    const port = await freePort();
+    const knex = await knexFor(`postgres://postgres@127.0.0.1:${port}/nowhere`, { serviceRole: true, poolMax: 1 });
+    await expect(knex.raw('SELECT 1')).rejects.toThrow();
+  });
+
+  describe.skipIf(!process.env.DATABASE_URL)('on a real server', () => {
+    it('every pooled connection is the login itself, not a superuser, and cannot rewrite the append-only table', async () => {
       const db = await testDatabase();
       const admin = await knexFor(db.url);
       await migrate(admin, migrations, grants);
       const service = await knexFor(db.url, { serviceRole: true, poolMax: 3 });
-      const roles = await Promise.all(
-        Array.from({ length: 6 }, () => service.transaction(async (trx) => (await trx.raw('SELECT current_user AS role, pg_sleep(0.02)')).rows[0].role)),
+      const logins = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          service.transaction(async (trx) => (await trx.raw(`SELECT session_user AS login, r.rolsuper AS superuser, pg_sleep(0.02) FROM pg_roles r WHERE r.rolname = session_user`)).rows[0]),
+        ),
       );
-      expect(new Set(roles)).toEqual(new Set([SERVICE_ROLE]));
+      expect(logins.map((l) => ({ login: l.login, superuser: l.superuser }))).toEqual(logins.map(() => ({ login: SERVICE_ROLE, superuser: false })));
       await service('dbtest.ledger').insert({ entry: 'appended' });
       await expect(service('dbtest.ledger').update({ entry: 'rewritten' })).rejects.toThrow(/permission denied/);
     });
-  }
+
+    it('RESET ROLE gives nothing back: the login is the role, so DELETE stays refused, and no SET ROLE to the owner', async () => {
+      const db = await testDatabase();
+      const admin = await knexFor(db.url);
+      await migrate(admin, migrations, grants);
+      await admin('dbtest.ledger').insert({ entry: 'kept' });
+      const service = await knexFor(db.url, { serviceRole: true, poolMax: 1 });
+      await expect(service.raw('RESET ROLE; DELETE FROM dbtest.ledger')).rejects.toThrow(/permission denied/);
+      await expect(service.raw('RESET SESSION AUTHORIZATION; DELETE FROM dbtest.ledger')).rejects.toThrow(/permission denied/);
+      await expect(service.raw('ALTER TABLE dbtest.ledger DISABLE TRIGGER ALL')).rejects.toThrow(/must be owner/);
+      const owner = (await admin.raw('SELECT session_user AS role')).rows[0].role as string;
+      await expect(service.raw(`SET ROLE ${owner}`)).rejects.toThrow(/permission denied/);
+      expect(await admin('dbtest.ledger').pluck('entry')).toEqual(['kept']);
+    });
+
+    it('a service URL naming a superuser, the owner, or no login is refused with ServiceLoginError', async () => {
+      const db = await testDatabase();
+      const admin = await knexFor(db.url);
+      await migrate(admin, migrations, grants);
+      await expect(createKnex({ url: db.url, serviceRole: true, serviceUrl: db.url })).rejects.toThrow(ServiceLoginError);
+      await expect(createKnex({ url: db.url, serviceRole: true, serviceUrl: db.url })).rejects.toThrow(/is a superuser/);
+
+      const nobody = new URL(db.url);
+      nobody.username = `clouddocs_nobody_${process.pid}`;
+      await expect(createKnex({ url: db.url, serviceRole: true, serviceUrl: nobody.toString() })).rejects.toThrow(/login clouddocs_nobody_\d+ is refused/);
+
+      // a login that owns the schema (not a superuser) is refused too
+      const ownerRole = `clouddocs_t_owner_${randomBytes(4).toString('hex')}`;
+      await admin.raw(`CREATE ROLE ${ownerRole} LOGIN`);
+      cleanups.push(async () => {
+        const k = await createKnex({ url: db.url, poolMax: 1 });
+        await k.raw(`REASSIGN OWNED BY ${ownerRole} TO CURRENT_USER; DROP OWNED BY ${ownerRole}; DROP ROLE ${ownerRole}`).catch(() => {});
+        await k.destroy();
+      });
+      await admin.raw(`ALTER SCHEMA clouddocs_meta OWNER TO ${ownerRole}`);
+      const asOwner = new URL(db.url);
+      asOwner.username = ownerRole;
+      await expect(createKnex({ url: db.url, serviceRole: true, serviceUrl: asOwner.toString() })).rejects.toThrow(/has the schema owner's privileges/);
+      await admin.raw(`ALTER SCHEMA clouddocs_meta OWNER TO CURRENT_USER`);
+    });
+
+    it('a password in DATABASE_SERVICE_URL becomes the login\'s password, stored as a SCRAM verifier (the password itself never sent)', async () => {
+      const db = await testDatabase();
+      const admin = await knexFor(db.url);
+      cleanups.push(async () => {
+        const k = await createKnex({ url: db.url, poolMax: 1 });
+        await k.raw(`ALTER ROLE ${SERVICE_ROLE} PASSWORD NULL`).catch(() => {});
+        await k.destroy();
+      });
+      const serviceUrl = new URL(db.url);
+      serviceUrl.username = SERVICE_ROLE;
+      serviceUrl.password = 'sample service password';
+      await migrate(admin, migrations, grants, { serviceUrl: serviceUrl.toString() });
+      const { rows } = await admin.raw(`SELECT rolpassword FROM pg_authid WHERE rolname = ?`, [SERVICE_ROLE]);
+      const stored = String(rows[0].rolpassword);
+      const salt = Buffer.from(/^SCRAM-SHA-256\$4096:([^$]+)\$/.exec(stored)![1]!, 'base64');
+      expect(stored).toBe(scramVerifier('sample service password', salt));
+    });
+
+    it('scramVerifier agrees with PostgreSQL\'s own: the verifier the server makes from a password, given its salt', async () => {
+      const db = await testDatabase();
+      const admin = await knexFor(db.url);
+      const role = `clouddocs_t_scram_${randomBytes(4).toString('hex')}`;
+      await admin.raw(`SET password_encryption = 'scram-sha-256'; CREATE ROLE ${role} NOLOGIN PASSWORD 'pencil'`);
+      cleanups.push(async () => {
+        const k = await createKnex({ url: db.url, poolMax: 1 });
+        await k.raw(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+        await k.destroy();
+      });
+      const stored = String((await admin.raw(`SELECT rolpassword FROM pg_authid WHERE rolname = ?`, [role])).rows[0].rolpassword);
+      const [, iterations, salt] = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored)!;
+      expect(scramVerifier('pencil', Buffer.from(salt!, 'base64'), Number(iterations))).toBe(stored);
+    });
+  });
 
   it('bigint values come back as numbers', async () => {
     const db = await testDatabase();
@@ -334,7 +409,7 @@ describe('locateDatabase', () => {
   };
 
   /** A second process (as the CLI is) that locates the database under `dir`, writes `write` and reads table `seen`. */
-  function otherProcess(dir: string, write: string): Promise<{ url: string; embedded: boolean; seen: string[]; code: number | null; stderr: string }> {
+  async function otherProcess(dir: string, write: string): Promise<{ url: string; embedded: boolean; seen: string[]; code: number | null; stderr: string }> {
     const dbIndex = fileURLToPath(new URL('./index.ts', import.meta.url));
     const script = `
       const { locateDatabase } = await import(${JSON.stringify(dbIndex)});
@@ -350,25 +425,12 @@ describe('locateDatabase', () => {
     `;
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.DATABASE_URL;
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-        cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('exit', (code) => {
-        try {
-          resolve({ ...JSON.parse(stdout || '{}'), code, stderr });
-        } catch {
-          resolve({ url: '', embedded: false, seen: [], code, stderr: `${stderr}\nstdout: ${stdout}` });
-        }
-      });
-    });
+    const run = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), env });
+    try {
+      return { ...JSON.parse(run.stdout || '{}'), code: run.code, stderr: run.stderr };
+    } catch {
+      return { url: '', embedded: false, seen: [], code: run.code, stderr: `${run.stderr}\nstdout: ${run.stdout}` };
+    }
   }
 
   it('DATABASE_URL wins: no embedded store is started', async () => {

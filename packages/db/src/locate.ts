@@ -1,5 +1,6 @@
-// Finds the database to use: DATABASE_URL, else the embedded store that a running `npm start`
-// publishes under DATA_DIR, else an embedded store this process hosts itself.
+// Finds the database to use: DATABASE_URL (the owner), else DATABASE_SERVICE_URL alone (a service
+// container that is given only the services' login), else the embedded store that a running
+// `npm start` publishes under DATA_DIR, else an embedded store this process hosts itself.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -8,6 +9,8 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded';
 export interface DatabaseLocation {
   readonly url: string;
   readonly embedded: boolean;
+  /** Whether `url` is the owner's (migrations may run); false when only DATABASE_SERVICE_URL is given. */
+  readonly owner: boolean;
   /** Stops the embedded store when this process hosts it; a no-op otherwise. */
   release(): Promise<void>;
 }
@@ -55,6 +58,20 @@ async function runningHost(dataDir: string): Promise<HostRecord | undefined> {
   return undefined;
 }
 
+/** The live process that hosts or holds the embedded store under `dataDir`, if any (for tools that must not pull it away). */
+export function embeddedStoreHolder(dataDir: string): number | undefined {
+  for (const file of [HOST_FILE, LOCK_FILE]) {
+    try {
+      const text = readFileSync(join(dataDir, file), 'utf8');
+      const pid = file === HOST_FILE ? (JSON.parse(text) as HostRecord).pid : Number(text);
+      if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) return pid;
+    } catch {
+      // absent or unreadable: nobody holds it through this file
+    }
+  }
+  return undefined;
+}
+
 /** Takes the PGlite directory lock (one process at a time), waiting up to `waitMs` for a holder to finish. */
 async function lockDataDir(dataDir: string, waitMs: number): Promise<() => void> {
   const file = join(dataDir, LOCK_FILE);
@@ -87,15 +104,16 @@ async function lockDataDir(dataDir: string, waitMs: number): Promise<() => void>
  * others (the CLI, other services) and records its address under DATA_DIR.
  */
 export async function locateDatabase(
-  config: { DATABASE_URL?: string | undefined; DATA_DIR: string },
+  config: { DATABASE_URL?: string | undefined; DATABASE_SERVICE_URL?: string | undefined; DATA_DIR: string },
   options: { host?: boolean } = {},
 ): Promise<DatabaseLocation> {
-  if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: false, release: async () => {} };
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: false, owner: true, release: async () => {} };
+  if (config.DATABASE_SERVICE_URL) return { url: config.DATABASE_SERVICE_URL, embedded: false, owner: false, release: async () => {} };
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   for (;;) {
     const running = await runningHost(dataDir);
-    if (running) return { url: running.url, embedded: true, release: async () => {} };
+    if (running) return { url: running.url, embedded: true, owner: true, release: async () => {} };
     let unlock: () => void;
     try {
       unlock = await lockDataDir(dataDir, 15_000);
@@ -115,6 +133,7 @@ export async function locateDatabase(
     return {
       url: pg.url,
       embedded: true,
+      owner: true,
       async release() {
         if (options.host) rmSync(hostFile, { force: true });
         await pg.stop();

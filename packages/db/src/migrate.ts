@@ -1,7 +1,7 @@
 // Each package owns its schema and its migrations; this runs them all, in dependency order,
-// through one knex migration table, then grants the service role what it needs.
+// through one knex migration table, then makes the services' login and grants it what it needs.
 import type { Knex } from 'knex';
-import { SERVICE_ROLE } from './knex';
+import { SERVICE_ROLE, scramVerifier, servicePassword } from './roles';
 
 export interface Migration {
   /** Unique, sortable within its package, e.g. `auth_001_init`. */
@@ -29,7 +29,13 @@ class ListSource implements Knex.MigrationSource<Migration> {
   }
 }
 
-export async function migrate(knex: Knex, migrations: Migration[], grants: SchemaGrants[]): Promise<string[]> {
+export interface MigrateOptions {
+  /** DATABASE_SERVICE_URL: when it names `clouddocs_service` with a password, the login gets that password. */
+  serviceUrl?: string | undefined;
+}
+
+/** Applies what is pending, as the owner, then makes the services' login and grants it its privileges. */
+export async function migrate(knex: Knex, migrations: Migration[], grants: SchemaGrants[], options: MigrateOptions = {}): Promise<string[]> {
   await knex.raw('CREATE SCHEMA IF NOT EXISTS clouddocs_meta');
   const [, applied] = (await knex.migrate.latest({
     migrationSource: new ListSource(migrations),
@@ -37,27 +43,56 @@ export async function migrate(knex: Knex, migrations: Migration[], grants: Schem
     tableName: 'migrations',
     disableMigrationsListValidation: true,
   })) as [number, string[]];
+  await ensureServiceLogin(knex, servicePassword(options.serviceUrl));
   await grantServiceRole(knex, grants);
   return applied;
 }
 
-async function grantServiceRole(knex: Knex, grants: SchemaGrants[]): Promise<void> {
-  // Creating roles needs CREATEROLE; without it the triggers stay the only wall, which is logged by the caller.
-  try {
-    await knex.raw(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${SERVICE_ROLE}') THEN
-        CREATE ROLE ${SERVICE_ROLE} NOLOGIN;
-      END IF;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-    END $$`);
-    await knex.raw(`GRANT ${SERVICE_ROLE} TO CURRENT_USER`).catch(() => {});
-  } catch {
-    return;
+/** The migrations not yet applied (what a service connected as its own login checks before serving). */
+export async function pendingMigrations(knex: Knex, migrations: Migration[]): Promise<string[]> {
+  const exists = (await knex.raw(`SELECT to_regclass('clouddocs_meta.migrations') IS NOT NULL AS ok`)).rows[0]?.ok === true;
+  const applied = new Set<string>(exists ? await knex('clouddocs_meta.migrations').pluck('name') : []);
+  return migrations.map((m) => m.name).filter((name) => !applied.has(name));
+}
+
+/**
+ * Makes `clouddocs_service` a LOGIN role (and sets its password, as a SCRAM verifier, when one is
+ * given). Roles belong to the whole server, so test databases and other deployments on it may do this
+ * at the same moment: a concurrent change of the same role is retried.
+ */
+async function ensureServiceLogin(knex: Knex, password: string | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await knex.raw(`DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${SERVICE_ROLE}') THEN
+          CREATE ROLE ${SERVICE_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+        ELSIF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = '${SERVICE_ROLE}') THEN
+          ALTER ROLE ${SERVICE_ROLE} LOGIN;
+        END IF;
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+      END $$`);
+      // The verifier is base64 and `$:` only: nothing in it can end the literal.
+      if (password !== undefined) await knex.raw(`ALTER ROLE ${SERVICE_ROLE} PASSWORD '${scramVerifier(password)}'`);
+      return;
+    } catch (err) {
+      const concurrent = /tuple concurrently (updated|deleted)/.test((err as Error).message);
+      if (concurrent && attempt < 5) continue;
+      throw new Error(
+        `the services' login ${SERVICE_ROLE} could not be made (${(err as Error).message}): run the migrations as a role with CREATEROLE, or create it first (CREATE ROLE ${SERVICE_ROLE} LOGIN)`,
+        { cause: err },
+      );
+    }
   }
+}
+
+async function grantServiceRole(knex: Knex, grants: SchemaGrants[]): Promise<void> {
   // Every CLI command and every service start runs this; two GRANTs on one object at once fail with
   // "tuple concurrently updated", so one process at a time grants (a lock for this database only).
   await knex.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [GRANT_LOCK]);
+    // A service connected as its own login reads which migrations are applied before it serves.
+    await trx.raw(`GRANT USAGE ON SCHEMA clouddocs_meta TO ${SERVICE_ROLE}`);
+    await trx.raw(`GRANT SELECT ON clouddocs_meta.migrations TO ${SERVICE_ROLE}`);
     for (const { schema, appendOnly = [] } of grants) {
       await trx.raw(`GRANT USAGE ON SCHEMA ${schema} TO ${SERVICE_ROLE}`);
       await trx.raw(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${SERVICE_ROLE}`);

@@ -1,31 +1,19 @@
 // The Kv seam against every real backend available: the in-process store always, Redis when REDIS_URL is set.
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createKv, MemoryKv, RedisKv, type Kv } from './kv';
+import { trackKvs } from './test-support';
 
 const REDIS_URL = process.env.REDIS_URL || undefined;
 const PREFIX = `cdtest:kv:${randomBytes(4).toString('hex')}:`;
 
-const opened: Kv[] = [];
-afterAll(async () => {
-  for (const kv of opened) {
-    if (kv instanceof RedisKv) {
-      const keys = await kv.keys('');
-      if (keys.length) await kv.del(...keys);
-    }
-    await kv.close();
-  }
-});
+const track = trackKvs();
 
 type Backend = { name: string; open: () => Kv };
 const backends: Backend[] = [{ name: 'memory', open: () => new MemoryKv() }];
 if (REDIS_URL) backends.push({ name: 'redis', open: () => new RedisKv(REDIS_URL, PREFIX) });
 
-function open(backend: Backend): Kv {
-  const kv = backend.open();
-  opened.push(kv);
-  return kv;
-}
+const open = (backend: Backend): Kv => track(backend.open());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const unique = (label: string) => `${label}:${randomBytes(6).toString('hex')}`;
@@ -39,12 +27,10 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000
 }
 
 it('createKv picks Redis when REDIS_URL is set and the in-process store otherwise', async () => {
-  const memory = createKv({ REDIS_PREFIX: PREFIX });
-  opened.push(memory);
+  const memory = track(createKv({ REDIS_PREFIX: PREFIX }));
   expect(memory.kind).toBe('memory');
   if (REDIS_URL) {
-    const redis = createKv({ REDIS_URL, REDIS_PREFIX: PREFIX });
-    opened.push(redis);
+    const redis = track(createKv({ REDIS_URL, REDIS_PREFIX: PREFIX }));
     expect(redis.kind).toBe('redis');
     expect(await redis.ping()).toBe(true);
   }
@@ -52,8 +38,7 @@ it('createKv picks Redis when REDIS_URL is set and the in-process store otherwis
 
 it('a RedisKv answers its first command at once after construction (it waits for the connection)', async () => {
   if (!REDIS_URL) return expect(backends).toHaveLength(1);
-  const fresh = new RedisKv(REDIS_URL, PREFIX);
-  opened.push(fresh);
+  const fresh = track(new RedisKv(REDIS_URL, PREFIX));
   const key = unique('fresh');
   await fresh.set(key, 'first');
   expect(await fresh.get(key)).toBe('first');
@@ -203,10 +188,9 @@ describe.each(backends)('$name Kv', (backend) => {
 
 if (REDIS_URL) describe('Redis Kv sharing', () => {
   it('two RedisKv instances with the same prefix share keys and pub/sub; a different prefix is isolated', async () => {
-    const a = new RedisKv(REDIS_URL!, PREFIX);
-    const b = new RedisKv(REDIS_URL!, PREFIX);
-    const other = new RedisKv(REDIS_URL!, `${PREFIX}other:`);
-    opened.push(a, b, other);
+    const a = track(new RedisKv(REDIS_URL!, PREFIX));
+    const b = track(new RedisKv(REDIS_URL!, PREFIX));
+    const other = track(new RedisKv(REDIS_URL!, `${PREFIX}other:`));
     const key = unique('shared');
     await a.set(key, 'from-a');
     expect(await b.get(key)).toBe('from-a');

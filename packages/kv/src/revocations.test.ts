@@ -1,22 +1,14 @@
 // Revocations shared between the auth server (writer) and the docs API (reader), over every available backend.
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryKv, RedisKv, type Kv } from './kv';
+import { trackKvs } from './test-support';
 import { grantClaim, RevocationList } from './revocations';
 
 const REDIS_URL = process.env.REDIS_URL || undefined;
 const PREFIX = `cdtest:revocations:${randomBytes(4).toString('hex')}:`;
 
-const opened: Kv[] = [];
-afterAll(async () => {
-  for (const kv of opened) {
-    if (kv instanceof RedisKv) {
-      const keys = await kv.keys('');
-      if (keys.length) await kv.del(...keys);
-    }
-    await kv.close();
-  }
-});
+const track = trackKvs();
 
 interface Backend {
   name: string;
@@ -31,9 +23,8 @@ const backends: Backend[] = [
       // The in-process store is shared by everything in one process: the same instance is the same store.
       let kv = memoryStores.get(scope);
       if (!kv) {
-        kv = new MemoryKv();
+        kv = track(new MemoryKv());
         memoryStores.set(scope, kv);
-        opened.push(kv);
       }
       return kv;
     },
@@ -43,9 +34,7 @@ if (REDIS_URL) {
   backends.push({
     name: 'redis',
     open(scope) {
-      const kv = new RedisKv(REDIS_URL, `${PREFIX}${scope}:`);
-      opened.push(kv);
-      return kv;
+      return track(new RedisKv(REDIS_URL, `${PREFIX}${scope}:`));
     },
   });
 }

@@ -1,33 +1,15 @@
 // `clouddocs audit verify` and `clouddocs audit tail`, run as the real CLI process against a test database.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, auditGrants, auditMigrations, type AuditEvent } from '@clouddocs/audit';
 import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
-
-const BIN = fileURLToPath(new URL('../../bin/clouddocs.js', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { BIN, clouddocs as run, type Run } from '../test-support';
 
 let db: TestDatabase;
 let knex: Knex;
 let log: AuditLog;
 
-function clouddocs(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const clouddocs = (args: string[]): Promise<Run> => run(args, { env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' } });
 
 const event = (action: AuditEvent['action'], i: number): AuditEvent => ({
   action,
@@ -42,7 +24,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   knex = await createKnex({ url: db.url, poolMax: 2 });
   await migrate(knex, auditMigrations, [auditGrants]);
-  log = await AuditLog.open(knex, 'cli-test', { lanes: 1 });
+  log = await AuditLog.open(knex, 'cli-test');
   for (let i = 0; i < 5; i += 1) await log.record(event(i % 2 ? 'document.updated' : 'document.created', i));
 });
 afterAll(async () => {

@@ -14,7 +14,7 @@ const lazy = (summary: string, load: () => Promise<Module>): Command => ({
 // Each command lives in its own module and is loaded only when called.
 export const commands: Record<string, Command> = {
   start: lazy('run the auth server and the docs API (migrates and seeds first)', () => import('./start')),
-  migrate: lazy('apply migrations to DATABASE_URL or the embedded store', () => import('./migrate')),
+  migrate: lazy('apply migrations to DATABASE_URL (as the owner) or the embedded store', () => import('./migrate')),
   'user create': lazy('create a user: --email E --password-stdin [--name N]', () => import('./user-create')),
   'client create': lazy('register an OAuth client: --name N [--redirect-uri U]… [--grant G]… [--scope S] [--public] [--org ID --role R]', () => import('./client-create')),
   'org create': lazy('create an organization: --name N --owner EMAIL', () => import('./org-create')),

@@ -1,11 +1,13 @@
 // `clouddocs start [--service all|auth|docs]` (what `npm start` runs): migrate, seed the demo on the
 // first embedded run, then serve. On the embedded stores both services share this one process (the
 // in-process cache cannot be shared); on real PostgreSQL + Redis each service runs as its own process.
+// Migrations run as the owner (DATABASE_URL); the services connect as their own login (see @clouddocs/db
+// roles.ts). A service given only DATABASE_SERVICE_URL does not migrate: it checks the schema is current.
 import { spawn, type ChildProcess } from 'node:child_process';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { loadAuthConfig, loadDocsConfig, workerCount } from '@clouddocs/config';
+import { loadAuthConfig, loadDocsConfig, usesEmbeddedStores, workerCount } from '@clouddocs/config';
 import { createKnex, locateDatabase } from '@clouddocs/db';
 import { createKv } from '@clouddocs/kv';
 import { createLogger, createShutdown } from '@clouddocs/observability';
@@ -14,7 +16,7 @@ import { CliError } from '../output';
 import { runAuthServer } from '../run-auth';
 import { runDocsApi } from '../run-docs';
 import { seedDemoOnce } from '../seed';
-import { migrateAll } from '../stack';
+import { assertMigrated, migrateAll } from '../stack';
 
 export async function run(args: string[]): Promise<void> {
   const opts = parseOptions(args, { service: { type: 'string', default: 'all' } });
@@ -24,23 +26,25 @@ export async function run(args: string[]): Promise<void> {
   loadDocsConfig(); // fail fast on a bad docs API variable too
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'clouddocs' });
   const workers = workerCount(config, availableParallelism());
-  if (workers > 1 && (!config.DATABASE_URL || !config.REDIS_URL)) {
-    throw new CliError(`WORKERS=${config.WORKERS} needs the shared stores: set DATABASE_URL and REDIS_URL (the embedded stores belong to one process)`);
+  const embedded = usesEmbeddedStores(config);
+  if (workers > 1 && (embedded.database || embedded.cache)) {
+    throw new CliError(`WORKERS=${config.WORKERS} needs the shared stores: set DATABASE_URL (or DATABASE_SERVICE_URL) and REDIS_URL (the embedded stores belong to one process)`);
   }
   if (cluster.isWorker) return serve(service as 'auth' | 'docs', logger);
   for (const name of config.devDefaults) logger.warn(`${name} is the development default: set a secret value before exposing this server`);
 
   const location = await locateDatabase(config, { host: true });
-  const admin = await createKnex({ url: location.url, poolMax: 2 });
+  const setup = await createKnex({ url: location.url, poolMax: 2 });
   try {
-    const applied = await migrateAll(admin);
+    if (!location.owner) await assertMigrated(setup);
+    const applied = location.owner ? await migrateAll(setup, { serviceUrl: config.DATABASE_SERVICE_URL }) : [];
     if (applied.length) logger.info({ applied }, 'migrations applied');
     if (location.embedded && service === 'all') {
-      const demo = await seedDemoOnce(admin, config);
+      const demo = await seedDemoOnce(setup, config);
       if (demo) process.stdout.write(demo);
     }
   } finally {
-    await admin.destroy();
+    await setup.destroy();
   }
 
   if (service !== 'all' && workers > 1) return runWorkers(workers, logger);
@@ -104,7 +108,7 @@ async function serve(service: 'auth' | 'docs', logger: ReturnType<typeof createL
   const config = loadAuthConfig();
   const shutdown = createShutdown(logger);
   shutdown.installSignalHandlers();
-  await startServices([service], config.DATABASE_URL!, shutdown);
+  await startServices([service], (config.DATABASE_URL ?? config.DATABASE_SERVICE_URL)!, shutdown);
   return new Promise(() => {});
 }
 
