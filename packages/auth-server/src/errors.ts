@@ -178,7 +178,9 @@ export function sendError(ctx: Context, err: AuthServerError, surface: ErrorSurf
     const page = err instanceof PageError ? err : undefined;
     const back = page?.back ? html`<p><a href="${page.back.href}">${page.back.text}</a></p>` : undefined;
     const heading = unavailable ? 'Temporarily unavailable' : (page?.heading ?? 'Request not accepted');
-    renderPage(ctx, unavailable ? 'Unavailable' : (err.options.title ?? 'Error'), messageView(heading, unavailable ? 'Please try again in a moment.' : err.message, back), err.status);
+    // A protocol endpoint answering a browser names the OAuth error, as oidc-provider's own page does.
+    const message = unavailable ? 'Please try again in a moment.' : surface === 'page' ? err.message : `${err.options.oauthError ?? err.code}: ${err.message}`;
+    renderPage(ctx, unavailable ? 'Unavailable' : (err.options.title ?? 'Error'), messageView(heading, message, back), err.status);
     return;
   }
   ctx.status = err.status;

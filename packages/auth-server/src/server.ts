@@ -2,7 +2,7 @@
 // them, and one table of koa layers, outermost first:
 //   request id + metrics → security headers → error boundary → health → audit commit (events
 //   committed before the response) → client-auth rate limit → error boundary (so failed requests
-//   are still audited and counted) → body reader (bad bytes) → known scopes → a rotated secret's
+//   are still audited and counted) → body reader (bad bytes) → a rotated secret's
 //   predecessor → admin API → JWT introspection / revocation → pages → oidc-provider (its 404 and
 //   500 made consistent).
 import type { Server } from 'node:http';
@@ -36,7 +36,6 @@ import { createUserLifecycle } from './libraries/user-lifecycle';
 import { auditCommit } from './middleware/audit-commit';
 import { previousSecret } from './middleware/previous-secret';
 import { clientAuthLimit } from './middleware/client-auth-limit';
-import { knownScopes } from './middleware/known-scopes';
 import { providerOutcome } from './middleware/provider-outcome';
 import { readBody } from './middleware/read-body';
 import { securityHeaders } from './middleware/security-headers';
@@ -174,7 +173,6 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),
-    knownScopes(),
     previousSecret({ provider, clients }),
     admin,
     jwtTokenEndpoints({ tokens: accessTokens, revocations, clientAuthentication: createClientAuthentication({ provider }) }),

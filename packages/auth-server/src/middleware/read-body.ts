@@ -1,13 +1,21 @@
 // The one body reader (@koa/bodyparser): urlencoded and JSON bodies up to MAX_BODY_BYTES (a larger
-// one is refused with 413, never truncated), read once for every POST, PUT and PATCH. Then bad bytes
-// are bad input: a NUL (U+0000), invalid UTF-8 (raw or percent-encoded) or a lone surrogate in the
-// query string or the body is a 400 at the protocol endpoints; on the pages it is marked for the
-// page's own form step, which shows the form again with a message. oidc-provider reads the same raw
-// body from `ctx.request.body` (a string), so nothing is parsed differently on the way.
+// one is refused with 413, never truncated), read once for every POST, PUT and PATCH. Then bad input
+// at the edge, before anything reaches a store:
+// - a NUL (U+0000), invalid UTF-8 (raw or percent-encoded), a lone surrogate or a parameter longer
+//   than MAX_PARAMETER_CHARS, in the query string, the body or a Basic credential, is a 400
+//   (`invalid_request` at the protocol endpoints); a form body repeating a parameter (other than
+//   `resource`, RFC 8707) is a 400 there too, and so is a page's query repeating one;
+// - on the pages, bad bytes in a form body are marked for the page's own form step, which shows the
+//   form again with a message; bad query strings are a 400 page.
+// oidc-provider reads the same raw body from `ctx.request.body` (a string), so nothing is parsed
+// differently on the way.
 import bodyParser from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { BadRequestError, isPagePath, MAX_BODY_BYTES } from '../errors';
 
+/** Longer than any legitimate parameter (JWT assertions and hints included). */
+export const MAX_PARAMETER_CHARS = 8192;
+const REPEATABLE = new Set(['resource']);
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** True when `text` (already decoded) holds a NUL, a replacement character or a lone surrogate. */
@@ -15,17 +23,30 @@ export function hasBadCharacters(text: string): boolean {
   return text.includes('\u0000') || text.includes('\uFFFD') || LONE_SURROGATE.test(text);
 }
 
-/** A urlencoded string whose keys and values decode to well-formed text without NUL. */
-export function urlencodedIsClean(encoded: string): boolean {
-  if (!encoded) return true;
+type Problem = 'bytes' | 'length' | 'repeat';
+
+/** The first problem of a urlencoded string: bad bytes, an overlong value, or (when `unique`) a repeat. */
+export function urlencodedProblem(encoded: string, unique: boolean): Problem | undefined {
+  if (!encoded) return undefined;
+  const seen = new Set<string>();
   for (const piece of encoded.split('&')) {
+    const eq = piece.indexOf('=');
+    let key: string;
+    let value: string;
     try {
-      if (hasBadCharacters(decodeURIComponent(piece.replace(/\+/g, ' ')))) return false;
+      key = decodeURIComponent((eq === -1 ? piece : piece.slice(0, eq)).replace(/\+/g, ' '));
+      value = eq === -1 ? '' : decodeURIComponent(piece.slice(eq + 1).replace(/\+/g, ' '));
     } catch {
-      return false; // URIError: a percent-encoded sequence that is not UTF-8
+      return 'bytes'; // URIError: a percent-encoded sequence that is not UTF-8
+    }
+    if (hasBadCharacters(key) || hasBadCharacters(value)) return 'bytes';
+    if (key.length > MAX_PARAMETER_CHARS || value.length > MAX_PARAMETER_CHARS) return 'length';
+    if (unique && !REPEATABLE.has(key)) {
+      if (seen.has(key)) return 'repeat';
+      seen.add(key);
     }
   }
-  return true;
+  return undefined;
 }
 
 function jsonIsClean(value: unknown, depth = 0): boolean {
@@ -36,34 +57,53 @@ function jsonIsClean(value: unknown, depth = 0): boolean {
   return true;
 }
 
+/** A Basic credential whose id or secret is not clean text; other schemes must be visible ASCII. */
+function authorizationProblem(header: string): boolean {
+  if (!header) return false;
+  const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header);
+  if (!basic) return !/^[\x20-\x7E]*$/.test(header);
+  const decoded = Buffer.from(basic[1]!, 'base64');
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(decoded);
+  return hasBadCharacters(text) || urlencodedProblem(text.replace(/:/, '&'), false) !== undefined;
+}
+
+const MESSAGES: Record<Problem, string> = {
+  bytes: 'holds a NUL or invalid UTF-8',
+  length: `holds a value longer than ${MAX_PARAMETER_CHARS} characters`,
+  repeat: 'repeats a parameter',
+};
+
 export interface BodyState {
-  /** Where bad bytes were found (a page's form step answers them; they count as a client failure). */
-  badBytes?: 'query' | 'body';
+  /** Bad input found in the body (a page's form step answers it; it counts as a client failure). */
+  badBytes?: 'query' | 'body' | 'header';
 }
 
 export function readBody() {
-  const parse = bodyParser({
-    enableTypes: ['form', 'json'],
-    formLimit: String(MAX_BODY_BYTES),
-    jsonLimit: String(MAX_BODY_BYTES),
-    // Form bodies are parsed by their readers (repeated fields refused); only the raw text is kept.
-    extendTypes: {},
-  });
+  const parse = bodyParser({ enableTypes: ['form', 'json'], formLimit: String(MAX_BODY_BYTES), jsonLimit: String(MAX_BODY_BYTES) });
   return async (ctx: Context, next: Next) => {
     const page = isPagePath(ctx.path);
     const state = ctx.state as BodyState;
-    if (!urlencodedIsClean(ctx.querystring)) {
+    const query = urlencodedProblem(ctx.querystring, page);
+    if (query) {
       state.badBytes = 'query';
-      if (!page) throw new BadRequestError('a query parameter holds a NUL or invalid UTF-8');
+      throw new BadRequestError(`the query string ${MESSAGES[query]}`);
+    }
+    if (!page && authorizationProblem(ctx.get('authorization'))) {
+      state.badBytes = 'header';
+      throw new BadRequestError('the Authorization header holds a NUL or invalid UTF-8');
     }
     if (ctx.method !== 'POST' && ctx.method !== 'PUT' && ctx.method !== 'PATCH') return next();
     await parse(ctx, async () => {});
     const raw = (ctx.request as { rawBody?: string }).rawBody;
     if (typeof raw === 'string') {
-      const clean = ctx.is('application/json') ? !raw.includes('\uFFFD') && jsonIsClean(ctx.request.body) : !raw.includes('\uFFFD') && urlencodedIsClean(raw);
-      if (!clean) {
-        state.badBytes ??= 'body';
-        if (!page) throw new BadRequestError('a parameter holds a NUL or invalid UTF-8');
+      const problem: Problem | undefined = raw.includes('\uFFFD')
+        ? 'bytes'
+        : ctx.is('application/json')
+          ? jsonIsClean(ctx.request.body) ? undefined : 'bytes'
+          : urlencodedProblem(raw, !page);
+      if (problem) {
+        state.badBytes = 'body';
+        if (!page) throw new BadRequestError(`the body ${MESSAGES[problem]}`);
       }
       // oidc-provider and the form readers parse the raw text themselves.
       (ctx.request as { body?: unknown }).body = raw;

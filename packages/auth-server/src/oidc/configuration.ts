@@ -28,6 +28,17 @@ function requestedScopes(ctx: KoaContextWithOIDC): string[] {
   return typeof scope === 'string' ? scope.split(' ') : [];
 }
 
+/**
+ * An unknown scope is invalid_scope, not silently dropped (oidc-provider only refuses known scopes
+ * outside the client's list). Called from the resource indicator callbacks, which run at /auth (after
+ * the redirect_uri is verified, so the error goes back to the client), PAR, client credentials and
+ * refresh, before unknown scopes are filtered out.
+ */
+function refuseUnknownScopes(ctx: KoaContextWithOIDC): void {
+  const unknown = requestedScopes(ctx).filter((s) => s && !ALL_SCOPES.includes(s));
+  if (unknown.length) throw new errors.InvalidScope('requested scope is not supported', unknown.join(' '));
+}
+
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
   const { config, accounts, keys } = deps;
   const audience = config.DOCS_API_AUDIENCE;
@@ -144,13 +155,15 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         // A request for docs API scopes without `resource` is for the docs API, one for admin scopes
         // alone is for the admin API (contract).
         defaultResource: async (ctx, _client, oneOf) => {
+          refuseUnknownScopes(ctx);
           if (oneOf) return oneOf;
           const scopes = requestedScopes(ctx);
           if (scopes.some(isApiScope)) return audience;
           return scopes.some(isAdminScope) ? config.ADMIN_API_AUDIENCE : undefined;
         },
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx, resourceIndicator) => {
+        getResourceServerInfo: async (ctx, resourceIndicator) => {
+          refuseUnknownScopes(ctx);
           const scope = resourceIndicator === audience ? API_SCOPES : resourceIndicator === config.ADMIN_API_AUDIENCE ? ADMIN_SCOPES : undefined;
           if (!scope) throw new errors.InvalidTarget();
           return {

@@ -10,6 +10,7 @@ import { formOf, signedInOf, type PageRoute } from '../steps/page';
 import { readForm } from '../steps/read-form';
 import { requireSignedIn } from '../steps/require-signed-in';
 import { seeOther } from '../views/interaction';
+import { accountFormAgain } from './account-home';
 import { CSRF, field, type PageDeps } from './deps';
 
 const withGrant = z.object({ csrf: CSRF, grant: field(128) }).strict();
@@ -17,14 +18,13 @@ const withSession = z.object({ csrf: CSRF, session: field(128) }).strict();
 const notFound = (message: string) => new PageError(404, { title: 'Your account', heading: 'Not found', message, back: { href: '/account', text: 'Back' } });
 
 export function accountConnectionRoutes(deps: PageDeps): PageRoute[] {
-  const back = { href: '/account', text: 'Back to your account' };
   return [
     {
       method: 'post',
       path: '/account/apps/revoke',
       steps: [
         requireSignedIn(deps),
-        readForm({ schema: withGrant, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), back }),
+        readForm({ schema: withGrant, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), again: accountFormAgain(deps) }),
         async (ctx) => {
           const { account } = signedInOf(ctx);
           const { grant } = formOf<z.infer<typeof withGrant>>(ctx);
@@ -41,7 +41,7 @@ export function accountConnectionRoutes(deps: PageDeps): PageRoute[] {
       path: '/account/sessions/revoke',
       steps: [
         requireSignedIn(deps),
-        readForm({ schema: withSession, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), back }),
+        readForm({ schema: withSession, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), again: accountFormAgain(deps) }),
         async (ctx) => {
           const { account, session } = signedInOf(ctx);
           const uid = formOf<z.infer<typeof withSession>>(ctx).session;

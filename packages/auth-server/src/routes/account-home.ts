@@ -32,6 +32,10 @@ export async function showAccount(deps: PageDeps, ctx: PageContext, extra: { err
   );
 }
 
+/** Shows the console again after a form that could not be taken (bad input 400, expired CSRF field 403). */
+export const accountFormAgain = (deps: PageDeps) => (ctx: PageContext, problem: 'invalid' | 'csrf', status: 400 | 403) =>
+  showAccount(deps, ctx, { error: problem === 'csrf' ? 'This form has expired. Reload the page and try again.' : 'The form could not be read. Check what you entered and try again.', status });
+
 export function accountHomeRoutes(deps: PageDeps): PageRoute[] {
   const cookie = { path: '/account', secure: deps.https };
   return [

@@ -12,7 +12,7 @@ import { readForm } from '../steps/read-form';
 import { requireSignedIn } from '../steps/require-signed-in';
 import { recoveryCodesView, totpEnrolView } from '../views/account';
 import { renderPage, seeOther } from '../views/interaction';
-import { showAccount } from './account-home';
+import { accountFormAgain, showAccount } from './account-home';
 import { CSRF, field, type PageDeps } from './deps';
 
 const RECOVERY_SHOW_SECONDS = 300;
@@ -22,9 +22,8 @@ const withCode = z.object({ csrf: CSRF, code: field(32) }).strict();
 type PasswordAction = 'auth.mfa.disabled' | 'auth.mfa.enrolled';
 
 export function accountSecondFactorRoutes(deps: PageDeps): PageRoute[] {
-  const back = { href: '/account', text: 'Back to your account' };
   const signedIn = requireSignedIn(deps);
-  const passwordForm = readForm({ schema: withPassword, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), back });
+  const passwordForm = readForm({ schema: withPassword, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), again: accountFormAgain(deps) });
 
   /** Re-checks the current password; on failure the console page says why. */
   const confirmPassword =
@@ -42,11 +41,11 @@ export function accountSecondFactorRoutes(deps: PageDeps): PageRoute[] {
       return showAccount(deps, ctx, { error: 'Too many attempts. Try again later.', status: 429 });
     };
 
-  async function showEnrolment(ctx: PageContext, error?: string) {
+  async function showEnrolment(ctx: PageContext, error?: string, status = error ? 400 : 200) {
     const { account } = signedInOf(ctx);
     const enrolment = await deps.mfa.pendingEnrolment(account.id, account.email);
     if (!enrolment) return seeOther(ctx, '/account');
-    renderPage(ctx, 'Set up an authenticator app', totpEnrolView({ csrf: deps.pageCsrf.token(ctx), qrDataUrl: enrolment.qrDataUrl, secret: enrolment.secret, error }), error ? 400 : 200);
+    renderPage(ctx, 'Set up an authenticator app', totpEnrolView({ csrf: deps.pageCsrf.token(ctx), qrDataUrl: enrolment.qrDataUrl, secret: enrolment.secret, error }), status);
   }
 
   const showCodesOnce = async (accountId: string, codes: string[]) => deps.kv.set(kvKeys.recoveryCodesOnce(accountId), JSON.stringify(codes), RECOVERY_SHOW_SECONDS);
@@ -76,7 +75,15 @@ export function accountSecondFactorRoutes(deps: PageDeps): PageRoute[] {
       path: '/account/mfa/totp/confirm',
       steps: [
         signedIn,
-        readForm({ schema: withCode, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), back }),
+        readForm({
+          schema: withCode,
+          csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent),
+          again: async (ctx, problem, status) => {
+            const { account } = signedInOf(ctx);
+            if (!(await deps.mfa.pendingEnrolment(account.id, account.email))) return accountFormAgain(deps)(ctx, problem, status);
+            return showEnrolment(ctx, problem === 'csrf' ? 'This form has expired. Reload the page and try again.' : 'Enter the 6-digit code from your app.', status);
+          },
+        }),
         async (ctx) => {
           const { account } = signedInOf(ctx);
           const codes = await deps.mfa.confirmEnrolment(account.id, formOf<z.infer<typeof withCode>>(ctx).code);

@@ -10,6 +10,7 @@ import { consentView, messageView, renderPage } from '../views/interaction';
 import { PageError } from '../errors';
 import { actors, audit } from '../request-scope';
 import { CSRF, type PageDeps } from './deps';
+import { showLogin } from './interaction-login';
 
 const csrfBody = z.object({ csrf: CSRF }).strict();
 
@@ -21,7 +22,7 @@ interface MissingConsent {
 
 const scopesOf = (missing: MissingConsent) => [...new Set([...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()])];
 
-export async function showConsent(deps: PageDeps, ctx: PageContext) {
+export async function showConsent(deps: PageDeps, ctx: PageContext, error?: string, status = 200) {
   const { uid, params, prompt, session } = interactionOf(ctx);
   deps.interactions.allowRedirectOrigin(ctx, params.redirect_uri);
   const account = session?.accountId ? await deps.accounts.findById(session.accountId) : undefined;
@@ -35,7 +36,9 @@ export async function showConsent(deps: PageDeps, ctx: PageContext) {
       clientName: await deps.interactions.clientName(params.client_id as string | undefined),
       scopes: scopesOf(prompt.details as MissingConsent),
       email: account?.email,
+      error,
     }),
+    status,
   );
 }
 
@@ -55,7 +58,15 @@ export async function grantConsent(deps: PageDeps, ctx: PageContext, accountId: 
 }
 
 export function interactionConsentRoutes(deps: PageDeps): PageRoute[] {
-  const form = readForm({ schema: csrfBody, csrf: (ctx, sent) => deps.interactionCsrf.valid(ctx, interactionOf(ctx).uid, sent) });
+  const form = readForm({
+    schema: csrfBody,
+    csrf: (ctx, sent) => deps.interactionCsrf.valid(ctx, interactionOf(ctx).uid, sent),
+    again: async (ctx, problem, status) => {
+      const error = problem === 'csrf' ? 'This form has expired. Please try again.' : 'The form could not be read. Please try again.';
+      if (interactionOf(ctx).prompt.name === 'consent') return showConsent(deps, ctx, error, status);
+      return showLogin(deps, ctx, interactionOf(ctx), { error, status });
+    },
+  });
   return [
     {
       method: 'post',

@@ -18,3 +18,12 @@ export const continueLink = (returnTo: string | null, text: string) =>
 
 export const expiredLink = (ctx: PageContext, title: string) =>
   renderPage(ctx, title, messageView('This link has expired', 'The link was already used or is too old. Ask for a new one from the sign-in page.'), 400);
+
+/** The mailed token of a form that could not be taken (for showing the form again), else ''. */
+export function sentToken(ctx: PageContext): string {
+  const token = new URLSearchParams(typeof ctx.request.body === 'string' ? ctx.request.body : '').get('token') ?? '';
+  return /^[A-Za-z0-9_-]{1,128}$/.test(token) ? token : '';
+}
+
+export const formProblem = (problem: 'invalid' | 'csrf') =>
+  problem === 'csrf' ? 'This form has expired. Reload the page and try again.' : 'The form could not be read. Try again from the link in your mail.';

@@ -17,7 +17,7 @@ import { tokenFormView } from '../views/account';
 import { forgotView, messageView, renderPage, seeOther } from '../views/interaction';
 import { CSRF, deliver, field, type PageDeps } from './deps';
 import { checkYourEmail } from './signup';
-import { continueLink, expiredLink, queryToken, safeContinue, withContinue } from './mailed-links';
+import { continueLink, expiredLink, formProblem, queryToken, safeContinue, sentToken, withContinue } from './mailed-links';
 
 const forgotBody = z.object({ csrf: CSRF, email: field(320) }).strict();
 const resetBody = z.object({ csrf: CSRF, token: field(128), password: field(4096) }).strict();
@@ -94,7 +94,11 @@ export function passwordResetRoutes(deps: PageDeps): PageRoute[] {
       method: 'post',
       path: '/reset-password',
       steps: [
-        readForm({ schema: resetBody, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), back: { href: '/account', text: 'Back to your account' } }),
+        readForm({
+          schema: resetBody,
+          csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent),
+          again: async (ctx, problem, status) => renderPage(ctx, 'Reset password', resetForm(deps, ctx, sentToken(ctx), formProblem(problem)), status),
+        }),
         async (ctx) => {
           const body = formOf<z.infer<typeof resetBody>>(ctx);
           const pending = await deps.tokens.peek(body.token, 'password_reset');

@@ -6,19 +6,22 @@
 import { z } from 'zod';
 import { verifyEmailMessage } from '../mail/messages';
 import { actors, audit } from '../request-scope';
-import { formOf, signedInOf, type PageRoute } from '../steps/page';
+import { formOf, signedInOf, type PageContext, type PageRoute } from '../steps/page';
 import { readForm } from '../steps/read-form';
 import { requireSignedIn } from '../steps/require-signed-in';
 import { tokenFormView } from '../views/account';
 import { messageView, renderPage, seeOther } from '../views/interaction';
 import { CSRF, deliver, field, type PageDeps } from './deps';
-import { continueLink, expiredLink, queryToken, safeContinue, withContinue } from './mailed-links';
+import { accountFormAgain } from './account-home';
+import { continueLink, expiredLink, formProblem, queryToken, safeContinue, sentToken, withContinue } from './mailed-links';
 
 const withToken = z.object({ csrf: CSRF, token: field(128) }).strict();
 const csrfOnly = z.object({ csrf: CSRF }).strict();
 
+const confirmForm = (deps: PageDeps, ctx: PageContext, token: string, error?: string) =>
+  tokenFormView({ title: 'Confirm your email address', intro: 'Confirm that this address belongs to your CloudDocs account.', action: '/verify-email', csrf: deps.pageCsrf.token(ctx), token, button: 'Confirm email address', error });
+
 export function verifyEmailRoutes(deps: PageDeps): PageRoute[] {
-  const back = { href: '/account', text: 'Back to your account' };
   return [
     {
       method: 'get',
@@ -27,11 +30,7 @@ export function verifyEmailRoutes(deps: PageDeps): PageRoute[] {
         async (ctx) => {
           const token = queryToken(ctx);
           if (!(await deps.tokens.peek(token, 'verify_email'))) return expiredLink(ctx, 'Confirm email');
-          renderPage(
-            ctx,
-            'Confirm email',
-            tokenFormView({ title: 'Confirm your email address', intro: 'Confirm that this address belongs to your CloudDocs account.', action: '/verify-email', csrf: deps.pageCsrf.token(ctx), token, button: 'Confirm email address' }),
-          );
+          renderPage(ctx, 'Confirm email', confirmForm(deps, ctx, token));
         },
       ],
     },
@@ -39,7 +38,11 @@ export function verifyEmailRoutes(deps: PageDeps): PageRoute[] {
       method: 'post',
       path: '/verify-email',
       steps: [
-        readForm({ schema: withToken, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), back }),
+        readForm({
+          schema: withToken,
+          csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent),
+          again: async (ctx, problem, status) => renderPage(ctx, 'Confirm email', confirmForm(deps, ctx, sentToken(ctx), formProblem(problem)), status),
+        }),
         async (ctx) => {
           const used = await deps.tokens.consume(formOf<z.infer<typeof withToken>>(ctx).token, 'verify_email');
           if (!used) return expiredLink(ctx, 'Confirm email');
@@ -59,7 +62,7 @@ export function verifyEmailRoutes(deps: PageDeps): PageRoute[] {
       path: '/account/verify-email',
       steps: [
         requireSignedIn(deps),
-        readForm({ schema: csrfOnly, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), back }),
+        readForm({ schema: csrfOnly, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), again: accountFormAgain(deps) }),
         async (ctx) => {
           const { account } = signedInOf(ctx);
           if (account.emailVerified) return seeOther(ctx, '/account');

@@ -31,14 +31,16 @@ export function readForm<T extends z.ZodType>(spec: FormSpec<T>): PageStep {
   const expired = (status: number) =>
     new PageError(status, { title: 'Request not accepted', heading: 'This form has expired', message: spec.back ? 'Reload the page and try again.' : 'Go back to the application and start again.', back: spec.back });
   return async (ctx, next) => {
-    const parsed = spec.schema.safeParse(formFields(ctx));
-    const problem = ctx.state.badBytes || !parsed.success ? 'invalid' : !spec.csrf(ctx, (parsed.data as { csrf?: string }).csrf) ? 'csrf' : undefined;
+    const fields = formFields(ctx);
+    // Bad bytes first (400), then the CSRF field (403, before the shape: a form without it has expired), then the shape (400).
+    const parsed = spec.schema.safeParse(fields);
+    const problem = ctx.state.badBytes ? 'invalid' : !spec.csrf(ctx, fields.csrf) ? 'csrf' : !parsed.success ? 'invalid' : undefined;
     if (problem) {
       // Without a form to show again, only bad bytes are a 400: any other unusable form has expired.
       if (!spec.again) throw expired(ctx.state.badBytes ? 400 : 403);
       return spec.again(ctx, problem, problem === 'csrf' ? 403 : 400);
     }
-    ctx.state.form = parsed.data;
+    ctx.state.form = parsed.data!;
     return next();
   };
 }

@@ -57,9 +57,10 @@ ${input.links ? html`<p><a href="${input.links.forgot}">Forgot your password?</a
 ${input.extra ?? ''}`;
 }
 
-export function consentView(input: { action: string; abortAction: string; csrf: string; clientName: string; scopes: string[]; email?: string }): Raw {
+export function consentView(input: { action: string; abortAction: string; csrf: string; clientName: string; scopes: string[]; email?: string; error?: string }): Raw {
   return html`
 <h1>Allow ${input.clientName}?</h1>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 ${input.email ? html`<p class="muted">Signed in as ${input.email}</p>` : ''}
 <p><strong>${input.clientName}</strong> is asking to:</p>
 <ul class="scopes">
