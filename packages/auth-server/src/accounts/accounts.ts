@@ -181,6 +181,10 @@ export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher 
       return row ? toAccount(row) : undefined;
     },
 
+    disabledAt: async (id: string): Promise<Date | null> => {
+      const row = await queries.byId(id);
+      return row?.disabled_at ? new Date(row.disabled_at) : null;
+    },
     setDisabled: async (id: string, disabled: boolean) => (await queries.update(id, { disabled_at: disabled ? deps.knex.fn.now() : null })) > 0,
     setPlatformAdmin: async (id: string, admin: boolean) => (await queries.update(id, { platform_admin: admin })) > 0,
     countPlatformAdmins: () => queries.countAdmins(),

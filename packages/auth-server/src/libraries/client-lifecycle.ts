@@ -14,6 +14,17 @@ import type { GrantLibrary } from './grants';
 export type EventFields = Omit<AuditEvent, 'requestId' | 'ip' | 'userAgent'>;
 type Outcome<T> = { result: T; event: EventFields } | undefined;
 
+/**
+ * Tokens carry their issue time in whole seconds, and a user or client revocation refuses every token
+ * issued up to its second: re-enabling waits until that second (and the next, for the revocation's
+ * own few milliseconds) has passed, so the first new token is not taken for an old one.
+ */
+export async function pastRevocationSecond(disabledAt: Date | null): Promise<void> {
+  if (!disabledAt) return;
+  const wait = (Math.floor(disabledAt.getTime() / 1000) + 2) * 1000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
 /** Subscribes `forget` to client changes (the storage adapter's client cache). */
 export async function followClientChanges(kv: Kv, forget: (clientId: string) => void): Promise<void> {
   await kv.subscribe(LIMITS.clientsChangedChannel, (message) => {
@@ -48,7 +59,9 @@ export function createClientLifecycle(deps: { clients: ClientLibrary; payloads: 
     },
 
     async setDisabled(actor: Actor, clientId: string, disabled: boolean): Promise<Outcome<ClientView>> {
+      const before = await deps.clients.disabledAt(clientId);
       if (!(await deps.clients.setDisabled(clientId, disabled))) return undefined;
+      if (!disabled) await pastRevocationSecond(before);
       await changed(clientId);
       const grantsRevoked = disabled ? await cutOff(clientId) : 0;
       return { result: (await deps.clients.get(clientId))!, event: event(actor, disabled ? 'client.disabled' : 'client.enabled', clientId, disabled ? { grantsRevoked } : undefined) };

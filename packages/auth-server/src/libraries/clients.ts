@@ -164,6 +164,11 @@ export function createClientLibrary(deps: { knex: Knex; box: SecretBox; issuer: 
 
     remove: (clientId: string, trx?: Knex.Transaction) => queries.remove(clientId, trx),
 
+    async disabledAt(clientId: string): Promise<Date | null> {
+      const row = await queries.byId(clientId);
+      return row?.disabled_at ? new Date(row.disabled_at) : null;
+    },
+
     async setDisabled(clientId: string, disabled: boolean, trx?: Knex.Transaction): Promise<boolean> {
       return (await queries.update(clientId, { disabled_at: disabled ? deps.knex.fn.now() : null }, trx)) > 0;
     },

@@ -15,7 +15,7 @@ import type { Mailer } from '../mail/mailer';
 import { invitationMessage } from '../mail/messages';
 import type { MfaLibrary } from '../mfa/totp';
 import type { PayloadQueries } from '../queries/payloads';
-import type { EventFields } from './client-lifecycle';
+import { pastRevocationSecond, type EventFields } from './client-lifecycle';
 import type { GrantLibrary } from './grants';
 import type { SessionDirectory } from './sessions';
 
@@ -102,7 +102,9 @@ export function createUserLifecycle(deps: {
 
     async setDisabled(actor: Actor, userId: string, disabled: boolean): Promise<Outcome<UserView>> {
       if (disabled) selfProtected(actor, userId, 'disable');
+      const before = await deps.accounts.disabledAt(userId);
       if (!(await deps.accounts.setDisabled(userId, disabled))) return undefined;
+      if (!disabled) await pastRevocationSecond(before);
       const ended = disabled ? await endEverything(userId) : undefined;
       return { result: (await this.get(userId))!, event: event(actor, disabled ? 'user.disabled' : 'user.enabled', userId, ended) };
     },

@@ -11,7 +11,7 @@
 // differently on the way.
 import bodyParser from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
-import { BadRequestError, isPagePath, MAX_BODY_BYTES } from '../errors';
+import { BadRequestError, isPagePath, MAX_BODY_BYTES, PayloadTooLargeError } from '../errors';
 
 /** Longer than any legitimate parameter (JWT assertions and hints included). */
 export const MAX_PARAMETER_CHARS = 8192;
@@ -93,7 +93,14 @@ export function readBody() {
       throw new BadRequestError('the Authorization header holds a NUL or invalid UTF-8');
     }
     if (ctx.method !== 'POST' && ctx.method !== 'PUT' && ctx.method !== 'PATCH') return next();
-    await parse(ctx, async () => {});
+    try {
+      await parse(ctx, async () => {});
+    } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      if (status === 413) throw new PayloadTooLargeError(MAX_BODY_BYTES);
+      if (typeof status === 'number' && status >= 400 && status < 500) throw new BadRequestError(ctx.is('application/json') ? 'the body is not valid JSON' : 'the body could not be read');
+      throw err;
+    }
     const raw = (ctx.request as { rawBody?: string }).rawBody;
     if (typeof raw === 'string') {
       const problem: Problem | undefined = raw.includes('\uFFFD')

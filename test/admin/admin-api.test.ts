@@ -1,0 +1,269 @@
+// The admin API end to end, on the real auth server and docs API sharing their stores: its credential
+// rules checked for every route of its own OpenAPI document (so a route added later is covered), each
+// operation with its audit event, and the effects that must be at once (a disabled client or user,
+// a signed-out user, a rotated secret) seen by the docs API and the token endpoint on the next request.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClientLibrary, SecretBox, type RegisteredClient } from '@clouddocs/auth-server';
+import { basic, expectProblem, startDocsStack, type DocsStack } from '../docs/support';
+
+let stack: DocsStack;
+let writer: RegisteredClient;
+let reader: RegisteredClient;
+let machine: RegisteredClient;
+let writeToken: string;
+let readToken: string;
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+async function token(client: { client_id: string; client_secret?: string }, scope: string, at = stack.authUrl): Promise<Response> {
+  return fetch(`${at}/token`, { method: 'POST', headers: { ...FORM, authorization: basic(client) }, body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString() });
+}
+
+async function accessToken(client: { client_id: string; client_secret?: string }, scope: string): Promise<string> {
+  const res = await token(client, scope);
+  expect(res.status, `token for ${scope}`).toBe(200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+async function admin(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] ??= 'application/json';
+  const res = await fetch(`${stack.authUrl}/admin/v1${path}`, { method, headers, body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : undefined, text };
+}
+
+async function auditEvents(action: string, targetId: string) {
+  return stack.admin('audit.events').where({ action, target_id: targetId }).select('actor_type', 'actor_id', 'outcome', 'detail');
+}
+
+beforeAll(async () => {
+  stack = await startDocsStack();
+  const clients = createClientLibrary({ knex: stack.admin, box: new SecretBox(stack.config.AUTH_ENCRYPTION_KEY), issuer: stack.issuer });
+  writer = await clients.create({ name: 'operator robot', grants: ['client_credentials'], scope: 'admin:read admin:write' });
+  reader = await clients.create({ name: 'auditor robot', grants: ['client_credentials'], scope: 'admin:read' });
+  machine = await clients.create({ name: 'docs robot', grants: ['client_credentials'], scope: 'docs:read orgs:read' });
+  writeToken = await accessToken(writer, 'admin:read admin:write');
+  readToken = await accessToken(reader, 'admin:read');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('admin API credentials (every route of /admin/v1/openapi.json)', () => {
+  it('discovery lists admin:read and admin:write, and an admin-scoped client credentials token has aud = ADMIN_API_AUDIENCE', async () => {
+    const discovery = (await (await fetch(`${stack.authUrl}/.well-known/openid-configuration`)).json()) as { scopes_supported: string[] };
+    expect(discovery.scopes_supported).toEqual(expect.arrayContaining(['admin:read', 'admin:write']));
+    const payload = JSON.parse(Buffer.from(writeToken.split('.')[1]!, 'base64url').toString()) as { aud: string; scope: string };
+    expect(payload.aud).toBe(`${stack.issuer}/admin/v1`);
+    expect(payload.scope).toBe('admin:read admin:write');
+  });
+
+  it('a client without admin scopes asking for them -> invalid_scope', async () => {
+    const res = await token(machine, 'admin:read');
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_scope');
+  });
+
+  it('no token -> 401 with a bare Bearer challenge; a docs API token -> 401 invalid_token; admin:read on a change -> 403 insufficient_scope', async () => {
+    const document = await admin('GET', '/openapi.json');
+    expect(document.status).toBe(200);
+    const docsToken = await accessToken(machine, 'docs:read');
+    const operations = Object.entries(document.body.paths as Record<string, Record<string, { security: unknown[] }>>).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path: path.replace(/^\/admin\/v1/, '').replace(/\{[^}]+\}/g, 'cd_nonexistent'), secured: op.security.length > 0 })),
+    );
+    expect(operations.length).toBeGreaterThanOrEqual(20);
+    for (const op of operations.filter((o) => o.secured)) {
+      const body = op.method === 'GET' || op.method === 'DELETE' ? undefined : {};
+      const none = await admin(op.method, op.path, { body });
+      expect(none.status, `${op.method} ${op.path} without a token`).toBe(401);
+      expect(none.headers.get('www-authenticate')).toBe('Bearer realm="clouddocs-admin"');
+      expect(none.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const docs = await admin(op.method, op.path, { token: docsToken, body });
+      expect(docs.status, `${op.method} ${op.path} with a docs API token`).toBe(401);
+      expect(docs.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+      const garbage = await admin(op.method, op.path, { token: 'not.a.token', body });
+      expect(garbage.status).toBe(401);
+      if (op.method !== 'GET') {
+        const readOnly = await admin(op.method, op.path, { token: readToken, body });
+        expect(readOnly.status, `${op.method} ${op.path} with admin:read`).toBe(403);
+        expect(readOnly.headers.get('www-authenticate')).toBe('Bearer realm="clouddocs-admin", error="insufficient_scope", scope="admin:write"');
+        expect(readOnly.body).toMatchObject({ status: 403, scope: 'admin:write' });
+      }
+    }
+    const denied = await stack.admin('audit.events').where({ action: 'access.denied', actor_id: reader.client_id }).count({ n: '*' }).first();
+    expect(Number(denied?.n)).toBeGreaterThan(0);
+  });
+
+  it('unknown fields, wrong types and bad JSON are 400 problem+json; an unknown admin path is 404 problem+json', async () => {
+    for (const body of ['{"client_name":"x","ownerId":"me"}', '{"client_name":5}', '{"client_name":', '{"__proto__":{"a":1},"client_name":"x"}']) {
+      const res = await admin('POST', '/clients', { token: writeToken, body });
+      expect(res.status, body).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.text).not.toMatch(/at .*\.ts:\d+/);
+    }
+    const nul = await admin('POST', '/clients', { token: writeToken, body: { client_name: 'a\u0000b', grant_types: ['client_credentials'] } });
+    expect(nul.status).toBe(400);
+    const unknown = await admin('GET', '/nothing-here', { token: readToken });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ status: 404 });
+  });
+});
+
+describe('admin API operations', () => {
+  it('clients: create (secret once) -> list -> read (never the secret) -> update a redirect URI -> delete; each change audited with the caller as actor', async () => {
+    const created = await admin('POST', '/clients', { token: writeToken, body: { client_name: 'Partner app', redirect_uris: ['https://partner.example/cb'] } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ client_name: 'Partner app', redirect_uris: ['https://partner.example/cb'], grant_types: ['authorization_code', 'refresh_token'], disabled: false });
+    expect(created.body.client_secret).toEqual(expect.any(String));
+    const id = created.body.client_id as string;
+
+    const listed = await admin('GET', `/clients?q=${encodeURIComponent('Partner app')}`, { token: readToken });
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.map((c: { client_id: string }) => c.client_id)).toContain(id);
+    expect(listed.body).toHaveProperty('nextCursor');
+    const read = await admin('GET', `/clients/${id}`, { token: readToken });
+    expect(read.status).toBe(200);
+    expect(read.text).not.toContain(created.body.client_secret);
+    expect(read.body).not.toHaveProperty('client_secret');
+
+    const bad = await admin('PATCH', `/clients/${id}`, { token: writeToken, body: { redirect_uris: ['https://partner.example/cb#fragment'] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.detail).toMatch(/fragment/);
+    const updated = await admin('PATCH', `/clients/${id}`, { token: writeToken, body: { redirect_uris: ['https://partner.example/new'] } });
+    expect(updated.status).toBe(200);
+    expect(updated.body.redirect_uris).toEqual(['https://partner.example/new']);
+    // The changed redirect URI applies on the next authorization request: the old one is refused.
+    const auth = (uri: string) =>
+      fetch(`${stack.authUrl}/auth?${new URLSearchParams({ client_id: id, response_type: 'code', scope: 'openid', redirect_uri: uri, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`, { redirect: 'manual' });
+    expect((await auth('https://partner.example/cb')).status).toBe(400);
+    expect((await auth('https://partner.example/new')).status).toBe(303);
+
+    const deleted = await admin('DELETE', `/clients/${id}`, { token: writeToken });
+    expect(deleted.status).toBe(204);
+    expect((await admin('GET', `/clients/${id}`, { token: readToken })).status).toBe(404);
+    for (const action of ['client.created', 'client.updated', 'client.deleted']) {
+      expect(await auditEvents(action, id), action).toEqual([expect.objectContaining({ actor_type: 'client', actor_id: writer.client_id, outcome: 'success' })]);
+    }
+  });
+
+  it('a disabled client cannot authenticate and its tokens are refused by the docs API at once; enabled again, it gets new tokens', async () => {
+    const robot = await admin('POST', '/clients', { token: writeToken, body: { client_name: 'Robot', grant_types: ['client_credentials'], scope: 'docs:read' } });
+    const client = { client_id: robot.body.client_id as string, client_secret: robot.body.client_secret as string };
+    const before = await accessToken(client, 'docs:read');
+    expect((await stack.api('GET', '/me', { token: before })).status).toBe(200);
+
+    const disabled = await admin('POST', `/clients/${client.client_id}/disable`, { token: writeToken });
+    expect(disabled.status).toBe(200);
+    expect(disabled.body.disabled).toBe(true);
+    expectProblem(await stack.api('GET', '/me', { token: before }), 401);
+    const refused = await token(client, 'docs:read');
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_client');
+
+    expect((await admin('POST', `/clients/${client.client_id}/enable`, { token: writeToken })).status).toBe(200);
+    const retry = await token(client, 'docs:read');
+    expect(retry.status, await retry.clone().text()).toBe(200);
+    const after = await accessToken(client, 'docs:read');
+    expect((await stack.api('GET', '/me', { token: after })).status).toBe(200);
+    expectProblem(await stack.api('GET', '/me', { token: before }), 401);
+    expect(await auditEvents('client.disabled', client.client_id)).toHaveLength(1);
+  });
+
+  it('a rotated secret: the previous one works until its expiry, then only the new one; 0 ends it at once', async () => {
+    const robot = await admin('POST', '/clients', { token: writeToken, body: { client_name: 'Rotating robot', grant_types: ['client_credentials'], scope: 'docs:read' } });
+    const id = robot.body.client_id as string;
+    const old = robot.body.client_secret as string;
+    const rotated = await admin('POST', `/clients/${id}/secret`, { token: writeToken, body: { previous_secret_expires_in: 3600 } });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.client_secret).not.toBe(old);
+    expect(Date.parse(rotated.body.previous_secret_expires_at)).toBeGreaterThan(Date.now() + 3500_000);
+    expect((await token({ client_id: id, client_secret: old }, 'docs:read')).status).toBe(200);
+    expect((await token({ client_id: id, client_secret: rotated.body.client_secret }, 'docs:read')).status).toBe(200);
+    const post = await fetch(`${stack.authUrl}/token`, { method: 'POST', headers: FORM, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'docs:read', client_id: id, client_secret: old }).toString() });
+    expect(post.status).toBe(200); // the previous secret in the body (client_secret_post) too
+
+    const again = await admin('POST', `/clients/${id}/secret`, { token: writeToken, body: { previous_secret_expires_in: 0 } });
+    expect(again.body.previous_secret_expires_at).toBeNull();
+    expect((await token({ client_id: id, client_secret: rotated.body.client_secret }, 'docs:read')).status).toBe(401);
+    expect((await token({ client_id: id, client_secret: old }, 'docs:read')).status).toBe(401);
+    expect((await token({ client_id: id, client_secret: again.body.client_secret }, 'docs:read')).status).toBe(200);
+    expect((await admin('GET', `/clients/${id}`, { token: readToken })).text).not.toContain(again.body.client_secret);
+  });
+
+  it('users: create, find by email, read, update; disable -> sign-in refused, their tokens refused at once; enable; sign-out ends their tokens; delete erases them', async () => {
+    const created = await admin('POST', '/users', { token: writeToken, body: { email: 'Grace.Operator@Example.test', name: 'Grace', password: 'quiet-harbor-lantern-93' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ email: 'grace.operator@example.test', name: 'Grace', disabled: false, second_factors: { totp: false } });
+    const id = created.body.id as string;
+    const found = await admin('GET', `/users?email=${encodeURIComponent('grace.operator@example.test')}`, { token: readToken });
+    expect(found.body.items.map((u: { id: string }) => u.id)).toEqual([id]);
+    expect((await admin('POST', '/users', { token: writeToken, body: { email: 'grace.operator@example.test' } })).status).toBe(409);
+    const renamed = await admin('PATCH', `/users/${id}`, { token: writeToken, body: { name: 'Grace H.' } });
+    expect(renamed.body.name).toBe('Grace H.');
+
+    const web = await stack.createWebClient();
+    const user = { email: 'grace.operator@example.test', password: 'quiet-harbor-lantern-93' };
+    const { tokens } = await stack.signIn(web, user);
+    expect((await stack.api('GET', '/me', { token: tokens.access_token })).status).toBe(200);
+    expect(((await admin('GET', `/users/${id}`, { token: readToken })).body.last_sign_in_at as string | null)).toEqual(expect.any(String));
+
+    const disabled = await admin('POST', `/users/${id}/disable`, { token: writeToken });
+    expect(disabled.status).toBe(200);
+    expect(disabled.body.disabled).toBe(true);
+    expectProblem(await stack.api('GET', '/me', { token: tokens.access_token }), 401);
+    await expect(stack.signIn(web, user)).rejects.toThrow();
+    expect((await admin('POST', `/users/${id}/enable`, { token: writeToken })).body.disabled).toBe(false);
+    const second = await stack.signIn(web, user);
+    expect((await stack.api('GET', '/me', { token: second.tokens.access_token })).status).toBe(200);
+
+    const out = await admin('POST', `/users/${id}/sign-out`, { token: writeToken });
+    expect(out.status).toBe(200);
+    expect(out.body.grants_revoked).toBeGreaterThanOrEqual(1);
+    expectProblem(await stack.api('GET', '/me', { token: second.tokens.access_token }), 401);
+
+    expect((await admin('DELETE', `/users/${id}`, { token: writeToken })).status).toBe(204);
+    expect((await admin('GET', `/users/${id}`, { token: readToken })).status).toBe(404);
+    expect(await stack.admin('auth.accounts').where({ id }).first()).toBeUndefined();
+    for (const action of ['user.created', 'user.updated', 'user.disabled', 'user.enabled', 'user.signed_out', 'user.deleted']) {
+      expect(await auditEvents(action, id), action).toEqual([expect.objectContaining({ actor_type: 'client', actor_id: writer.client_id, outcome: 'success' })]);
+    }
+  });
+
+  it('a user created without a password gets a mail to choose one; a member add for a disabled user is 404 at the docs API', async () => {
+    const created = await admin('POST', '/users', { token: writeToken, body: { email: 'invitee@example.test' } });
+    expect(created.status).toBe(201);
+    const owner = await stack.createUser('owner');
+    const ownerToken = (await stack.signIn(await stack.createWebClient(), owner)).tokens.access_token;
+    const org = await stack.api('POST', '/orgs', { token: ownerToken, body: { name: 'Ops' } });
+    expect(org.status).toBe(201);
+    await admin('POST', `/users/${created.body.id}/disable`, { token: writeToken });
+    const member = await stack.api('PUT', `/orgs/${org.body.id}/members/${created.body.id}`, { token: ownerToken, body: { role: 'viewer' } });
+    expectProblem(member, 404);
+  });
+
+  it('keys: list with status, rotate -> a pending generation, audited; audit search and verify', async () => {
+    const keys = await admin('GET', '/keys', { token: readToken });
+    expect(keys.status).toBe(200);
+    expect(keys.body.items.some((k: { status: string }) => k.status === 'active')).toBe(true);
+    const rotated = await admin('POST', '/keys/rotate', { token: writeToken });
+    expect(rotated.status).toBe(200);
+    const after = await admin('GET', '/keys', { token: readToken });
+    const statuses = after.body.items.filter((k: { generation: number }) => k.generation === rotated.body.generation).map((k: { status: string }) => k.status);
+    expect(statuses.length).toBe(3);
+    expect(new Set(statuses).size).toBe(1);
+    expect(['pending', 'active']).toContain(statuses[0]);
+
+    const search = await admin('GET', `/audit?action=key.rotated&actor=${writer.client_id}`, { token: readToken });
+    expect(search.status).toBe(200);
+    expect(search.body.items[0]).toMatchObject({ action: 'key.rotated', actor: { type: 'client', id: writer.client_id }, outcome: 'success' });
+    const page = await admin('GET', '/audit?limit=2', { token: readToken });
+    expect(page.body.items).toHaveLength(2);
+    const next = await admin('GET', `/audit?limit=2&cursor=${page.body.nextCursor}`, { token: readToken });
+    expect(Number(next.body.items[0].id)).toBeLessThan(Number(page.body.items[1].id));
+    expect((await admin('GET', '/audit?cursor=%21%21', { token: readToken })).status).toBe(400);
+    const verify = await admin('GET', '/audit/verify', { token: readToken });
+    expect(verify.body).toMatchObject({ intact: true });
+  });
+});
