@@ -35,7 +35,7 @@ describe('createAccountLibrary().create', () => {
     const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(OWASP) });
     const address = email('Mixed.Case');
     const account = await accounts.create({ email: `  ${address.toUpperCase()} `, password: 'a long enough passphrase', name: ' Alice ' });
-    expect(account).toEqual({ id: expect.any(String), email: address.toLowerCase(), name: 'Alice', emailVerified: false });
+    expect(account).toEqual({ id: expect.any(String), email: address.toLowerCase(), name: 'Alice', emailVerified: false, disabled: false, platformAdmin: false, createdAt: expect.any(String), lastSignInAt: null });
     const row = await knex('auth.accounts').where({ id: account.id }).first();
     expect(row.email).toBe(address.toLowerCase());
     expect(row.password_hash).toMatch(/^\$argon2id\$/);

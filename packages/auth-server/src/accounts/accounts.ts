@@ -99,6 +99,7 @@ export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher 
         name,
         email_verified: input.emailVerified ?? false,
         password_hash: await deps.hasher.hash(input.password),
+        created_at: new Date(),
       };
       try {
         await (trx ?? deps.knex)('auth.accounts').insert(row);

@@ -2,7 +2,7 @@
 import type { Knex } from '@clouddocs/db';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useAuthDatabase } from '../test-support';
-import { ALL_SCOPES, API_SCOPES } from '../scopes';
+import { API_SCOPES, DEFAULT_CLIENT_SCOPES } from '../scopes';
 import { SecretBox } from '../secret-box';
 import { ClientError, createClientLibrary, redirectUriProblem, type ClientInput } from './clients';
 
@@ -119,7 +119,7 @@ describe('createClientLibrary().create: defaults', () => {
       redirect_uris: ['https://app.example.com/cb'],
       token_endpoint_auth_method: 'client_secret_basic',
       application_type: 'web',
-      scope: ALL_SCOPES.join(' '),
+      scope: DEFAULT_CLIENT_SCOPES.join(' '), // every scope but the admin API's
     });
     expect(client.client_id).toMatch(/^cd_[A-Za-z0-9_-]{16}$/);
     expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/); // 32 random bytes
@@ -194,5 +194,36 @@ describe('client secrets at rest', () => {
       }),
     ).rejects.toThrow('roll back');
     expect(await library().findForProvider(id)).toBeUndefined();
+  });
+});
+
+describe('createClientLibrary(): the operator plane', () => {
+  it('admin scopes only when an operator names them; a client with admin scopes alone needs nothing else', async () => {
+    const defaults = await library().create({ name: 'machine', grants: ['client_credentials'] });
+    expect(defaults.scope.split(' ')).not.toContain('admin:read');
+    const operator = await library().create({ name: 'operator', grants: ['client_credentials'], scope: 'admin:read admin:write' });
+    expect(operator.scope).toBe('admin:read admin:write');
+  });
+
+  it('update keeps the creation rules; a disabled client is invisible to oidc-provider; a rotated secret keeps its predecessor until it expires', async () => {
+    const lib = library();
+    const created = await lib.create({ name: 'web', redirectUris: ['https://app.example/cb'] });
+    await expect(lib.update(created.client_id, { redirectUris: ['https://app.example/cb#x'] })).rejects.toBeInstanceOf(ClientError);
+    expect((await lib.update(created.client_id, { redirectUris: ['https://app.example/new'] }))?.redirect_uris).toEqual(['https://app.example/new']);
+    expect(await lib.update('cd_unknown', { name: 'x' })).toBeUndefined();
+
+    expect(await lib.setDisabled(created.client_id, true)).toBe(true);
+    expect(await lib.findForProvider(created.client_id)).toBeUndefined();
+    expect((await lib.get(created.client_id))?.disabled).toBe(true);
+    await lib.setDisabled(created.client_id, false);
+    expect((await lib.findForProvider(created.client_id))?.client_secret).toBe(created.client_secret);
+
+    const rotated = await lib.rotateSecret(created.client_id, 60);
+    expect(rotated?.client_secret).not.toBe(created.client_secret);
+    expect(await lib.currentSecretFor(created.client_id, created.client_secret!)).toBe(rotated!.client_secret);
+    expect(await lib.currentSecretFor(created.client_id, 'wrong')).toBeUndefined();
+    await lib.rotateSecret(created.client_id, 0);
+    expect(await lib.currentSecretFor(created.client_id, rotated!.client_secret)).toBeUndefined();
+    expect(JSON.stringify(await lib.get(created.client_id))).not.toContain(rotated!.client_secret);
   });
 });
