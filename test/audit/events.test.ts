@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, formsOf, visibleText } from '../support/browser';
 import { discover, startAuthorization, tokenRequest } from '../support/rp';
-import { ALL_API, decodeJwt, expectProblem, PASSWORD, REDIRECT_URI, startDocsStack, type DocsStack, type User } from '../docs/support';
+import { ALL_API, decodeJwt, expectProblem, PASSWORD, REDIRECT_URI, sleep, startDocsStack, type DocsStack, type User } from '../docs/support';
 
 interface Row {
   id: string | number;
@@ -80,7 +80,8 @@ async function cli(args: string[], stdin?: string) {
 
 beforeAll(async () => {
   testStarted = Date.now();
-  stack = await startDocsStack();
+  // A short refresh token reuse grace window, so that reuse after it is seen in this run.
+  stack = await startDocsStack({ env: { AUTH_REFRESH_REUSE_GRACE_SECONDS: '2' } });
   [bob, carol] = await Promise.all([stack.createUser('bob'), stack.createUser('carol')]);
 }, 120_000);
 
@@ -179,16 +180,22 @@ describe('tokens', () => {
     app = { client_id: created.client_id, client_secret: created.client_secret! };
   });
 
-  it('token.refreshed for a refresh, token.reuse_detected when the old refresh token is replayed', async () => {
+  it('token.refreshed for a refresh, again (replay: true) for a retry within the grace window, token.reuse_detected when the old refresh token is replayed after it', async () => {
     const signIn = await stack.signIn(app, alice, { scope: 'openid offline_access docs:read', prompt: 'consent' });
     const first = signIn.tokens.refresh_token!;
     const refreshed = await tokenRequest(stack, app, { grant_type: 'refresh_token', refresh_token: first });
+    // Within AUTH_REFRESH_REUSE_GRACE_SECONDS (2 s here) of the first use: the same answer, audited as given again.
+    const retry = await tokenRequest(stack, app, { grant_type: 'refresh_token', refresh_token: first });
     expect(refreshed.status).toBe(200);
     expect(refreshed.headers.get('cache-control')).toBe('no-store');
     refreshToken = refreshed.body.refresh_token as string;
     expect(refreshToken).not.toBe(first);
     expect(await oneEvent('token.refreshed', refreshed.headers.get('x-request-id'))).toMatchObject({ actor_type: 'user', actor_id: alice.id, target_type: 'grant', outcome: 'success', detail: expect.objectContaining({ grantType: 'refresh_token' }) });
+    expect(retry.status).toBe(200);
+    expect(retry.body.refresh_token).toBe(refreshToken);
+    expect(await oneEvent('token.refreshed', retry.headers.get('x-request-id'))).toMatchObject({ actor_id: alice.id, target_type: 'grant', outcome: 'success', detail: expect.objectContaining({ replay: true }) });
 
+    await sleep(3_000); // past the window
     const replay = await tokenRequest(stack, app, { grant_type: 'refresh_token', refresh_token: first });
     expect(replay.status).toBe(400);
     expect(replay.body.error).toBe('invalid_grant');

@@ -84,7 +84,8 @@ export function basic(client: { client_id: string; client_secret?: string }): st
   return `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret ?? '')}`).toString('base64')}`;
 }
 
-export async function startDocsStack(): Promise<DocsStack> {
+/** `env`: extra configuration of both services (wins over the defaults here). */
+export async function startDocsStack(options: { env?: Record<string, string> } = {}): Promise<DocsStack> {
   const db = await createTestDatabase(process.env);
   const admin = await createKnex({ url: db.url, poolMax: 2 });
   await migrateAll(admin);
@@ -99,6 +100,7 @@ export async function startDocsStack(): Promise<DocsStack> {
     LOG_LEVEL: 'silent',
     AUTH_KEY_ACTIVATION_DELAY_SECONDS: '1',
     AUTH_KEY_REFRESH_SECONDS: '1',
+    ...options.env,
   };
   const config = loadAuthConfig(env);
   const kv = createKv(config); // one store for both services (the in-process one cannot be shared otherwise)

@@ -28,6 +28,8 @@ export const kvKeys = {
   /** The cache keys of everything a grant issued there (codes, opaque access tokens). */
   grantMembers: (grantId: string) => `oidc:grant:${grantId}`,
   consumed: (model: string, id: string) => `oidc:consumed:${model}:${id}`,
+  /** The sealed first answer to a used refresh token (by the token's digest), kept for the reuse grace window. */
+  refreshAnswer: (tokenDigest: string) => `oidc:refresh-answer:${tokenDigest}`,
   byUid: (model: string, uid: string) => `oidc:uid:${model}:${uid}`,
   byUserCode: (userCode: string) => `oidc:usercode:${userCode}`,
   /** Remembered consent: the grant a user gave a client. */

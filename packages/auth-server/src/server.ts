@@ -26,6 +26,7 @@ import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
 import { createGrantLibrary } from './libraries/grants';
 import { createInteractionLibrary } from './libraries/interactions';
 import { createLimits } from './libraries/limits';
+import { createRefreshAnswerLibrary } from './libraries/refresh-answers';
 import { createSessionDirectory } from './libraries/sessions';
 import { createSignInLibrary } from './libraries/sign-in';
 import { createMailer, type Mailer } from './mail/mailer';
@@ -43,6 +44,7 @@ import { createMfaLibrary } from './mfa/totp';
 import { createAdapterClass } from './oidc/adapter';
 import { buildConfiguration } from './oidc/configuration';
 import { wireProviderEvents } from './oidc/events';
+import { createRefreshGrace } from './oidc/refresh-grace';
 import { LONGEST_ACCESS_TOKEN, LONGEST_SIGNED_TOKEN } from './oidc/ttl';
 import { createProviderHost } from './provider-host';
 import { createPayloadQueries } from './queries/payloads';
@@ -108,10 +110,12 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const provider = () => host!.provider();
   const interactions = createInteractionLibrary({ provider });
   const grants = createGrantLibrary({ payloads, kv, revocations, clientName: (id) => interactions.clientName(id) });
+  const refreshGrace = createRefreshGrace({ answers: createRefreshAnswerLibrary({ kv, box, graceSeconds: config.AUTH_REFRESH_REUSE_GRACE_SECONDS }), logger });
   const Adapter = createAdapterClass({
     payloads,
     kv,
     clients,
+    refreshGrace: refreshGrace.adapterHooks,
     async onReuse(model, grantId) {
       if (!grantId) return;
       await grants.revokeGrant(grantId);
@@ -124,7 +128,10 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     keyStore,
     keys: await keyStore.load(),
     configure: (keys) => buildConfiguration({ config, accounts, adapter: Adapter, keys, rememberedGrant: grants.rememberedGrantId, pages: providerPages }),
-    wire: (p) => wireProviderEvents(p, { grants, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }) }),
+    wire: (p) => {
+      wireProviderEvents(p, { grants, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }), replaying: refreshGrace.replaying });
+      p.use(refreshGrace.middleware);
+    },
   });
 
   const mailer = deps.mailer ?? createMailer({ config, logger });

@@ -56,6 +56,12 @@ describe('defaults (the contract table)', () => {
     expect(config.LOG_LEVEL).toBe('debug');
   });
 
+  it('AUTH_REFRESH_REUSE_GRACE_SECONDS is 10 by default; 0 turns the grace off', () => {
+    expect(loadAuthConfig({}).AUTH_REFRESH_REUSE_GRACE_SECONDS).toBe(10);
+    expect(loadAuthConfig({ AUTH_REFRESH_REUSE_GRACE_SECONDS: '0' }).AUTH_REFRESH_REUSE_GRACE_SECONDS).toBe(0);
+    expect(loadAuthConfig({ AUTH_REFRESH_REUSE_GRACE_SECONDS: '30' }).AUTH_REFRESH_REUSE_GRACE_SECONDS).toBe(30);
+  });
+
   it('WORKERS=auto means one per core, a number means that many', () => {
     expect(workerCount(loadAuthConfig({}), 8)).toBe(1);
     expect(workerCount(loadAuthConfig({ WORKERS: 'auto' }), 8)).toBe(8);
@@ -81,6 +87,10 @@ describe('a bad value fails fast with a ConfigError naming the variable', () => 
     ['AUTH_ENCRYPTION_KEY', { AUTH_ENCRYPTION_KEY: 'short' }],
     ['AUTH_COOKIE_KEYS', { AUTH_COOKIE_KEYS: 'short,also-short' }],
     ['AUTH_ARGON2_MEMORY_KIB', { AUTH_ARGON2_MEMORY_KIB: '4096' }],
+    ['AUTH_REFRESH_REUSE_GRACE_SECONDS', { AUTH_REFRESH_REUSE_GRACE_SECONDS: 'ten' }],
+    ['AUTH_REFRESH_REUSE_GRACE_SECONDS', { AUTH_REFRESH_REUSE_GRACE_SECONDS: '-1' }],
+    ['AUTH_REFRESH_REUSE_GRACE_SECONDS', { AUTH_REFRESH_REUSE_GRACE_SECONDS: '2.5' }],
+    ['AUTH_REFRESH_REUSE_GRACE_SECONDS', { AUTH_REFRESH_REUSE_GRACE_SECONDS: '301' }],
   ];
   for (const [variable, env] of cases) {
     it(`${JSON.stringify(env)} -> ConfigError naming ${variable}`, () => {

@@ -58,6 +58,10 @@ const authOnly = {
   AUTH_TRUST_PROXY: bool.default(false),
   AUTH_KEY_ACTIVATION_DELAY_SECONDS: z.coerce.number().int().min(0).default(60),
   AUTH_KEY_REFRESH_SECONDS: positiveInt.default(10),
+  // A used refresh token presented again this soon, by its own client, gets the first answer again
+  // (retries, parallel tabs); later it revokes the grant. Capped well below the access token lifetime
+  // (600 s) so that an answer given again always carries a live access token; 0 turns it off.
+  AUTH_REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
   AUTH_ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
   AUTH_ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
   AUTH_ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),

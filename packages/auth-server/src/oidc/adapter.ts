@@ -3,12 +3,16 @@
 // cache (Redis, or the in-process store). Clients come from auth.clients (operator-registered).
 // `consume` is an atomic compare-and-set in both stores: of two concurrent redemptions exactly one
 // wins; the loser revokes the grant and gets invalid_grant (oidc-provider checks, then consumes).
+// Refresh tokens have a grace window (AUTH_REFRESH_REUSE_GRACE_SECONDS, see refresh-grace.ts): while a
+// used one is presented again within it, its consumption is overlooked by `find`, and a lost `consume`
+// waits for the first answer to be given again instead of revoking.
 import type { Kv } from '@clouddocs/kv';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { kvKeys } from '../constants';
 import { followClientChanges } from '../libraries/client-lifecycle';
 import type { ClientLibrary } from '../libraries/clients';
 import type { PayloadQueries } from '../queries/payloads';
+import type { RefreshReuseGrace } from './refresh-grace';
 
 const DURABLE = new Set(['Grant', 'RefreshToken']);
 const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
@@ -20,12 +24,17 @@ export interface AdapterDeps {
   clients: ClientLibrary;
   /** Called when a consume race is lost: the grant must die everywhere (tokens, revocation list, audit). */
   onReuse(model: string, grantId: string | undefined): Promise<void>;
+  /** The refresh token reuse grace window (absent or 0 seconds: every reuse revokes). */
+  refreshGrace?: RefreshReuseGrace;
 }
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
 export function createAdapterClass(deps: AdapterDeps): new (name: string) => Adapter {
-  const { payloads, kv } = deps;
+  const { payloads, kv, refreshGrace } = deps;
+  /** A used refresh token presented again, now, within the grace window (by the database's clock). */
+  const withinRefreshGrace = async (model: string, id: string) =>
+    model === 'RefreshToken' && refreshGrace !== undefined && refreshGrace.graceSeconds > 0 && refreshGrace.presentedNow(id) && (await payloads.consumedWithin(model, id, refreshGrace.graceSeconds));
   // A short cache keeps the token endpoint off the database; an operator's change to a client drops
   // it in every process at once (see libraries/client-lifecycle), the TTL is only a backstop.
   const clientCache = new Map<string, { value: AdapterPayload; until: number }>();
@@ -67,8 +76,12 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         await kv.set(kvKeys.grantFor(payload.accountId, payload.clientId), id, expiresIn || undefined);
       }
     }
-    find(id: string) {
-      return payloads.find(this.model, { id });
+    async find(id: string) {
+      const payload = await payloads.find(this.model, { id });
+      // Within the grace window the library goes on as for an unused token (its client, grant and
+      // binding checks included) up to `consume`, where the first answer is given again.
+      if (payload?.consumed && (await withinRefreshGrace(this.model, id))) delete payload.consumed;
+      return payload;
     }
     findByUid(uid: string) {
       return payloads.find(this.model, { uid });
@@ -78,6 +91,18 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     }
     async consume(id: string) {
       const result = await payloads.consume(this.model, id);
+      if (!result.won && (await withinRefreshGrace(this.model, id))) {
+        // Not reuse: a retry or a parallel request of the first use. It stops here either way; the
+        // provider layer then sends the first answer again when there is one for this client and request.
+        const outcome = await refreshGrace!.answerAgain(id);
+        throw new errors.InvalidGrant(
+          outcome === 'answered'
+            ? 'refresh token already used; answered again'
+            : outcome === 'other-request'
+              ? 'refresh token already used for a different request'
+              : 'refresh token already used; its first answer is not available',
+        );
+      }
       if (!result.won) {
         await deps.onReuse(this.model, result.grantId);
         throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant source'} already consumed`);

@@ -93,7 +93,9 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       Grant: TTL.Grant,
       RefreshToken: TTL.RefreshToken,
     },
-    // Every refresh returns a new refresh token; presenting an old one revokes the grant (RFC 9700 §4.14.2).
+    // Every refresh returns a new refresh token; presenting an old one revokes the grant (RFC 9700 §4.14.2),
+    // except within AUTH_REFRESH_REUSE_GRACE_SECONDS of its first use, when its own client gets the first
+    // answer again (the adapter and oidc/refresh-grace.ts).
     rotateRefreshToken: true,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // Consent is remembered per user and client (not only per browser session): a returning user is

@@ -22,7 +22,16 @@ function jwtId(token: unknown): string | undefined {
   }
 }
 
-export function wireProviderEvents(provider: Provider, deps: { grants: GrantLibrary; logger: Logger; onTokenIssued?: (grantType: string) => void }) {
+export function wireProviderEvents(
+  provider: Provider,
+  deps: {
+    grants: GrantLibrary;
+    logger: Logger;
+    onTokenIssued?: (grantType: string) => void;
+    /** Whether a token request is being answered with a refresh's first answer again (refresh-grace.ts). */
+    replaying?: (ctx: object) => boolean;
+  },
+) {
   const { grants, logger } = deps;
   const add = (ctx: Ctx | undefined, event: Omit<AuditEvent, 'requestId' | 'ip' | 'userAgent'>) => {
     auditAmbient(ctx, event);
@@ -57,6 +66,9 @@ export function wireProviderEvents(provider: Provider, deps: { grants: GrantLibr
   });
 
   const clientFailure = (endpoint: string) => (ctx: Ctx, err: { error?: string; error_description?: string; status?: number }) => {
+    // A refresh within the reuse grace window stops with an error inside the provider and then gets
+    // the first answer again, audited as such: no failure to record.
+    if (endpoint === 'token' && deps.replaying?.(ctx)) return;
     if (err?.error === 'invalid_client') {
       add(ctx, {
         action: 'client.auth_failed',

@@ -1,6 +1,7 @@
 // SQL of auth.oidc_payloads: oidc-provider's durable models (grants, refresh tokens), one row per
 // model instance. `consume` is an atomic compare-and-set: of two concurrent redemptions exactly one
-// updates the row. Grants also carry their account and client in columns of their own.
+// updates the row; `consumedWithin` says how recently (the refresh token reuse grace window). Grants
+// also carry their account and client in columns of their own.
 import type { Knex } from '@clouddocs/db';
 import type { AdapterPayload } from 'oidc-provider';
 
@@ -52,6 +53,16 @@ export function createPayloadQueries(knex: Knex) {
       if (updated > 0) return { won: true };
       const row = await knex(TABLE).where({ model, id }).first('grant_id');
       return { won: false, grantId: row?.grant_id ?? undefined };
+    },
+
+    /** Whether the row was consumed less than `seconds` ago, by the database's clock (the one that stamped it). */
+    async consumedWithin(model: string, id: string, seconds: number): Promise<boolean> {
+      const row = await knex(TABLE)
+        .where({ model, id })
+        .whereNotNull('consumed_at')
+        .whereRaw(`consumed_at > now() - (? * interval '1 second')`, [seconds])
+        .first('id');
+      return row !== undefined;
     },
 
     async destroy(model: string, id: string): Promise<void> {
