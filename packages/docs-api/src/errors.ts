@@ -14,9 +14,18 @@ const REALM = 'docs-api';
 /** RFC 6750 §3: error_description may not hold a double quote or a backslash. */
 const quotable = (text: string) => text.replace(/["\\]/g, "'");
 
+/** What a `WWW-Authenticate` challenge says (RFC 6750 §3). */
+export interface Challenge {
+  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+  description?: string;
+  scope?: string;
+}
+
 export interface ProblemOptions {
   headers?: Record<string, string>;
   extensions?: Record<string, unknown>;
+  /** Answered as `WWW-Authenticate` (see `challengeHeader`). */
+  challenge?: Challenge;
 }
 
 /** An error with a stable code that the API answers as problem+json. */
@@ -49,9 +58,7 @@ export class InvalidEncodingError extends ProblemError {
 /** RFC 6750 §3.1: a malformed Authorization header is invalid_request, answered 400. */
 export class InvalidRequestHeaderError extends ProblemError {
   constructor(detail: string) {
-    super(400, 'invalid-request', 'Bad Request', detail, {
-      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="invalid_request", error_description="${quotable(detail)}"` },
-    });
+    super(400, 'invalid-request', 'Bad Request', detail, { challenge: { error: 'invalid_request', description: detail } });
   }
 }
 
@@ -59,11 +66,7 @@ export class InvalidRequestHeaderError extends ProblemError {
 export class UnauthorizedError extends ProblemError {
   constructor(detail: string, tokenSent: boolean) {
     super(401, tokenSent ? 'invalid-token' : 'missing-token', 'Unauthorized', detail, {
-      headers: {
-        'WWW-Authenticate': tokenSent
-          ? `Bearer realm="${REALM}", error="invalid_token", error_description="${quotable(detail)}"`
-          : `Bearer realm="${REALM}"`,
-      },
+      challenge: tokenSent ? { error: 'invalid_token', description: detail } : {},
     });
   }
 }
@@ -72,7 +75,7 @@ export class UnauthorizedError extends ProblemError {
 export class InsufficientScopeError extends ProblemError {
   constructor(readonly scope: string) {
     super(403, 'insufficient-scope', 'Forbidden', `this request needs the scope ${scope}`, {
-      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${scope}"` },
+      challenge: { error: 'insufficient_scope', scope },
       extensions: { scope },
     });
   }
@@ -140,9 +143,19 @@ const STATUS_TITLES: Record<number, [code: string, title: string, detail: string
 
 export const PROBLEM_TYPE_BASE = 'urn:clouddocs:problem:';
 
+/** The `WWW-Authenticate` value of a challenge (RFC 6750 §3). */
+export function challengeHeader(challenge: Challenge): string {
+  const params = [`realm="${REALM}"`];
+  if (challenge.error) params.push(`error="${challenge.error}"`);
+  if (challenge.description) params.push(`error_description="${quotable(challenge.description)}"`);
+  if (challenge.scope) params.push(`scope="${challenge.scope}"`);
+  return `Bearer ${params.join(', ')}`;
+}
+
 function send(ctx: Context, problem: ProblemError) {
   ctx.status = problem.status;
   for (const [k, v] of Object.entries(problem.options.headers ?? {})) ctx.set(k, v);
+  if (problem.options.challenge) ctx.set('WWW-Authenticate', challengeHeader(problem.options.challenge));
   ctx.body = {
     type: `${PROBLEM_TYPE_BASE}${problem.code}`,
     title: problem.title,
