@@ -8,23 +8,29 @@ import type { Knex } from '@clouddocs/db';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
 import type { z } from 'zod';
+import { DPOP_ALGORITHMS } from './algorithms';
 
 const REALM = 'docs-api';
 
 /** RFC 6750 §3: error_description may not hold a double quote or a backslash. */
 const quotable = (text: string) => text.replace(/["\\]/g, "'");
 
-/** What a `WWW-Authenticate` challenge says (RFC 6750 §3). */
+/** The HTTP authentication schemes this API accepts: RFC 6750 Bearer and RFC 9449 DPoP. */
+export type AuthScheme = 'Bearer' | 'DPoP';
+
+/** What a `WWW-Authenticate` challenge says (RFC 6750 §3, RFC 9449 §7.1). */
 export interface Challenge {
-  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
   description?: string;
   scope?: string;
+  /** The scheme to challenge with; by default the scheme the request used. */
+  scheme?: AuthScheme;
 }
 
 export interface ProblemOptions {
   headers?: Record<string, string>;
   extensions?: Record<string, unknown>;
-  /** Answered as `WWW-Authenticate` (see `challengeHeader`). */
+  /** Answered as `WWW-Authenticate` in the scheme of the request (see `challengeHeader`). */
   challenge?: Challenge;
 }
 
@@ -62,12 +68,22 @@ export class InvalidRequestHeaderError extends ProblemError {
   }
 }
 
-/** RFC 6750 §3: no token → no error attribute; a bad token → error="invalid_token". */
+/**
+ * RFC 6750 §3: no token → no error attribute; a bad token → error="invalid_token". `scheme` forces the
+ * challenge's scheme (a DPoP-bound token sent as Bearer is told about DPoP, RFC 9449 §7.2).
+ */
 export class UnauthorizedError extends ProblemError {
-  constructor(detail: string, tokenSent: boolean) {
+  constructor(detail: string, tokenSent: boolean, scheme?: AuthScheme) {
     super(401, tokenSent ? 'invalid-token' : 'missing-token', 'Unauthorized', detail, {
-      challenge: tokenSent ? { error: 'invalid_token', description: detail } : {},
+      challenge: tokenSent ? { error: 'invalid_token', description: detail, ...(scheme ? { scheme } : {}) } : {},
     });
+  }
+}
+
+/** RFC 9449 §7.1: a DPoP-bound token whose proof is missing or fails a check. */
+export class InvalidDpopProofError extends ProblemError {
+  constructor(detail: string) {
+    super(401, 'invalid-dpop-proof', 'Unauthorized', detail, { challenge: { scheme: 'DPoP', error: 'invalid_dpop_proof', description: detail } });
   }
 }
 
@@ -143,19 +159,29 @@ const STATUS_TITLES: Record<number, [code: string, title: string, detail: string
 
 export const PROBLEM_TYPE_BASE = 'urn:clouddocs:problem:';
 
-/** The `WWW-Authenticate` value of a challenge (RFC 6750 §3). */
-export function challengeHeader(challenge: Challenge): string {
-  const params = [`realm="${REALM}"`];
-  if (challenge.error) params.push(`error="${challenge.error}"`);
-  if (challenge.description) params.push(`error_description="${quotable(challenge.description)}"`);
-  if (challenge.scope) params.push(`scope="${challenge.scope}"`);
-  return `Bearer ${params.join(', ')}`;
+/**
+ * The `WWW-Authenticate` value of a challenge: in the scheme the request used (`ctx.state.authScheme`,
+ * set by authenticate), DPoP challenges with the `algs` this API takes (RFC 9449 §7.1). A request
+ * without a credential of either scheme is told of both (RFC 9110 §11.6.1: one challenge per scheme).
+ */
+export function challengeHeader(challenge: Challenge, requestScheme: AuthScheme | undefined): string {
+  const render = (scheme: AuthScheme) => {
+    const params = [`realm="${REALM}"`];
+    if (challenge.error) params.push(`error="${challenge.error}"`);
+    if (challenge.description) params.push(`error_description="${quotable(challenge.description)}"`);
+    if (challenge.scope) params.push(`scope="${challenge.scope}"`);
+    if (scheme === 'DPoP') params.push(`algs="${DPOP_ALGORITHMS.join(' ')}"`);
+    return `${scheme} ${params.join(', ')}`;
+  };
+  const scheme = challenge.scheme ?? requestScheme;
+  if (scheme) return render(scheme);
+  return challenge.error ? render('Bearer') : `${render('Bearer')}, ${render('DPoP')}`;
 }
 
 function send(ctx: Context, problem: ProblemError) {
   ctx.status = problem.status;
   for (const [k, v] of Object.entries(problem.options.headers ?? {})) ctx.set(k, v);
-  if (problem.options.challenge) ctx.set('WWW-Authenticate', challengeHeader(problem.options.challenge));
+  if (problem.options.challenge) ctx.set('WWW-Authenticate', challengeHeader(problem.options.challenge, ctx.state.authScheme as AuthScheme | undefined));
   ctx.body = {
     type: `${PROBLEM_TYPE_BASE}${problem.code}`,
     title: problem.title,
