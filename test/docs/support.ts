@@ -3,6 +3,7 @@
 // REDIS_URL is set, else one in-process store that both services share), the auth server on a free
 // loopback port (its issuer) and the docs API next to it. Users sign in through the real login and
 // consent pages; the operator CLI runs as a real process against the same database.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
@@ -77,6 +78,13 @@ export interface DocsStack {
   api(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<ApiResponse>;
   /** RFC 7009 revocation as the client (client_secret_basic). */
   revoke(client: { client_id: string; client_secret?: string }, token: string, hint?: string): Promise<Response>;
+  /**
+   * Another docs API process on the same database and cache, behind the same public URL (on a port of
+   * its own), as behind a load balancer: with REDIS_URL a separate `clouddocs start --service docs`
+   * process; on the embedded stores a second instance in this process (the in-process cache belongs to
+   * one process).
+   */
+  startDocsPeer(): Promise<{ url: string; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -84,19 +92,31 @@ export function basic(client: { client_id: string; client_secret?: string }): st
   return `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret ?? '')}`).toString('base64')}`;
 }
 
-/** `env`: extra configuration of both services (wins over the defaults here). */
-export async function startDocsStack(options: { env?: Record<string, string> } = {}): Promise<DocsStack> {
+export interface DocsStackOptions {
+  /** Extra configuration of both services (wins over the defaults here). */
+  env?: Record<string, string>;
+  /**
+   * DOCS_API_AUDIENCE is the docs API's own URL (a free port chosen up front) rather than the default
+   * http://localhost:4000: as in production, where it is the public URL clients call, which DPoP proofs
+   * name in `htu`.
+   */
+  audienceIsDocsUrl?: boolean;
+}
+
+export async function startDocsStack(options: DocsStackOptions = {}): Promise<DocsStack> {
   const db = await createTestDatabase(process.env);
   const admin = await createKnex({ url: db.url, poolMax: 2 });
   await migrateAll(admin);
   const port = await freePort();
+  const docsPort = options.audienceIsDocsUrl ? await freePort() : 0;
   const env: NodeJS.ProcessEnv = {
     DATABASE_URL: db.url,
     REDIS_URL: process.env.REDIS_URL,
     REDIS_PREFIX: `e2e-docs-${randomBytes(4).toString('hex')}:`,
     AUTH_ISSUER: `http://127.0.0.1:${port}`,
     AUTH_PORT: String(port),
-    DOCS_API_PORT: '0',
+    DOCS_API_PORT: String(docsPort),
+    ...(options.audienceIsDocsUrl ? { DOCS_API_AUDIENCE: `http://127.0.0.1:${docsPort}` } : {}),
     LOG_LEVEL: 'silent',
     AUTH_KEY_ACTIVATION_DELAY_SECONDS: '1',
     AUTH_KEY_REFRESH_SECONDS: '1',
@@ -106,7 +126,7 @@ export async function startDocsStack(options: { env?: Record<string, string> } =
   const kv = createKv(config); // one store for both services (the in-process one cannot be shared otherwise)
   const logger = createLogger({ level: 'silent', name: 'e2e-docs' });
   const auth = await runAuthServer({ config, databaseUrl: db.url, kv, logger, port, host: '127.0.0.1' });
-  const docs = await runDocsApi({ config: loadDocsConfig(env), databaseUrl: db.url, kv, logger, port: 0, host: '127.0.0.1' });
+  const docs = await runDocsApi({ config: loadDocsConfig(env), databaseUrl: db.url, kv, logger, port: docsPort, host: '127.0.0.1' });
   await docs.running.api.ready();
   const readyAt = Date.now();
 
@@ -115,6 +135,7 @@ export async function startDocsStack(options: { env?: Record<string, string> } =
   const cliEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete cliEnv.DATA_DIR; // the CLI runs with the services' environment: same DATABASE_URL, same REDIS_URL and prefix
   if (!process.env.REDIS_URL) delete cliEnv.REDIS_URL;
+  const peers: (() => Promise<void>)[] = [];
 
   const stack: DocsStack = {
     issuer: config.AUTH_ISSUER,
@@ -209,7 +230,39 @@ export async function startDocsStack(options: { env?: Record<string, string> } =
         body: form.toString(),
       });
     },
+    async startDocsPeer() {
+      const peerPort = await freePort();
+      const url = `http://127.0.0.1:${peerPort}`;
+      if (!process.env.REDIS_URL) {
+        const peer = await runDocsApi({ config: loadDocsConfig(env), databaseUrl: db.url, kv, logger, port: peerPort, host: '127.0.0.1' });
+        await peer.running.api.ready();
+        let stopped: Promise<void> | undefined;
+        const stop = () => (stopped ??= peer.stop());
+        peers.push(stop);
+        return { url, stop };
+      }
+      const child = spawn(process.execPath, [BIN, 'start', '--service', 'docs'], { cwd: REPO, env: { ...cliEnv, DOCS_API_PORT: String(peerPort) }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const stop = async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      };
+      peers.push(stop);
+      for (const deadline = Date.now() + 90_000; !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); ) {
+        if (child.exitCode !== null || Date.now() > deadline) {
+          await stop();
+          throw new Error(`the second docs API process did not become ready: ${stderr.slice(0, 500)}`);
+        }
+        await sleep(200);
+      }
+      return { url, stop };
+    },
     async stop() {
+      for (const stopPeer of peers) await stopPeer().catch(() => {});
       await Promise.allSettled([docs.stop(), auth.stop()]);
       await clearKv(kv).catch(() => {}); // this suite's keys, under its own REDIS_PREFIX
       await kv.close().catch(() => {});

@@ -10,6 +10,7 @@ import { RevocationList, type Kv } from '@clouddocs/kv';
 import { Counter, createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
 import { AuthzCache } from './authz-cache';
 import { createCursorCodec } from './cursor';
+import { createDpopProofVerifier } from './dpop-proof';
 import { answerClientError, problemResponses, watchStoreFailures } from './errors';
 import { discoveredKeySource, staticKeySource } from './key-source';
 import { deferredAuditWriter, type AuditWriter } from './libraries/audit-writer';
@@ -111,7 +112,8 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   void authz.follow();
   const recordDenial = createDenialRecorder(audit, logger);
   const common: CommonSteps = {
-    authenticate: authenticate(verifyAccessToken),
+    // DPoP proofs name the API's public URL (DOCS_API_AUDIENCE) in htu; their jtis are kept in the shared cache.
+    authenticate: authenticate(verifyAccessToken, createDpopProofVerifier({ kv, publicUrl: config.DOCS_API_AUDIENCE, logger })),
     requireScope: (scope) => requireScope(scope, recordDenial),
     loadMemberships: loadMemberships(knex),
     loadCachedMemberships: loadCachedMemberships(knex, authz),

@@ -261,7 +261,7 @@ describe('verified-token cache', () => {
     const clock = vi.spyOn(Date, 'now');
     try {
       clock.mockReturnValue(realNow + 34_000); // within exp + tolerance
-      expect((await verify(token)).id).toBe(first.id);
+      expect((await verify(token)).principal.id).toBe(first.principal.id);
       clock.mockReturnValue(realNow + 36_000); // past exp + tolerance
       await expect(verify(token)).rejects.toMatchObject({ status: 401, detail: 'the token has expired' });
     } finally {

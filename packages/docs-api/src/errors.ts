@@ -8,15 +8,30 @@ import type { Knex } from '@clouddocs/db';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
 import type { z } from 'zod';
+import { DPOP_ALGORITHMS } from './algorithms';
 
 const REALM = 'docs-api';
 
 /** RFC 6750 §3: error_description may not hold a double quote or a backslash. */
 const quotable = (text: string) => text.replace(/["\\]/g, "'");
 
+/** The HTTP authentication schemes this API accepts: RFC 6750 Bearer and RFC 9449 DPoP. */
+export type AuthScheme = 'Bearer' | 'DPoP';
+
+/** What a `WWW-Authenticate` challenge says (RFC 6750 §3, RFC 9449 §7.1). */
+export interface Challenge {
+  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
+  description?: string;
+  scope?: string;
+  /** The scheme to challenge with; by default the scheme the request used. */
+  scheme?: AuthScheme;
+}
+
 export interface ProblemOptions {
   headers?: Record<string, string>;
   extensions?: Record<string, unknown>;
+  /** Answered as `WWW-Authenticate` in the scheme of the request (see `challengeHeader`). */
+  challenge?: Challenge;
 }
 
 /** An error with a stable code that the API answers as problem+json. */
@@ -49,22 +64,26 @@ export class InvalidEncodingError extends ProblemError {
 /** RFC 6750 §3.1: a malformed Authorization header is invalid_request, answered 400. */
 export class InvalidRequestHeaderError extends ProblemError {
   constructor(detail: string) {
-    super(400, 'invalid-request', 'Bad Request', detail, {
-      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="invalid_request", error_description="${quotable(detail)}"` },
+    super(400, 'invalid-request', 'Bad Request', detail, { challenge: { error: 'invalid_request', description: detail } });
+  }
+}
+
+/**
+ * RFC 6750 §3: no token → no error attribute; a bad token → error="invalid_token". `scheme` forces the
+ * challenge's scheme (a DPoP-bound token sent as Bearer is told about DPoP, RFC 9449 §7.2).
+ */
+export class UnauthorizedError extends ProblemError {
+  constructor(detail: string, tokenSent: boolean, scheme?: AuthScheme) {
+    super(401, tokenSent ? 'invalid-token' : 'missing-token', 'Unauthorized', detail, {
+      challenge: tokenSent ? { error: 'invalid_token', description: detail, ...(scheme ? { scheme } : {}) } : {},
     });
   }
 }
 
-/** RFC 6750 §3: no token → no error attribute; a bad token → error="invalid_token". */
-export class UnauthorizedError extends ProblemError {
-  constructor(detail: string, tokenSent: boolean) {
-    super(401, tokenSent ? 'invalid-token' : 'missing-token', 'Unauthorized', detail, {
-      headers: {
-        'WWW-Authenticate': tokenSent
-          ? `Bearer realm="${REALM}", error="invalid_token", error_description="${quotable(detail)}"`
-          : `Bearer realm="${REALM}"`,
-      },
-    });
+/** RFC 9449 §7.1: a DPoP-bound token whose proof is missing or fails a check. */
+export class InvalidDpopProofError extends ProblemError {
+  constructor(detail: string) {
+    super(401, 'invalid-dpop-proof', 'Unauthorized', detail, { challenge: { scheme: 'DPoP', error: 'invalid_dpop_proof', description: detail } });
   }
 }
 
@@ -72,7 +91,7 @@ export class UnauthorizedError extends ProblemError {
 export class InsufficientScopeError extends ProblemError {
   constructor(readonly scope: string) {
     super(403, 'insufficient-scope', 'Forbidden', `this request needs the scope ${scope}`, {
-      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${scope}"` },
+      challenge: { error: 'insufficient_scope', scope },
       extensions: { scope },
     });
   }
@@ -140,9 +159,29 @@ const STATUS_TITLES: Record<number, [code: string, title: string, detail: string
 
 export const PROBLEM_TYPE_BASE = 'urn:clouddocs:problem:';
 
+/**
+ * The `WWW-Authenticate` value of a challenge: in the scheme the request used (`ctx.state.authScheme`,
+ * set by authenticate), DPoP challenges with the `algs` this API takes (RFC 9449 §7.1). A request
+ * without a credential of either scheme is told of both (RFC 9110 §11.6.1: one challenge per scheme).
+ */
+export function challengeHeader(challenge: Challenge, requestScheme: AuthScheme | undefined): string {
+  const render = (scheme: AuthScheme) => {
+    const params = [`realm="${REALM}"`];
+    if (challenge.error) params.push(`error="${challenge.error}"`);
+    if (challenge.description) params.push(`error_description="${quotable(challenge.description)}"`);
+    if (challenge.scope) params.push(`scope="${challenge.scope}"`);
+    if (scheme === 'DPoP') params.push(`algs="${DPOP_ALGORITHMS.join(' ')}"`);
+    return `${scheme} ${params.join(', ')}`;
+  };
+  const scheme = challenge.scheme ?? requestScheme;
+  if (scheme) return render(scheme);
+  return challenge.error ? render('Bearer') : `${render('Bearer')}, ${render('DPoP')}`;
+}
+
 function send(ctx: Context, problem: ProblemError) {
   ctx.status = problem.status;
   for (const [k, v] of Object.entries(problem.options.headers ?? {})) ctx.set(k, v);
+  if (problem.options.challenge) ctx.set('WWW-Authenticate', challengeHeader(problem.options.challenge, ctx.state.authScheme as AuthScheme | undefined));
   ctx.body = {
     type: `${PROBLEM_TYPE_BASE}${problem.code}`,
     title: problem.title,

@@ -1,16 +1,18 @@
 // Verifies RFC 9068 JWT access tokens and maps every jose failure to one `invalid_token` reason,
 // in this one place. The descriptions say which check failed and never echo the token.
 // A token that verified is remembered by its SHA-256 for at most VERIFIED_TOKEN_REUSE_MS; every use
-// still checks `exp` (with the same clock tolerance) and the revocation list.
+// still checks `exp` (with the same clock tolerance) and the revocation list. What it is bound to
+// (`cnf.jkt`, RFC 9449 §6) is part of what is remembered: authenticate checks the binding against the
+// request's scheme on every use, cached or not, and a DPoP proof is checked on every request.
 import { hash as digest } from 'node:crypto';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { RevocableToken, RevocationList } from '@clouddocs/kv';
 import type { Principal } from './access';
+import { ACCEPTED_ALGORITHMS } from './algorithms';
 import { ServiceUnavailableError, UnauthorizedError } from './errors';
 import type { KeySource } from './key-source';
 
-// Only the asymmetric algorithms the auth server publishes; never `none`, never HS* (a public key as an HMAC secret).
-export const ACCEPTED_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'];
+export { ACCEPTED_ALGORITHMS };
 
 /** Far above any access token lifetime; an upper bound that turns on jose's `iat` checks. */
 const MAX_TOKEN_AGE_SECONDS = 24 * 3600;
@@ -19,8 +21,17 @@ const MAX_TOKEN_AGE_SECONDS = 24 * 3600;
 export const VERIFIED_TOKEN_REUSE_MS = 60_000;
 const VERIFIED_TOKENS_MAX = 10_000;
 
-interface Verified {
+/** A token that verified: who it speaks for and what it is bound to. */
+export interface VerifiedToken {
   principal: Principal;
+  /** The JWK SHA-256 thumbprint of the key the token is bound to (`cnf.jkt`); absent for a bearer token. */
+  jkt?: string;
+  /** base64url(SHA-256(token)): what a DPoP proof's `ath` must be (RFC 9449 §4.2). */
+  hash: string;
+}
+
+interface Verified {
+  token: VerifiedToken;
   exp: number;
   /** What the revocation list looks at: the token, its grant, its user and client, its issue time. */
   revocable: RevocableToken;
@@ -56,17 +67,33 @@ function reasonFor(err: unknown): string | undefined {
   return undefined;
 }
 
+const JKT = /^[A-Za-z0-9_-]{43}$/; // base64url of a SHA-256
+
+/**
+ * The key a token is bound to. RFC 7800 §3.1: a confirmation method this API cannot check makes the
+ * token unusable here (it never falls back to a bearer token), so only `cnf.jkt` alone is accepted.
+ */
+function boundKeyOf(cnf: unknown): string | undefined {
+  if (cnf === undefined) return undefined;
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw new UnauthorizedError("the token's cnf claim is invalid", true);
+  const methods = Object.keys(cnf);
+  if (methods.length !== 1 || methods[0] !== 'jkt') throw new UnauthorizedError('the token is bound by a confirmation method this API does not accept', true);
+  const { jkt } = cnf as { jkt: unknown };
+  if (typeof jkt !== 'string' || !JKT.test(jkt)) throw new UnauthorizedError("the token's cnf.jkt is not a JWK SHA-256 thumbprint", true);
+  return jkt;
+}
+
 export function createTokenVerifier(options: TokenVerifierOptions) {
   const verified = new Map<string, Verified>();
 
   /** The same checks as a first verification makes of `exp` and revocation, for a remembered token. */
-  function reuse(entry: Verified): Principal {
+  function reuse(entry: Verified): VerifiedToken {
     if (entry.exp <= Math.floor(Date.now() / 1000) - options.clockToleranceSeconds) throw new UnauthorizedError('the token has expired', true);
     if (options.revocations.isRevoked(entry.revocable)) throw new UnauthorizedError('the token has been revoked', true);
-    return entry.principal;
+    return entry.token;
   }
 
-  return async function verifyAccessToken(token: string): Promise<Principal> {
+  return async function verifyAccessToken(token: string): Promise<VerifiedToken> {
     const keys = options.keys.current();
     if (!keys) throw new ServiceUnavailableError('the auth server keys are not loaded yet');
     if (!options.revocationsLoaded()) throw new ServiceUnavailableError('the revocation list is not loaded yet');
@@ -89,11 +116,12 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
       if (reason) throw new UnauthorizedError(reason, true);
       throw new ServiceUnavailableError('the auth server keys could not be fetched');
     }
-    const { sub, client_id: clientId, jti, scope, gid } = payload as JWTPayload & { client_id?: unknown; scope?: unknown; gid?: unknown };
+    const { sub, client_id: clientId, jti, scope, gid, cnf } = payload as JWTPayload & { client_id?: unknown; scope?: unknown; gid?: unknown; cnf?: unknown };
     if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof jti !== 'string') {
       throw new UnauthorizedError('the token lacks a string sub, client_id or jti', true);
     }
     if (scope !== undefined && typeof scope !== 'string') throw new UnauthorizedError("the token's scope claim is invalid", true);
+    const jkt = boundKeyOf(cnf);
     // RFC 7009: a revoked token (or one of a revoked grant, a disabled user or client) is refused on
     // the next request, not at expiry.
     const revocable: RevocableToken = { jti, gid, sub, client_id: clientId, iat: payload.iat };
@@ -104,10 +132,11 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
       clientId,
       scopes: new Set((scope ?? '').split(' ').filter(Boolean)),
     };
+    const result: VerifiedToken = { principal, hash, ...(jkt ? { jkt } : {}) };
     verified.delete(hash);
     if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
-    verified.set(hash, { principal, exp: payload.exp!, revocable, reuseUntil: Date.now() + VERIFIED_TOKEN_REUSE_MS });
-    return principal;
+    verified.set(hash, { token: result, exp: payload.exp!, revocable, reuseUntil: Date.now() + VERIFIED_TOKEN_REUSE_MS });
+    return result;
   };
 }
 

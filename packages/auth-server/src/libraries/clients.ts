@@ -18,6 +18,8 @@ export interface ClientInput {
   scope?: string;
   public?: boolean;
   applicationType?: 'web' | 'native';
+  /** RFC 9449 §5.2: the client's access tokens are DPoP-bound; its token requests must carry a proof. */
+  dpopBoundAccessTokens?: boolean;
 }
 
 export interface RegisteredClient {
@@ -31,6 +33,7 @@ export interface RegisteredClient {
   response_types: string[];
   scope: string;
   application_type: 'web' | 'native';
+  dpop_bound_access_tokens?: true;
 }
 
 export class ClientError extends Error {
@@ -94,6 +97,7 @@ export function clientMetadata(input: ClientInput, issuer: string) {
     response_types: grants.includes('authorization_code') ? ['code'] : [],
     scope: [...new Set(scopes)].join(' '),
     token_endpoint_auth_method: (isPublic ? 'none' : 'client_secret_basic') as RegisteredClient['token_endpoint_auth_method'],
+    ...(input.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true as const } : {}),
   };
 }
 
@@ -118,6 +122,7 @@ function inputOf(metadata: Metadata): ClientInput {
     scope: metadata.scope,
     public: metadata.token_endpoint_auth_method === 'none',
     applicationType: metadata.application_type,
+    dpopBoundAccessTokens: metadata.dpop_bound_access_tokens === true,
   };
 }
 

@@ -3,7 +3,8 @@
 // authenticated as oidc-provider would (see libraries/client-authentication), the token is verified
 // with the server's own keys, and the answer comes from the revocation list. Opaque tokens go on to
 // oidc-provider with the body already read. Rules: only confidential clients introspect; a client
-// sees and revokes only its own tokens; a foreign or invalid token is `active: false` / 200.
+// sees and revokes only its own tokens; a foreign or invalid token is `active: false` / 200; a bound
+// token introspects with its `cnf`, and a DPoP-bound one (`cnf.jkt`) as `token_type: DPoP` (RFC 9449 §6.2).
 import type { RevocationList } from '@clouddocs/kv';
 import type { Context, Next } from 'koa';
 import { InvalidClientError } from '../errors';
@@ -39,9 +40,22 @@ export function jwtTokenEndpoints(deps: { tokens: AccessTokenVerifier; revocatio
 
     if (endpoint === 'introspection') {
       const active = own !== undefined && !(await deps.revocations.isRevokedInStore(own));
+      const cnf = own?.cnf as { jkt?: unknown } | undefined;
       ctx.status = 200;
       ctx.body = active
-        ? { active: true, client_id: own.client_id, scope: own.scope, sub: own.sub, aud: own.aud, iss: own.iss, exp: own.exp, iat: own.iat, jti: own.jti, token_type: 'Bearer' }
+        ? {
+            active: true,
+            client_id: own.client_id,
+            scope: own.scope,
+            sub: own.sub,
+            aud: own.aud,
+            iss: own.iss,
+            exp: own.exp,
+            iat: own.iat,
+            jti: own.jti,
+            token_type: typeof cnf?.jkt === 'string' ? 'DPoP' : 'Bearer',
+            ...(cnf !== undefined ? { cnf } : {}),
+          }
         : { active: false };
       return;
     }

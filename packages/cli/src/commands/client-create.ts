@@ -15,6 +15,7 @@ export async function run(args: string[]): Promise<CommandResult> {
     grant: { type: 'string', multiple: true },
     scope: { type: 'string' },
     public: { type: 'boolean' },
+    dpop: { type: 'boolean' },
     'application-type': { type: 'string' },
     org: { type: 'string' },
     role: { type: 'string' },
@@ -39,6 +40,7 @@ export async function run(args: string[]): Promise<CommandResult> {
             scope: opts.scope,
             public: opts.public,
             applicationType,
+            dpopBoundAccessTokens: opts.dpop,
           },
           trx,
         );
@@ -63,6 +65,7 @@ export async function run(args: string[]): Promise<CommandResult> {
       if (created.client_secret) lines.push(`client_secret: ${created.client_secret}   (shown once; store it now)`);
       lines.push(`token_endpoint_auth_method: ${created.token_endpoint_auth_method}`, `grants: ${created.grant_types.join(', ')}`, `scope: ${created.scope}`);
       if (created.redirect_uris.length) lines.push(`redirect_uris: ${created.redirect_uris.join(', ')}`);
+      if (created.dpop_bound_access_tokens) lines.push('dpop_bound_access_tokens: true (every token request needs a DPoP proof)');
       if (opts.org) lines.push(`bound to org ${opts.org} as ${opts.role}`);
       return { json, text: lines.join('\n') };
     } catch (err) {

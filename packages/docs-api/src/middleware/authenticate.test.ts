@@ -50,10 +50,10 @@ describe('authentication', () => {
     expect(res.status).toBe(200);
   });
 
-  it('no token -> 401 with a Bearer challenge without an error attribute', async () => {
+  it('no token -> 401 with a Bearer (and a DPoP) challenge without an error attribute', async () => {
     const res = await h.request('GET', '/documents');
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api"');
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api", DPoP realm="docs-api", algs="ES256 EdDSA Ed25519"');
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:missing-token', status: 401, title: 'Unauthorized' });
   });
@@ -86,12 +86,12 @@ describe('authentication', () => {
     expect((await h.request('GET', '/me', { headers: { authorization: `Bearer  ${await h.token()}` } })).status).toBe(200);
   });
 
-  it('another scheme (Basic, Token) carries no token for this API -> 401 with a Bearer challenge without an error attribute (RFC 6750 §3.1)', async () => {
+  it('another scheme (Basic, Token) carries no token for this API -> 401 with a Bearer (and a DPoP) challenge without an error attribute (RFC 6750 §3.1)', async () => {
     const token = await h.token();
     for (const header of [`Basic ${Buffer.from('a:b').toString('base64')}`, `Token ${token}`, 'Digest username="a", realm="b"']) {
       const res = await h.request('GET', '/me', { headers: { authorization: header } });
       expect(res.status, header).toBe(401);
-      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api"');
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="docs-api", DPoP realm="docs-api", algs="ES256 EdDSA Ed25519"');
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(res.body).toMatchObject({ type: 'urn:clouddocs:problem:missing-token', status: 401, title: 'Unauthorized' });
       expect(res.body.detail).toMatch(/Bearer/);

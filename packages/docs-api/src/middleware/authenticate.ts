@@ -1,27 +1,45 @@
 // Step 1, authenticate. Rules:
-// - no Authorization header → 401, `WWW-Authenticate: Bearer realm=…` without an error attribute (RFC 6750 §3.1);
-// - a header that is not `<scheme> <credential>` (RFC 9110 §11.4), or a Bearer credential that is not
-//   one b64token (RFC 6750 §2.1) → 400 invalid_request;
-// - the scheme is case-insensitive (RFC 9110 §11.1): `bearer x.y.z` is `Bearer x.y.z`;
-// - another scheme (Basic, …) carries no token for this API → 401 without an error attribute (RFC 6750 §3.1);
-// - a token that fails any check (signature, alg, typ, iss, aud, exp, revocation) → 401 invalid_token.
-import { InvalidRequestHeaderError, UnauthorizedError } from '../errors';
+// - no Authorization header → 401 without an error attribute (RFC 6750 §3.1), challenging with both
+//   schemes: `Bearer realm=…, DPoP realm=…, algs=…`;
+// - a header that is not `<scheme> <credential>` (RFC 9110 §11.4), or a credential that is not one
+//   b64token / token68 (RFC 6750 §2.1, RFC 9449 §7.1) → 400 invalid_request;
+// - the scheme is case-insensitive (RFC 9110 §11.1): `bearer x.y.z` is `Bearer x.y.z`, `dpop` is `DPoP`;
+// - another scheme (Basic, …) carries no token for this API → 401 without an error attribute;
+// - a token that fails any check (signature, alg, typ, iss, aud, exp, revocation) → 401 invalid_token,
+//   challenged in the request's scheme;
+// - a DPoP-bound token (`cnf.jkt`) sent as Bearer → 401 `DPoP error="invalid_token"` (RFC 9449 §7.2);
+// - an unbound token sent as DPoP → 401 `DPoP error="invalid_token"`;
+// - a DPoP-bound token sent as DPoP: its proof is checked on every request (dpop-proof.ts), else 401
+//   `DPoP error="invalid_dpop_proof"`.
+import { InvalidRequestHeaderError, UnauthorizedError, type AuthScheme } from '../errors';
+import type { VerifyDpopProof } from '../dpop-proof';
 import type { VerifyAccessToken } from '../token-verifier';
 import type { Step } from './state';
 
 const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([^ ].*)$/; // RFC 9110 §11.4: auth-scheme 1*SP credential
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/; // RFC 6750 §2.1
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/; // RFC 6750 §2.1 b64token, RFC 9110 §11.2 token68
+const SCHEMES: Record<string, AuthScheme> = { bearer: 'Bearer', dpop: 'DPoP' };
 
-export function authenticate(verifyAccessToken: VerifyAccessToken): Step {
+export function authenticate(verifyAccessToken: VerifyAccessToken, verifyDpopProof: VerifyDpopProof): Step {
   return async (ctx, next) => {
     const header = ctx.get('authorization');
     if (header === '') throw new UnauthorizedError('an access token is required', false);
     const match = CREDENTIALS.exec(header);
     if (!match) throw new InvalidRequestHeaderError('the Authorization header must be "<scheme> <credential>", e.g. "Bearer <token>"');
-    const [, scheme, credential] = match as unknown as [string, string, string];
-    if (scheme.toLowerCase() !== 'bearer') throw new UnauthorizedError(`the ${scheme} scheme is not accepted here: send "Authorization: Bearer <token>"`, false);
-    if (!B64TOKEN.test(credential)) throw new InvalidRequestHeaderError('a Bearer credential is one token (RFC 6750 §2.1)');
-    ctx.state.principal = await verifyAccessToken(credential);
+    const [, name, credential] = match as unknown as [string, string, string];
+    const scheme = SCHEMES[name.toLowerCase()];
+    if (!scheme) throw new UnauthorizedError(`the ${name} scheme is not accepted here: send "Authorization: Bearer <token>" (or "DPoP <token>" with a DPoP proof)`, false);
+    ctx.state.authScheme = scheme;
+    if (!TOKEN68.test(credential)) throw new InvalidRequestHeaderError(`a ${scheme} credential is one token (RFC 6750 §2.1, RFC 9449 §7.1)`);
+    const token = await verifyAccessToken(credential);
+    if (scheme === 'Bearer' && token.jkt) {
+      throw new UnauthorizedError('this token is DPoP-bound: send it as "Authorization: DPoP <token>" with a DPoP proof', true, 'DPoP');
+    }
+    if (scheme === 'DPoP') {
+      if (!token.jkt) throw new UnauthorizedError('this token is not DPoP-bound: send it as "Authorization: Bearer <token>"', true);
+      await verifyDpopProof({ method: ctx.method, path: ctx.path, proofs: ctx.req.headersDistinct.dpop ?? [], ath: token.hash, jkt: token.jkt });
+    }
+    ctx.state.principal = token.principal;
     await next();
   };
 }

@@ -1,12 +1,15 @@
 // What the request path learns, step by step, in ctx.state.
 import type { RouterContext, RouterMiddleware } from '@koa/router';
 import type { DocumentAction, Membership, Principal, Role } from '../access';
+import type { AuthScheme } from '../errors';
 import type { EventContext } from '../libraries/event-context';
 import type { DocumentRecord } from '../queries/documents';
 import type { OrgRecord } from '../queries/orgs';
 
 export interface DocsState {
   requestId?: string;
+  /** The scheme of the request's credential (Bearer or DPoP): errors challenge in it. */
+  authScheme?: AuthScheme;
   principal?: Principal;
   memberships?: Membership[];
   /** The memberships came from the authorization cache (a `cachedAccess` route). */

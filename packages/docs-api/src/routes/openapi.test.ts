@@ -47,7 +47,7 @@ describe('/openapi.json', () => {
     expect(served.length).toBe(documented.size);
   });
 
-  it('documents each route\'s scope, its Bearer errors and problem+json error bodies', () => {
+  it('documents each route\'s scope under either scheme (Bearer or DPoP), its challenges and problem+json error bodies', () => {
     const scopes: Record<string, string> = {
       'post /orgs': 'orgs:write',
       'get /orgs': 'orgs:read',
@@ -66,7 +66,7 @@ describe('/openapi.json', () => {
     for (const { path, method, op } of operations()) {
       const scope = scopes[`${method} ${path}`];
       if (scope) {
-        expect(op.security, `${method} ${path}`).toEqual([{ bearer: [scope] }]);
+        expect(op.security, `${method} ${path}`).toEqual([{ bearer: [scope] }, { dpop: [scope] }]);
         expect(op.responses['403'].content['application/problem+json']).toBeDefined();
       }
       if (op.security.length > 0) {
@@ -76,10 +76,11 @@ describe('/openapi.json', () => {
         }
       }
     }
-    expect(operations().find((o) => o.path === '/me')!.op.security).toEqual([{ bearer: [] }]);
+    expect(operations().find((o) => o.path === '/me')!.op.security).toEqual([{ bearer: [] }, { dpop: [] }]);
     expect(doc.paths['/orgs/{orgId}/members/{userId}'].put.responses['409']).toBeDefined();
     expect(doc.paths['/documents/{id}'].get.responses['404']).toBeDefined();
     expect(doc.components.securitySchemes.bearer.openIdConnectUrl).toBe(`${h.issuer}/.well-known/openid-configuration`);
+    expect(doc.components.securitySchemes.dpop).toMatchObject({ type: 'http', scheme: 'DPoP' });
   });
 
   it('request bodies are the strict schemas the routes validate with (no additional properties)', () => {

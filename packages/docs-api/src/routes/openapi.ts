@@ -1,6 +1,8 @@
 // GET /openapi.json: OpenAPI 3.1, generated from the route definitions and their zod schemas, so
 // every route, scope and error response documented is the one the router enforces.
 import { z } from 'zod';
+import { DPOP_ALGORITHMS } from '../algorithms';
+import { DPOP_PROOF_WINDOW_SECONDS } from '../dpop-proof';
 import { docsSchemas } from '../schemas';
 import type { RouteDefinition } from './route';
 
@@ -46,8 +48,11 @@ export function buildOpenApi(routes: RouteDefinition[], info: { version: string;
     };
     if (route.access !== 'public') {
       responses['400'] = problem('malformed request: the Authorization header is not "<scheme> <credential>", or a NUL or invalid UTF-8 in the URL or a header');
-      responses['401'] = { ...problem('no token, or an invalid, expired or revoked one'), headers: { 'WWW-Authenticate': { schema: { type: 'string' }, description: 'RFC 6750 Bearer challenge' } } };
-      responses['503'] = problem('the auth server keys are not loaded yet, or the audit log is unavailable');
+      responses['401'] = {
+        ...problem('no token, or an invalid, expired or revoked one; a DPoP-bound token sent as Bearer, an unbound one sent as DPoP, or a missing, invalid or replayed DPoP proof'),
+        headers: { 'WWW-Authenticate': { schema: { type: 'string' }, description: 'RFC 6750 Bearer or RFC 9449 DPoP challenge (`invalid_token`, `invalid_dpop_proof`)' } },
+      };
+      responses['503'] = problem('the auth server keys are not loaded yet, the audit log is unavailable, or a DPoP proof cannot be checked for replay');
     }
     if (route.access !== 'public' && route.access !== 'token') {
       responses['403'] = { ...problem(`insufficient_scope: the token lacks ${route.access}`), headers: { 'WWW-Authenticate': { schema: { type: 'string' } } } };
@@ -68,7 +73,8 @@ export function buildOpenApi(routes: RouteDefinition[], info: { version: string;
     paths[openApiPath(route.path)]![route.method] = {
       operationId: route.operationId,
       summary: route.summary,
-      security: route.access === 'public' ? [] : [{ bearer: route.access === 'token' ? [] : [route.access] }],
+      // Either scheme (OpenAPI 3.1: alternatives are separate requirement objects).
+      security: route.access === 'public' ? [] : [{ bearer: route.access === 'token' ? [] : [route.access] }, { dpop: route.access === 'token' ? [] : [route.access] }],
       ...(route.access !== 'public' && route.access !== 'token' ? { 'x-required-scope': route.access } : {}),
       parameters: [
         ...pathParams.map((name) => ({ name, in: 'path', required: true, description: route.params?.[name] ?? name, schema: { type: 'string' } })),
@@ -88,6 +94,12 @@ export function buildOpenApi(routes: RouteDefinition[], info: { version: string;
       securitySchemes: {
         // Scopes: docs:read docs:write orgs:read orgs:write audit:read (OpenAPI 3.1 lists them per operation).
         bearer: { type: 'openIdConnect', openIdConnectUrl: `${info.issuer}/.well-known/openid-configuration`, description: 'RFC 9068 JWT access tokens from the CloudDocs auth server, audience this API' },
+        dpop: {
+          type: 'http',
+          scheme: 'DPoP',
+          description:
+            `RFC 9449: a DPoP-bound access token (\`cnf.jkt\`) from the same auth server, sent as \`Authorization: DPoP <token>\` with a \`DPoP\` header holding a fresh proof for this request (\`htm\`, \`htu\` = this API's public URL and the path, \`iat\` within ${DPOP_PROOF_WINDOW_SECONDS} s, a new \`jti\`, \`ath\`), signed with ${DPOP_ALGORITHMS.join(', ')}`,
+        },
       },
     },
   };

@@ -3,13 +3,15 @@
 // overlong value and wrong types, unknown fields, bad bytes in headers, and every wrong credential on
 // every protected route. Rules: bad input is always a 4xx problem+json without a stack trace, never a
 // 5xx (a NUL or invalid UTF-8: exactly 400 invalid-encoding); a wrong credential is 401 with the RFC 6750
-// challenge (no error attribute without a token, `invalid_token` with one), and a header that is not
-// `<scheme> <credential>` is 400 `invalid_request`.
+// challenge (no error attribute without a token, `invalid_token` with one), or the RFC 9449 DPoP one
+// (`invalid_token` for a binding that does not match the scheme, `invalid_dpop_proof` for a bad proof),
+// and a header that is not `<scheme> <credential>` is 400 `invalid_request`.
 import { randomUUID } from 'node:crypto';
-import { generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RevocationList } from '@clouddocs/kv';
+import { dpopKey, proof, type DpopKey, type ProofOptions } from '../testing/dpop';
 import { startHarness, type Harness, type Response } from '../testing/harness';
 import { documentOf, orgWith, type TestUser } from '../testing/fixtures';
 import type { RouteDefinition } from './route';
@@ -237,7 +239,9 @@ describe('bad bytes in the headers of every route', () => {
 });
 
 describe('every wrong credential on every protected route', () => {
-  let credentials: { name: string; header?: string; status: 400 | 401; challenge: RegExp }[];
+  /** The headers of one request to `route` (a DPoP proof is made for that request's method and URL). */
+  type Headers = (route: RouteDefinition) => Promise<Record<string, string>>;
+  let credentials: { name: string; headers: Headers; status: 400 | 401; challenge: RegExp }[];
 
   beforeAll(async () => {
     const now = Math.floor(Date.now() / 1000);
@@ -247,22 +251,66 @@ describe('every wrong credential on every protected route', () => {
     const revoked = await h.token({ sub: alice.id });
     await new RevocationList(h.kv, 600).revoke('jti', JSON.parse(Buffer.from(revoked.split('.')[1]!, 'base64url').toString()).jti);
     for (let deadline = Date.now() + 2_000; (await h.request('GET', '/me', { token: revoked })).status !== 401 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
-    const noError = /^Bearer realm="docs-api"$/;
+    const noError = /^Bearer realm="docs-api", DPoP realm="docs-api", algs="[^"]+"$/;
     const invalidToken = /^Bearer realm="docs-api", error="invalid_token", error_description="[^"\\]+"$/;
     const invalidRequest = /^Bearer realm="docs-api", error="invalid_request", error_description="[^"\\]+"$/;
+    const dpopInvalidToken = /^DPoP realm="docs-api", error="invalid_token", error_description="[^"\\]+", algs="[^"]+"$/;
+    const invalidProof = /^DPoP realm="docs-api", error="invalid_dpop_proof", error_description="[^"\\]+", algs="[^"]+"$/;
+    const header = (value: string): Headers => async () => ({ authorization: value });
+
+    // DPoP (RFC 9449): a token bound to `key`, one bound to `key` without any docs scope, an unbound one.
+    const key = await dpopKey();
+    const bound = await h.token({ sub: alice.id, claims: { cnf: { jkt: key.jkt } } });
+    const boundNoScope = await h.token({ sub: alice.id, scope: 'openid', claims: { cnf: { jkt: key.jkt } } });
+    const unbound = await h.token({ sub: alice.id });
+    const target = (route: RouteDefinition) => ({ method: route.method.toUpperCase(), url: pathOf(route) });
+    /** A DPoP request whose proof for this route is spoiled by `o`. */
+    const dpop = (token: string, o: Partial<ProofOptions> & { key?: DpopKey } = {}): Headers => async (route) => ({
+      authorization: `DPoP ${token}`,
+      dpop: await proof(o.key ?? key, { ...target(route), token, ...o }),
+    });
+    const stranger = await dpopKey();
+
     credentials = [
-      { name: 'none', status: 401, challenge: noError },
-      { name: 'another scheme (Basic)', header: `Basic ${Buffer.from('alice:pw').toString('base64')}`, status: 401, challenge: noError },
-      { name: 'a scheme without a credential', header: 'Bearer', status: 400, challenge: invalidRequest },
-      { name: 'a credential that is not one token', header: 'Bearer a b', status: 400, challenge: invalidRequest },
-      { name: 'lower-case scheme with garbage', header: 'bearer garbage', status: 401, challenge: invalidToken },
-      { name: 'not a JWT', header: 'Bearer not-a-jwt', status: 401, challenge: invalidToken },
-      { name: 'expired', header: `Bearer ${await h.token({ sub: alice.id, expiresIn: -120 })}`, status: 401, challenge: invalidToken },
-      { name: 'wrong audience', header: `Bearer ${await h.token({ sub: alice.id, audience: 'http://localhost:3000' })}`, status: 401, challenge: invalidToken },
-      { name: 'wrong issuer', header: `Bearer ${await h.token({ sub: alice.id, issuer: 'https://evil.example' })}`, status: 401, challenge: invalidToken },
-      { name: 'wrong key (a real kid)', header: `Bearer ${await h.token({ sub: alice.id, key: { ...h.keys.es256, privateKey } })}`, status: 401, challenge: invalidToken },
-      { name: 'alg none', header: `Bearer ${algNone}`, status: 401, challenge: invalidToken },
-      { name: 'revoked', header: `Bearer ${revoked}`, status: 401, challenge: invalidToken },
+      { name: 'none', headers: async () => ({}), status: 401, challenge: noError },
+      { name: 'another scheme (Basic)', headers: header(`Basic ${Buffer.from('alice:pw').toString('base64')}`), status: 401, challenge: noError },
+      { name: 'a scheme without a credential', headers: header('Bearer'), status: 400, challenge: invalidRequest },
+      { name: 'a credential that is not one token', headers: header('Bearer a b'), status: 400, challenge: invalidRequest },
+      { name: 'lower-case scheme with garbage', headers: header('bearer garbage'), status: 401, challenge: invalidToken },
+      { name: 'not a JWT', headers: header('Bearer not-a-jwt'), status: 401, challenge: invalidToken },
+      { name: 'expired', headers: header(`Bearer ${await h.token({ sub: alice.id, expiresIn: -120 })}`), status: 401, challenge: invalidToken },
+      { name: 'wrong audience', headers: header(`Bearer ${await h.token({ sub: alice.id, audience: 'http://localhost:3000' })}`), status: 401, challenge: invalidToken },
+      { name: 'wrong issuer', headers: header(`Bearer ${await h.token({ sub: alice.id, issuer: 'https://evil.example' })}`), status: 401, challenge: invalidToken },
+      { name: 'wrong key (a real kid)', headers: header(`Bearer ${await h.token({ sub: alice.id, key: { ...h.keys.es256, privateKey } })}`), status: 401, challenge: invalidToken },
+      { name: 'alg none', headers: header(`Bearer ${algNone}`), status: 401, challenge: invalidToken },
+      { name: 'revoked', headers: header(`Bearer ${revoked}`), status: 401, challenge: invalidToken },
+      { name: 'a DPoP-bound token sent as Bearer', headers: header(`Bearer ${bound}`), status: 401, challenge: dpopInvalidToken },
+      { name: 'an unbound token sent as DPoP with a valid proof', headers: dpop(unbound), status: 401, challenge: dpopInvalidToken },
+      { name: 'a revoked token sent as DPoP', headers: dpop(revoked), status: 401, challenge: dpopInvalidToken },
+      { name: 'a DPoP credential that is not one token', headers: header('DPoP a b'), status: 400, challenge: /^DPoP realm="docs-api", error="invalid_request"/ },
+      { name: 'a DPoP-bound token without a proof', headers: header(`DPoP ${bound}`), status: 401, challenge: invalidProof },
+      { name: 'a proof that is not a JWT', headers: async () => ({ authorization: `DPoP ${bound}`, dpop: 'not-a-proof' }), status: 401, challenge: invalidProof },
+      { name: 'a proof with typ JWT', headers: dpop(bound, { header: { typ: 'JWT' } }), status: 401, challenge: invalidProof },
+      { name: 'a proof with a private key in its jwk', headers: dpop(bound, { header: { jwk: await exportJWK(key.privateKey) } }), status: 401, challenge: invalidProof },
+      { name: 'a proof signed by another key than its jwk', headers: dpop(bound, { signWith: stranger.privateKey }), status: 401, challenge: invalidProof },
+      { name: 'a proof for another method', headers: async (route) => dpop(bound, { method: route.method === 'get' ? 'POST' : 'GET' })(route), status: 401, challenge: invalidProof },
+      { name: "a proof for the server's own address, not its public URL", headers: async (route) => dpop(bound, { url: `${h.url}${pathOf(route)}` })(route), status: 401, challenge: invalidProof },
+      { name: 'a proof for another path', headers: dpop(bound, { url: '/elsewhere' }), status: 401, challenge: invalidProof },
+      { name: 'a proof two minutes old', headers: dpop(bound, { claims: { iat: now - 120 } }), status: 401, challenge: invalidProof },
+      { name: 'a proof for another token (ath)', headers: dpop(bound, { token: boundNoScope }), status: 401, challenge: invalidProof },
+      { name: "a proof by a key other than the token's cnf.jkt", headers: dpop(bound, { key: stranger }), status: 401, challenge: invalidProof },
+      {
+        // Used once first with a token that has no docs scope (403 or /me's 200: nothing changes), then again.
+        name: 'a replayed proof',
+        headers: async (route) => {
+          const used = await dpop(boundNoScope)(route);
+          const first = await h.request(route.method.toUpperCase(), pathOf(route), { headers: used, ...(route.body ? { body: validBody(route) } : {}) });
+          expect([200, 403], `${label(route)}: the first use of the proof`).toContain(first.status);
+          return used;
+        },
+        status: 401,
+        challenge: invalidProof,
+      },
     ];
   });
 
@@ -270,15 +318,16 @@ describe('every wrong credential on every protected route', () => {
     const failures: string[] = [];
     for (const route of protectedRoutes()) {
       for (const credential of credentials) {
-        const res = await h.request(route.method.toUpperCase(), pathOf(route), {
-          ...(credential.header ? { headers: { authorization: credential.header } } : {}),
-          ...(route.body ? { body: validBody(route) } : {}),
-        });
+        const headers = await credential.headers(route);
+        const res = await h.request(route.method.toUpperCase(), pathOf(route), { headers, ...(route.body ? { body: validBody(route) } : {}) });
         const what = `${label(route)} with ${credential.name}`;
         judge(failures, what, res, credential.status === 401 ? { status: 'not-5xx' } : { status: 400 });
         if (res.status !== credential.status) failures.push(`${what}: status ${res.status}, expected ${credential.status}`);
         if (!credential.challenge.test(res.headers.get('www-authenticate') ?? '')) failures.push(`${what}: WWW-Authenticate ${res.headers.get('www-authenticate')}`);
-        if (credential.header && credential.header.length > 40 && res.text.includes(credential.header.slice(7))) failures.push(`${what}: the token is echoed`);
+        for (const value of Object.values(headers)) {
+          const secret = value.slice(value.indexOf(' ') + 1);
+          if (secret.length > 40 && res.text.includes(secret)) failures.push(`${what}: a credential is echoed`);
+        }
       }
     }
     expect(failures).toEqual([]);
