@@ -56,6 +56,14 @@ describe('defaults (the contract table)', () => {
     expect(config.LOG_LEVEL).toBe('debug');
   });
 
+  it('ADMIN_API_AUDIENCE defaults to ${AUTH_ISSUER}/admin/v1, must be a URL and must differ from DOCS_API_AUDIENCE', () => {
+    expect(loadAuthConfig({}).ADMIN_API_AUDIENCE).toBe('http://localhost:3000/admin/v1');
+    expect(loadAuthConfig({ AUTH_ISSUER: 'http://127.0.0.1:9000' }).ADMIN_API_AUDIENCE).toBe('http://127.0.0.1:9000/admin/v1');
+    expect(loadAuthConfig({ ADMIN_API_AUDIENCE: 'https://admin.example' }).ADMIN_API_AUDIENCE).toBe('https://admin.example');
+    expect(() => loadAuthConfig({ ADMIN_API_AUDIENCE: 'admin' })).toThrow(/ADMIN_API_AUDIENCE/);
+    expect(() => loadAuthConfig({ ADMIN_API_AUDIENCE: 'http://localhost:4000' })).toThrow(/ADMIN_API_AUDIENCE: must differ from DOCS_API_AUDIENCE/);
+  });
+
   it('AUTH_REFRESH_REUSE_GRACE_SECONDS is 10 by default; 0 turns the grace off', () => {
     expect(loadAuthConfig({}).AUTH_REFRESH_REUSE_GRACE_SECONDS).toBe(10);
     expect(loadAuthConfig({ AUTH_REFRESH_REUSE_GRACE_SECONDS: '0' }).AUTH_REFRESH_REUSE_GRACE_SECONDS).toBe(0);
