@@ -6,7 +6,8 @@ import { ClientError, type ClientInput, type ClientLibrary } from '../libraries/
 import type { ClientLifecycle } from '../libraries/client-lifecycle';
 import { BadRequestError, NotFoundError } from '../errors';
 import { audit } from '../request-scope';
-import { bodyOf, callerOf, cursor, queryOf, type AdminContext, type AdminRoute } from './route';
+import type { EventFields } from '../libraries/client-lifecycle';
+import { answer, bodyOf, callerOf, page, queryOf, type AdminContext, type AdminRoute } from './route';
 import { clientCreate, clientUpdate, clientView, list, pageQuery, secretRotation } from './schemas';
 import type { z } from 'zod';
 
@@ -36,12 +37,7 @@ async function rules<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function answer<T>(ctx: AdminContext, outcome: { result: T; event: Parameters<typeof audit>[1] } | undefined, status = 200) {
-  if (!outcome) throw missing();
-  audit(ctx, outcome.event);
-  ctx.status = status;
-  ctx.body = status === 204 ? null : outcome.result;
-}
+const done = <T>(ctx: AdminContext, outcome: { result: T; event: EventFields } | undefined, status = 200): void => answer(ctx, outcome, 'no such client', status);
 
 export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLifecycle }): AdminRoute[] {
   return [
@@ -56,11 +52,7 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
       errors: { 400: 'bad query or cursor' },
       handler: async (ctx) => {
         const q = queryOf<{ q?: string; cursor?: string; limit: number }>(ctx);
-        const after = cursor.decode(q.cursor);
-        if (q.cursor !== undefined && after === undefined) throw new BadRequestError('the cursor is not valid');
-        const items = await deps.clients.list({ q: q.q, after, limit: q.limit + 1 });
-        const more = items.length > q.limit;
-        ctx.body = { items: items.slice(0, q.limit), nextCursor: more ? cursor.encode(items[q.limit - 1]!.client_id) : null };
+        await page(ctx, q, (after, limit) => deps.clients.list({ q: q.q, after, limit }), (c) => c.client_id);
       },
     },
     {
@@ -105,7 +97,7 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
       body: clientUpdate,
       success: { status: 200, description: 'the changed client', schema: clientView },
       errors: { 400: 'a client rule is broken', 404: 'no such client' },
-      handler: async (ctx) => answer(ctx, await rules(() => deps.lifecycle.update(callerOf(ctx).actor, ctx.params.clientId!, inputOf(bodyOf(ctx))))),
+      handler: async (ctx) => done(ctx, await rules(() => deps.lifecycle.update(callerOf(ctx).actor, ctx.params.clientId!, inputOf(bodyOf(ctx))))),
     },
     {
       method: 'delete',
@@ -116,7 +108,7 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
       params: ID,
       success: { status: 204, description: 'deleted' },
       errors: { 404: 'no such client' },
-      handler: async (ctx) => answer(ctx, await deps.lifecycle.remove(callerOf(ctx).actor, ctx.params.clientId!), 204),
+      handler: async (ctx) => done(ctx, await deps.lifecycle.remove(callerOf(ctx).actor, ctx.params.clientId!), 204),
     },
     ...(['disable', 'enable'] as const).map(
       (verb): AdminRoute => ({
@@ -128,7 +120,7 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
         params: ID,
         success: { status: 200, description: 'the client', schema: clientView },
         errors: { 404: 'no such client' },
-        handler: async (ctx) => answer(ctx, await deps.lifecycle.setDisabled(callerOf(ctx).actor, ctx.params.clientId!, verb === 'disable')),
+        handler: async (ctx) => done(ctx, await deps.lifecycle.setDisabled(callerOf(ctx).actor, ctx.params.clientId!, verb === 'disable')),
       }),
     ),
     {
@@ -141,7 +133,7 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
       body: secretRotation,
       success: { status: 200, description: 'the new secret, shown once' },
       errors: { 404: 'no such confidential client' },
-      handler: async (ctx) => answer(ctx, await deps.lifecycle.rotateSecret(callerOf(ctx).actor, ctx.params.clientId!, bodyOf<z.infer<typeof secretRotation>>(ctx).previous_secret_expires_in)),
+      handler: async (ctx) => done(ctx, await deps.lifecycle.rotateSecret(callerOf(ctx).actor, ctx.params.clientId!, bodyOf<z.infer<typeof secretRotation>>(ctx).previous_secret_expires_in)),
     },
   ];
 }

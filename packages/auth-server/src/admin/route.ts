@@ -6,7 +6,9 @@ import type Router from '@koa/router';
 import type { RouterContext, RouterMiddleware } from '@koa/router';
 import type { Actor } from '@clouddocs/audit';
 import type { z } from 'zod';
-import type { RequestScope } from '../request-scope';
+import { BadRequestError, NotFoundError } from '../errors';
+import { audit, type RequestScope } from '../request-scope';
+import type { EventFields } from '../libraries/client-lifecycle';
 
 export const ADMIN_PREFIX = '/admin/v1';
 export type AdminScope = 'admin:read' | 'admin:write';
@@ -80,3 +82,20 @@ export const cursor = {
     }
   },
 };
+
+/** One page of a list: `fetch` gets one more than the limit, to know whether there is a next page. */
+export async function page<T>(ctx: AdminContext, q: { cursor?: string; limit: number }, fetch: (after: string | undefined, limit: number) => Promise<T[]>, keyOf: (item: T) => string): Promise<void> {
+  const after = cursor.decode(q.cursor);
+  if (q.cursor !== undefined && after === undefined) throw new BadRequestError('the cursor is not valid');
+  const items = await fetch(after, q.limit + 1);
+  const more = items.length > q.limit;
+  ctx.body = { items: items.slice(0, q.limit), nextCursor: more ? cursor.encode(keyOf(items[q.limit - 1]!)) : null };
+}
+
+/** Answers a lifecycle operation: 404 when the object does not exist, else its result, audited. */
+export function answer<T>(ctx: AdminContext, outcome: { result: T; event: EventFields } | undefined, missing: string, status = 200): void {
+  if (!outcome) throw new NotFoundError(missing);
+  audit(ctx, outcome.event);
+  ctx.status = status;
+  ctx.body = status === 204 ? null : outcome.result;
+}

@@ -6,8 +6,8 @@ import type { z } from 'zod';
 import { AccountError } from '../accounts/accounts';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors';
 import type { UserLifecycle } from '../libraries/user-lifecycle';
-import { audit } from '../request-scope';
-import { bodyOf, callerOf, cursor, queryOf, type AdminContext, type AdminRoute } from './route';
+import type { EventFields } from '../libraries/client-lifecycle';
+import { answer, bodyOf, callerOf, page, queryOf, type AdminContext, type AdminRoute } from './route';
 import { list, pageQuery, userCreate, userUpdate, userView } from './schemas';
 
 const ID = { userId: 'the user id (the sub of their tokens)' };
@@ -22,15 +22,10 @@ async function rules<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function answer<T>(ctx: AdminContext, outcome: { result: T; event: Parameters<typeof audit>[1] } | undefined, status = 200) {
-  if (!outcome) throw missing();
-  audit(ctx, outcome.event);
-  ctx.status = status;
-  ctx.body = status === 204 ? null : outcome.result;
-}
+const done = <T>(ctx: AdminContext, outcome: { result: T; event: EventFields } | undefined, status = 200): void => answer(ctx, outcome, 'no such user', status);
 
 export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
-  const action = (verb: string, summary: string, run: (ctx: AdminContext) => Promise<Parameters<typeof answer>[1]>): AdminRoute => ({
+  const action = (verb: string, summary: string, run: (ctx: AdminContext) => Promise<Parameters<typeof done>[1]>): AdminRoute => ({
     method: 'post',
     path: `/users/:userId/${verb}`,
     operationId: `${verb.replace(/-(\w)/g, (_m, c: string) => c.toUpperCase())}User`,
@@ -39,7 +34,7 @@ export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
     params: ID,
     success: { status: 200, description: 'done' },
     errors: { 404: 'no such user', 409: 'an administrator acting on themselves' },
-    handler: async (ctx) => answer(ctx, await run(ctx)),
+    handler: async (ctx) => done(ctx, await run(ctx)),
   });
   return [
     {
@@ -53,11 +48,7 @@ export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
       errors: { 400: 'bad query or cursor' },
       handler: async (ctx) => {
         const q = queryOf<{ email?: string; cursor?: string; limit: number }>(ctx);
-        const after = cursor.decode(q.cursor);
-        if (q.cursor !== undefined && after === undefined) throw new BadRequestError('the cursor is not valid');
-        const items = await deps.users.list({ email: q.email, after, limit: q.limit + 1 });
-        const more = items.length > q.limit;
-        ctx.body = { items: items.slice(0, q.limit), nextCursor: more ? cursor.encode(items[q.limit - 1]!.email) : null };
+        await page(ctx, q, (after, limit) => deps.users.list({ email: q.email, after, limit }), (u) => u.email);
       },
     },
     {
@@ -69,7 +60,7 @@ export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
       body: userCreate,
       success: { status: 201, description: 'the user', schema: userView },
       errors: { 400: 'invalid email, name or password', 409: 'the email is taken' },
-      handler: async (ctx) => answer(ctx, await rules(() => deps.users.create(callerOf(ctx).actor, bodyOf<z.infer<typeof userCreate>>(ctx))), 201),
+      handler: async (ctx) => done(ctx, await rules(() => deps.users.create(callerOf(ctx).actor, bodyOf<z.infer<typeof userCreate>>(ctx))), 201),
     },
     {
       method: 'get',
@@ -96,7 +87,7 @@ export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
       body: userUpdate,
       success: { status: 200, description: 'the user', schema: userView },
       errors: { 400: 'invalid email or name', 404: 'no such user', 409: 'the email is taken' },
-      handler: async (ctx) => answer(ctx, await rules(() => deps.users.update(callerOf(ctx).actor, ctx.params.userId!, bodyOf<z.infer<typeof userUpdate>>(ctx)))),
+      handler: async (ctx) => done(ctx, await rules(() => deps.users.update(callerOf(ctx).actor, ctx.params.userId!, bodyOf<z.infer<typeof userUpdate>>(ctx)))),
     },
     {
       method: 'delete',
@@ -107,7 +98,7 @@ export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
       params: ID,
       success: { status: 204, description: 'deleted' },
       errors: { 404: 'no such user', 409: 'the last platform administrator, or the caller themselves' },
-      handler: async (ctx) => answer(ctx, await deps.users.erase(callerOf(ctx).actor, ctx.params.userId!), 204),
+      handler: async (ctx) => done(ctx, await deps.users.erase(callerOf(ctx).actor, ctx.params.userId!), 204),
     },
     action('disable', 'Sign-in refused; sessions, grants and tokens ended', (ctx) => deps.users.setDisabled(callerOf(ctx).actor, ctx.params.userId!, true)),
     action('enable', 'Sign-in allowed again', (ctx) => deps.users.setDisabled(callerOf(ctx).actor, ctx.params.userId!, false)),
