@@ -25,6 +25,7 @@ import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
 import { createGrantLibrary } from './libraries/grants';
 import { createInteractionLibrary } from './libraries/interactions';
+import { startKeyRotation } from './libraries/key-rotation';
 import { createLimits } from './libraries/limits';
 import { createRefreshAnswerLibrary } from './libraries/refresh-answers';
 import { createSessionDirectory } from './libraries/sessions';
@@ -137,6 +138,14 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const mailer = deps.mailer ?? createMailer({ config, logger });
   const sessions = createSessionDirectory({ provider, kv });
   const tokens = createAccountTokenLibrary({ knex });
+  const stopKeyRotation = startKeyRotation({
+    keyStore,
+    audit,
+    logger,
+    rotationDays: config.AUTH_KEY_ROTATION_DAYS,
+    activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS,
+    refreshKeys: () => host!.refreshKeys(),
+  });
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -210,6 +219,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     async close() {
       accepting = false;
       host!.stop();
+      stopKeyRotation();
       if (server) {
         await new Promise<void>((resolve) => {
           server!.close(() => resolve());

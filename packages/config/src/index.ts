@@ -58,6 +58,8 @@ const authOnly = {
   AUTH_TRUST_PROXY: bool.default(false),
   AUTH_KEY_ACTIVATION_DELAY_SECONDS: z.coerce.number().int().min(0).default(60),
   AUTH_KEY_REFRESH_SECONDS: positiveInt.default(10),
+  /** Scheduled signing-key rotation period; 0 turns it off (manual `clouddocs keys rotate` only). */
+  AUTH_KEY_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   // A used refresh token presented again this soon, by its own client, gets the first answer again
   // (retries, parallel tabs); later it revokes the grant. Capped well below the access token lifetime
   // (600 s) so that an answer given again always carries a live access token; 0 turns it off.

@@ -142,3 +142,26 @@ describe('createKeyStore().rotate', () => {
     await expect(store().load()).rejects.toThrow(/no signing key is active/);
   });
 });
+
+describe('createKeyStore().rotateIfDue and list (scheduled rotation)', () => {
+  it('no rotation while the newest generation is younger than the period, or when the period is 0', async () => {
+    await store().ensure();
+    expect(await store().rotateIfDue(30, 60)).toBeUndefined();
+    expect(await store().rotateIfDue(0, 60, Date.now() + 400 * 86_400_000)).toBeUndefined();
+    expect(new Set((await rows()).map((k) => k.generation))).toEqual(new Set([1]));
+  });
+
+  it('once due, processes racing rotate exactly once; the new generation is pending, the old one active until it retires', async () => {
+    await store().ensure();
+    const later = Date.now() + 31 * 86_400_000;
+    const results = await Promise.all([store().rotateIfDue(30, 60, later), store().rotateIfDue(30, 60, later), store().rotateIfDue(30, 60, later)]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(results.find(Boolean)!.generation).toBe(2);
+    const listed = await store().list();
+    expect(listed.filter((k) => k.generation === 2).map((k) => k.status)).toEqual(['pending', 'pending', 'pending']);
+    expect(listed.filter((k) => k.generation === 1).map((k) => k.status)).toEqual(['active', 'active', 'active']);
+    const afterActivation = await store().list(Date.parse(listed.find((k) => k.generation === 2)!.activates_at) + 1000);
+    expect(afterActivation.filter((k) => k.generation === 1).map((k) => k.status)).toEqual(['retiring', 'retiring', 'retiring']);
+    expect(afterActivation.filter((k) => k.generation === 2).map((k) => k.status)).toEqual(['active', 'active', 'active']);
+  });
+});

@@ -49,7 +49,7 @@ function thumbprintKid(publicJwk: Record<string, unknown>): string {
 export function createKeyStore(deps: { knex: Knex; box: SecretBox; retainSeconds: number }) {
   const { knex, box } = deps;
 
-  async function insertGeneration(trx: Knex | Knex.Transaction, generation: number, activatesAt: Date) {
+  async function insertGeneration(trx: Knex | Knex.Transaction, generation: number, activatesAt: Date, createdAt = new Date()) {
     const rows = KEY_ALGS.map((alg) => {
       const { privateKey, publicKey } = generate(alg);
       const publicJwk = publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
@@ -62,10 +62,22 @@ export function createKeyStore(deps: { knex: Knex; box: SecretBox; retainSeconds
         public_jwk: JSON.stringify({ ...publicJwk, kid, alg, use: 'sig' }),
         private_enc: box.seal(JSON.stringify(privateJwk)),
         activates_at: activatesAt.toISOString(),
+        created_at: createdAt.toISOString(),
       };
     });
     await trx('auth.signing_keys').insert(rows);
     return rows.map((r) => ({ kid: r.kid, alg: r.alg }));
+  }
+
+  /** In a transaction holding the table lock: the next generation, signing after the delay. */
+  async function rotateIn(trx: Knex.Transaction, activationDelaySeconds: number, now: number) {
+    const { max } = (await trx('auth.signing_keys').max('generation as max').first()) as { max: number | null };
+    const generation = (max ?? 0) + 1;
+    const activatesAt = new Date(now + activationDelaySeconds * 1000);
+    // Any generation still without a retirement retires when the new one starts signing.
+    await trx('auth.signing_keys').whereNull('retires_at').update({ retires_at: activatesAt.toISOString() });
+    const keys = await insertGeneration(trx, generation, activatesAt, new Date(now));
+    return { generation, activatesAt, keys };
   }
 
   return {
@@ -80,19 +92,29 @@ export function createKeyStore(deps: { knex: Knex; box: SecretBox; retainSeconds
       });
     },
 
+    /**
+     * Rotates when the newest generation is `rotationDays` old or older (the scheduled rotation); one
+     * process does it (the table lock serialises them, and the age is read under it), the others find
+     * a fresh generation and do nothing. Undefined when no rotation was due.
+     */
+    async rotateIfDue(rotationDays: number, activationDelaySeconds: number, now = Date.now()) {
+      if (rotationDays <= 0) return undefined;
+      return knex.transaction(async (trx) => {
+        await trx.raw('LOCK TABLE auth.signing_keys IN SHARE ROW EXCLUSIVE MODE');
+        const newest = await trx('auth.signing_keys').orderBy('generation', 'desc').first('created_at');
+        if (newest && now - new Date(newest.created_at).getTime() < rotationDays * 86_400_000) return undefined;
+        return rotateIn(trx, activationDelaySeconds, now);
+      });
+    },
+
     /** Adds a generation that signs after `activationDelaySeconds`; the current one retires then. */
     async rotate(activationDelaySeconds: number): Promise<{ generation: number; activatesAt: Date; keys: { kid: string; alg: string }[] }> {
       return knex.transaction(async (trx) => {
         await trx.raw('LOCK TABLE auth.signing_keys IN SHARE ROW EXCLUSIVE MODE');
-        const { max } = (await trx('auth.signing_keys').max('generation as max').first()) as { max: number | null };
-        const generation = (max ?? 0) + 1;
-        const activatesAt = new Date(Date.now() + activationDelaySeconds * 1000);
-        // Any generation still without a retirement retires when the new one starts signing.
-        await trx('auth.signing_keys').whereNull('retires_at').update({ retires_at: activatesAt.toISOString() });
-        const keys = await insertGeneration(trx, generation, activatesAt);
-        return { generation, activatesAt, keys };
+        return rotateIn(trx, activationDelaySeconds, Date.now());
       });
     },
+
 
     /** Every published key and its state: pending (not signing yet), active (signing), retiring
      * (no longer signing, published until the tokens it signed have expired). */
