@@ -447,6 +447,47 @@ const SURFACE: Row[] = [
     },
   },
   {
+    route: 'POST /account/profile',
+    kind: 'page',
+    method: 'POST',
+    json: false,
+    fields: f('name', 'csrf'),
+    ok: [303],
+    again: '/account/profile',
+    async prepare(fx, at) {
+      const account = await signInToAccount(at, fx.stack.issuer, await fx.user());
+      return { path: '/account/profile', values: { ...formOf(account, '/account/profile').fields, name: 'Fuzzed Name' } };
+    },
+  },
+  {
+    route: 'POST /account/email',
+    kind: 'page',
+    method: 'POST',
+    json: false,
+    fields: f('email', 'password', 'csrf'),
+    ok: [303],
+    again: '/account/email',
+    async prepare(fx, at) {
+      const user = await fx.user();
+      const account = await signInToAccount(at, fx.stack.issuer, user);
+      return { path: '/account/email', values: { ...formOf(account, '/account/email').fields, email: `moved-${Date.now()}@example.test`, password: user.password } };
+    },
+  },
+  {
+    route: 'POST /account/password',
+    kind: 'page',
+    method: 'POST',
+    json: false,
+    fields: f('current', 'password', 'csrf'),
+    ok: [303],
+    again: '/account/password',
+    async prepare(fx, at) {
+      const user = await fx.user();
+      const account = await signInToAccount(at, fx.stack.issuer, user);
+      return { path: '/account/password', values: { ...formOf(account, '/account/password').fields, current: user.password, password: 'lantern-meadow-quartz-58' } };
+    },
+  },
+  {
     route: 'POST /account/verify-email',
     kind: 'page',
     method: 'POST',

@@ -144,7 +144,7 @@ describe.skipIf(!haveChromium)('in a real browser', () => {
     await page.goto(`${stack.issuer}/account`);
     await visible(page.getByRole('heading', { name: 'Your CloudDocs account' }));
     await snap(page, 'account');
-    await page.getByLabel('Current password').fill(person.password);
+    await page.getByRole('region', { name: 'Two-step verification' }).getByLabel('Current password').fill(person.password);
     await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
     await visible(page.getByRole('img', { name: /QR code/ }));
     await snap(page, 'totp-enrol');

@@ -123,6 +123,15 @@ export const authMigrations: Migration[] = [
       await knex.raw(`CREATE INDEX oidc_payloads_client_idx ON auth.oidc_payloads (client_id) WHERE model = 'Grant'`);
     },
   },
+  {
+    // Self-service email change: a link mailed to the new address carries it until it is confirmed.
+    name: 'auth_006_email_change',
+    async up(knex) {
+      await knex.raw('ALTER TABLE auth.account_tokens DROP CONSTRAINT account_tokens_purpose_check');
+      await knex.raw(`ALTER TABLE auth.account_tokens ADD CONSTRAINT account_tokens_purpose_check CHECK (purpose IN ('verify_email', 'password_reset', 'change_email'))`);
+      await knex.raw('ALTER TABLE auth.account_tokens ADD COLUMN new_email text');
+    },
+  },
 ];
 
 export const authGrants: SchemaGrants = { schema: 'auth' };

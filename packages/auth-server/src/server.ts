@@ -20,6 +20,7 @@ import { cookieNames } from './constants';
 import { errorBoundary } from './errors';
 import { createKeyStore, type KeySetState } from './keys/keys';
 import { createAccessTokenVerifier } from './libraries/access-tokens';
+import { createActivityLibrary } from './libraries/activity';
 import { createClientAuthentication } from './libraries/client-authentication';
 import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
@@ -146,6 +147,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS,
     refreshKeys: () => host!.refreshKeys(),
   });
+  const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER });
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -165,12 +167,14 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     pageCsrf: createPageCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, cookieName: cookies.csrf, https }),
     limits: createLimits(kv),
     accountStateCookie: cookies.accountState,
+    users,
+    activity: createActivityLibrary({ knex }),
   };
 
   const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
   const admin = adminApi({
     clients: { clients, lifecycle: createClientLifecycle({ clients, payloads, grants, revocations, kv }) },
-    users: { users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER }) },
+    users: { users },
     keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
     steps: createAdminSteps({ tokens: accessTokens, revocations, audience: config.ADMIN_API_AUDIENCE }),
     issuer: config.AUTH_ISSUER,

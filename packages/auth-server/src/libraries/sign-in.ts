@@ -137,7 +137,7 @@ export function createSignInLibrary(deps: {
      * Re-checks the password of a signed-in person before a sensitive change. A wrong password counts
      * like a failed sign-in (same throttle, same lockout) and is audited as `action` failing.
      */
-    async confirmPassword(ctx: RequestLike, account: { id: string; email: string }, password: string, action: 'auth.mfa.disabled' | 'auth.mfa.enrolled'): Promise<'ok' | 'wrong' | 'unavailable' | { retryAfterSeconds: number }> {
+    async confirmPassword(ctx: RequestLike, account: { id: string; email: string }, password: string, action: 'auth.mfa.disabled' | 'auth.mfa.enrolled' | 'auth.profile.updated' | 'auth.password_changed' | 'user.deleted'): Promise<'ok' | 'wrong' | 'unavailable' | { retryAfterSeconds: number }> {
       let decision;
       try {
         decision = await throttle.attempt(account.email, ctx.ip);

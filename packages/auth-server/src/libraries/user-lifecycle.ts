@@ -121,8 +121,9 @@ export function createUserLifecycle(deps: {
       return { result: (await this.get(userId))!, event: event(actor, 'user.second_factors_reset', userId) };
     },
 
-    async erase(actor: Actor, userId: string): Promise<Outcome<true>> {
-      selfProtected(actor, userId, 'delete');
+    /** `self`: the person deletes their own account (the account console), which an administrator may not. */
+    async erase(actor: Actor, userId: string, options: { self?: boolean } = {}): Promise<Outcome<true>> {
+      if (!options.self) selfProtected(actor, userId, 'delete');
       const account = await deps.accounts.findById(userId);
       if (!account) return undefined;
       if (account.platformAdmin && (await deps.accounts.countPlatformAdmins()) <= 1) throw new ConflictError('the last platform administrator cannot be deleted');

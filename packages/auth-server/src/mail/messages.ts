@@ -60,3 +60,29 @@ If you did not expect this, ignore this message: nobody can sign in to the accou
 `,
   };
 }
+
+export function emailChangeMessage(input: { to: string; link: string }): MailMessage {
+  return {
+    to: input.to,
+    subject: 'Confirm your new CloudDocs email address',
+    text: `Someone (hopefully you) asked to make this address the sign-in address of a CloudDocs account.
+
+Confirm it here (the link works once, for 24 hours):
+
+${input.link}
+
+Until then the account keeps its current address. If you did not ask for this, ignore this message.
+`,
+  };
+}
+
+export function emailChangedNotice(input: { to: string; newEmail: string }): MailMessage {
+  return {
+    to: input.to,
+    subject: 'Your CloudDocs email address was changed',
+    text: `The sign-in address of your CloudDocs account is now ${input.newEmail}; this address no longer signs in.
+
+If you did not make this change, reset your password from the sign-in page and contact your administrator.
+`,
+  };
+}

@@ -16,6 +16,9 @@ const NOTICES: Record<string, string> = {
   'signed-out': 'That browser is signed out.',
   'mfa-off': 'Two-step verification is off.',
   'link-sent': 'We sent a new confirmation link to your address. It works once, for 24 hours.',
+  profile: 'Your profile is saved.',
+  'email-link-sent': 'If that address can be used, we sent it a link. Your sign-in address changes once you open it.',
+  'password-changed': 'Your password is changed, and your other browsers are signed out.',
 };
 
 /** The console page of the signed-in person, with a notice or an error (then with its status). */

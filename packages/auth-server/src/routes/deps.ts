@@ -10,6 +10,8 @@ import type { InteractionCsrf, PageCsrf } from '../libraries/csrf';
 import type { GrantLibrary } from '../libraries/grants';
 import type { InteractionLibrary } from '../libraries/interactions';
 import type { Limits } from '../libraries/limits';
+import type { ActivityLibrary } from '../libraries/activity';
+import type { UserLifecycle } from '../libraries/user-lifecycle';
 import type { SessionDirectory } from '../libraries/sessions';
 import type { SignInLibrary } from '../libraries/sign-in';
 import type { Mailer, MailMessage } from '../mail/mailer';
@@ -33,6 +35,8 @@ export interface PageDeps {
   interactionCsrf: InteractionCsrf;
   pageCsrf: PageCsrf;
   limits: Limits;
+  users: UserLifecycle;
+  activity: ActivityLibrary;
   accountStateCookie: string;
 }
 

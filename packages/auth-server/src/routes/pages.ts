@@ -7,6 +7,7 @@ import { isPagePath } from '../errors';
 import { mountPages, type PageRoute } from '../steps/page';
 import { accountConnectionRoutes } from './account-connections';
 import { accountHomeRoutes } from './account-home';
+import { accountProfileRoutes } from './account-profile';
 import { accountSecondFactorRoutes } from './account-second-factors';
 import type { PageDeps } from './deps';
 import { interactionConsentRoutes } from './interaction-consent';
@@ -27,6 +28,7 @@ export function pageRoutes(deps: PageDeps): PageRoute[] {
     ...accountHomeRoutes(deps),
     ...accountConnectionRoutes(deps),
     ...accountSecondFactorRoutes(deps),
+    ...accountProfileRoutes(deps),
   ];
 }
 

@@ -1,5 +1,6 @@
 // The account pages: profile, two-step verification, connected apps and sessions; and the pages the
 // mailed links open. Server-rendered, no script, every form a POST with a CSRF field.
+import { deleteSection, profileSection } from './account-profile';
 import { html, type Raw } from './layout';
 import type { AccountSession } from '../libraries/sessions';
 
@@ -33,16 +34,7 @@ export function accountView(input: {
 <h1>Your CloudDocs account</h1>
 ${input.notice ? html`<p class="notice" role="status">${input.notice}</p>` : ''}
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
-<section aria-labelledby="profile">
-  <h2 id="profile">Profile</h2>
-  <p>${input.name ?? ''} &lt;${input.email}&gt; ${input.emailVerified ? html`<small>(confirmed)</small>` : html`<small>(not confirmed yet)</small>`}</p>
-  ${input.emailVerified
-    ? ''
-    : html`<form method="post" action="/account/verify-email">
-    ${csrf}
-    <button type="submit" class="secondary">Send the confirmation link again</button>
-  </form>`}
-</section>
+${profileSection({ csrf, email: input.email, name: input.name, emailVerified: input.emailVerified })}
 
 <section aria-labelledby="mfa">
   <h2 id="mfa">Two-step verification</h2>
@@ -100,7 +92,8 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
       </form>
     </li>`,
   )}</ul>
-</section>`;
+</section>
+${deleteSection({ csrf })}`;
 }
 
 export function totpEnrolView(input: { csrf: string; qrDataUrl: string; secret: string; error?: string }): Raw {
