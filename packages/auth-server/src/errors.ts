@@ -156,12 +156,12 @@ export const MAX_BODY_BYTES = 56 * 1024;
 
 export type ErrorSurface = 'oauth' | 'page' | 'problem';
 
-const PAGE_PATHS = /^\/(interaction\/|account(\/|$)|reset-password(\/|$)|verify-email(\/|$))/;
+const PAGE_PATHS = /^\/(interaction\/|account(\/|$)|reset-password(\/|$)|verify-email(\/|$)|admin(?!\/v1(\/|$))(\/|$))/;
 
 /** Which kind of answer a path gives. */
 export function surfaceOf(ctx: Pick<Context, 'path'>): ErrorSurface {
   if (PAGE_PATHS.test(ctx.path)) return 'page';
-  if (ctx.path.startsWith('/admin/')) return 'problem';
+  if (ctx.path === '/admin/v1' || ctx.path.startsWith('/admin/v1/')) return 'problem';
   return 'oauth';
 }
 

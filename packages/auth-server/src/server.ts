@@ -148,6 +148,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     refreshKeys: () => host!.refreshKeys(),
   });
   const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER });
+  const clientLifecycle = createClientLifecycle({ clients, payloads, grants, revocations, kv });
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -169,11 +170,12 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     accountStateCookie: cookies.accountState,
     users,
     activity: createActivityLibrary({ knex }),
+    adminConsole: { clients, clientLifecycle, keyStore, knex, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
   };
 
   const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
   const admin = adminApi({
-    clients: { clients, lifecycle: createClientLifecycle({ clients, payloads, grants, revocations, kv }) },
+    clients: { clients, lifecycle: clientLifecycle },
     users: { users },
     keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
     steps: createAdminSteps({ tokens: accessTokens, revocations, audience: config.ADMIN_API_AUDIENCE }),

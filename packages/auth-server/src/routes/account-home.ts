@@ -49,8 +49,11 @@ export function accountHomeRoutes(deps: PageDeps): PageRoute[] {
       steps: [
         async (ctx) => {
           const state = randomBytes(24).toString('base64url');
+          // Where to go afterwards: the account console, or the admin console (which may ask for a fresh
+          // sign-in, with the second factor: prompt=login).
+          const next = ctx.query.next === '/admin' ? '/admin' : '/account';
           const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
-          ctx.cookies.set(deps.accountStateCookie, state, { ...cookie, httpOnly: true, sameSite: 'lax', maxAge: 600_000, signed: false, overwrite: true });
+          ctx.cookies.set(deps.accountStateCookie, `${state}.${next === '/admin' ? 'a' : 'c'}`, { ...cookie, httpOnly: true, sameSite: 'lax', maxAge: 600_000, signed: false, overwrite: true });
           const search = new URLSearchParams({
             client_id: ACCOUNT_CONSOLE_CLIENT_ID,
             response_type: 'code',
@@ -59,6 +62,7 @@ export function accountHomeRoutes(deps: PageDeps): PageRoute[] {
             code_challenge: challenge,
             code_challenge_method: 'S256',
             state,
+            ...(ctx.query.reauth === '1' ? { prompt: 'login' } : {}),
           });
           ctx.set('Cache-Control', 'no-store');
           ctx.redirect(`/auth?${search}`);
@@ -70,12 +74,12 @@ export function accountHomeRoutes(deps: PageDeps): PageRoute[] {
       path: '/account/callback',
       steps: [
         async (ctx) => {
-          const expected = ctx.cookies.get(deps.accountStateCookie);
+          const [expected, target] = (ctx.cookies.get(deps.accountStateCookie) ?? '').split('.');
           ctx.cookies.set(deps.accountStateCookie, null, cookie);
           const again = html`<p><a href="/account/login">Sign in</a></p>`;
           if (!expected || ctx.query.state !== expected) return renderPage(ctx, 'Your account', messageView('This sign-in has expired', 'Start again.', again), 400);
           if (typeof ctx.query.error === 'string') return renderPage(ctx, 'Your account', messageView('Not signed in', 'The sign-in was cancelled.', again), 400);
-          seeOther(ctx, '/account');
+          seeOther(ctx, target === 'a' ? '/admin' : '/account');
         },
       ],
     },

@@ -12,6 +12,7 @@ import type { InteractionLibrary } from '../libraries/interactions';
 import type { Limits } from '../libraries/limits';
 import type { ActivityLibrary } from '../libraries/activity';
 import type { UserLifecycle } from '../libraries/user-lifecycle';
+import type { AdminConsoleDeps } from './admin-console';
 import type { SessionDirectory } from '../libraries/sessions';
 import type { SignInLibrary } from '../libraries/sign-in';
 import type { Mailer, MailMessage } from '../mail/mailer';
@@ -36,6 +37,7 @@ export interface PageDeps {
   pageCsrf: PageCsrf;
   limits: Limits;
   users: UserLifecycle;
+  adminConsole: AdminConsoleDeps;
   activity: ActivityLibrary;
   accountStateCookie: string;
 }

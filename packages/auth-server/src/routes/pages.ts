@@ -8,6 +8,7 @@ import { mountPages, type PageRoute } from '../steps/page';
 import { accountConnectionRoutes } from './account-connections';
 import { accountHomeRoutes } from './account-home';
 import { accountProfileRoutes } from './account-profile';
+import { adminConsoleRoutes } from './admin-console';
 import { accountSecondFactorRoutes } from './account-second-factors';
 import type { PageDeps } from './deps';
 import { interactionConsentRoutes } from './interaction-consent';
@@ -29,6 +30,7 @@ export function pageRoutes(deps: PageDeps): PageRoute[] {
     ...accountConnectionRoutes(deps),
     ...accountSecondFactorRoutes(deps),
     ...accountProfileRoutes(deps),
+    ...adminConsoleRoutes(deps),
   ];
 }
 

@@ -11,7 +11,8 @@ import type { RequestScope } from '../request-scope';
 
 export interface SignedIn {
   account: Account;
-  session: { uid: string; accountId: string };
+  /** `amr`: how this browser signed in (RFC 8176), e.g. `mfa` after a second factor. */
+  session: { uid: string; accountId: string; amr: string[] };
 }
 
 export interface PageState extends BodyState {

@@ -13,7 +13,7 @@ export function requireSignedIn(deps: { provider: () => Provider; accounts: Acco
     const session = await deps.provider().Session.get(ctx as never);
     const account = session?.accountId ? await deps.accounts.findById(session.accountId) : undefined;
     if (!session?.accountId || !account || account.disabled) return renderPage(ctx, 'Your account', signedOutView());
-    ctx.state.signedIn = { account, session: { uid: session.uid, accountId: session.accountId } };
+    ctx.state.signedIn = { account, session: { uid: session.uid, accountId: session.accountId, amr: (session.amr as string[] | undefined) ?? [] } };
     return next();
   };
 }
