@@ -8,3 +8,13 @@ export { createKeyStore, KEY_ALGS, type KeyStore, type KeySetState } from './key
 export { SecretBox } from './secret-box';
 export { TTL, LONGEST_ACCESS_TOKEN, LONGEST_SIGNED_TOKEN } from './oidc/ttl';
 export { ALL_SCOPES, API_SCOPES, OIDC_SCOPES } from './scopes';
+export { createClientLifecycle, type ClientLifecycle } from './libraries/client-lifecycle';
+export { createUserLifecycle, type UserLifecycle, type UserView } from './libraries/user-lifecycle';
+export { type ClientView } from './libraries/clients';
+export { createGrantLibrary } from './libraries/grants';
+export { createSessionDirectory, endAccountSessionsInCache, type SessionDirectory } from './libraries/sessions';
+export { createPayloadQueries } from './queries/payloads';
+export { createMfaLibrary } from './mfa/totp';
+export { createAccountTokenLibrary } from './accounts/tokens';
+export { createMailer } from './mail/mailer';
+export { ConflictError } from './errors';

@@ -56,3 +56,29 @@ export function createSessionDirectory(deps: { provider: () => Provider; kv: Kv 
 }
 
 export type SessionDirectory = ReturnType<typeof createSessionDirectory>;
+
+/**
+ * Ends every session of the account straight in the cache, for a process that runs no provider (the
+ * CLI): what `Session#destroy` deletes (the session under oidc-provider's model key, and its uid
+ * index), found through the same account -> uid index. Returns how many sessions ended.
+ */
+export async function endAccountSessionsInCache(kv: Kv, accountId: string): Promise<number> {
+  const uids = await kv.setMembers(kvKeys.accountSessions(accountId));
+  let ended = 0;
+  for (const uid of uids) {
+    const id = await kv.get(kvKeys.byUid('Session', uid));
+    if (!id) continue;
+    const raw = await kv.get(kvKeys.model('Session', id));
+    let owner: unknown;
+    try {
+      owner = raw ? (JSON.parse(raw) as { accountId?: unknown }).accountId : undefined;
+    } catch {
+      owner = undefined;
+    }
+    if (owner !== accountId) continue;
+    await kv.del(kvKeys.model('Session', id), kvKeys.byUid('Session', uid));
+    ended += 1;
+  }
+  return ended;
+}
+
