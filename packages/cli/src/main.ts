@@ -8,7 +8,7 @@ import { commands, type Command } from './commands';
 
 export const USAGE = `usage: clouddocs <command> [options] [--json]
 ${Object.entries(commands)
-  .map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(21)} ${c.summary}`)
   .join('\n')}`;
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {

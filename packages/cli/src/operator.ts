@@ -1,0 +1,120 @@
+// What the operator commands (client, user, admin, keys) work with: the auth server's own libraries,
+// built from the CLI context as the auth server builds them (server.ts), on the same stores: the
+// database, and the cache (REDIS_URL, or the in-process store when there is none). Every rule and
+// effect (revoking grants, the revocation list, dropping cached clients in every process) is the
+// libraries'; a command only records the audit event they return, with the CLI as actor.
+//
+// The CLI runs no oidc-provider: a user's sessions are ended straight in the cache, where the
+// provider keeps them (endAccountSessionsInCache), instead of through its Session model.
+import { AuditLog, type Actor } from '@clouddocs/audit';
+import {
+  argon2ParamsFrom,
+  ConflictError,
+  createAccountLibrary,
+  createAccountTokenLibrary,
+  createClientLibrary,
+  createClientLifecycle,
+  createGrantLibrary,
+  createKeyStore,
+  createMailer,
+  createMfaLibrary,
+  createPayloadQueries,
+  createSessionDirectory,
+  createUserLifecycle,
+  endAccountSessionsInCache,
+  LONGEST_ACCESS_TOKEN,
+  LONGEST_SIGNED_TOKEN,
+  PasswordHasher,
+  SecretBox,
+  type SessionDirectory,
+} from '@clouddocs/auth-server';
+import { createKv, RevocationList } from '@clouddocs/kv';
+import { createLogger } from '@clouddocs/observability';
+import { withContext, type CliContext } from './context';
+import { CliError } from './output';
+
+/** Who the CLI is in the audit log. */
+export const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
+
+type EventFields = Parameters<AuditLog['record']>[0];
+
+function build(ctx: CliContext) {
+  const { config, knex } = ctx;
+  const kv = createKv(config);
+  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const payloads = createPayloadQueries(knex);
+  const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
+  const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
+  const keys = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
+  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+  const grants = createGrantLibrary({ payloads, kv, revocations, clientName: async (id) => id });
+  const mfa = createMfaLibrary({ knex, kv, box, encryptionKey: config.AUTH_ENCRYPTION_KEY });
+  const noProvider = () => {
+    throw new Error('the CLI runs no OIDC provider');
+  };
+  const sessions: SessionDirectory = { ...createSessionDirectory({ provider: noProvider, kv }), revokeAll: (accountId) => endAccountSessionsInCache(kv, accountId) };
+  const mailer = createMailer({ config, logger: createLogger({ level: config.LOG_LEVEL, name: 'clouddocs' }) });
+  return {
+    kv,
+    mailer,
+    accounts,
+    clients,
+    keys,
+    clientLifecycle: createClientLifecycle({ clients, payloads, grants, revocations, kv }),
+    users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens: createAccountTokenLibrary({ knex }), mailer, issuer: config.AUTH_ISSUER }),
+  };
+}
+
+export type Operator = Omit<ReturnType<typeof build>, 'kv' | 'mailer'> & {
+  /** Records one audit event on the CLI's chain (written before this resolves). */
+  record(event: EventFields): Promise<void>;
+};
+
+/** Runs `body` with the libraries and always closes what they opened. */
+export async function withOperator<T>(body: (op: Operator) => Promise<T>): Promise<T> {
+  return withContext(async (ctx) => {
+    const { kv, mailer, ...libraries } = build(ctx);
+    let audit: AuditLog | undefined;
+    try {
+      return await body({
+        ...libraries,
+        async record(event) {
+          audit ??= await AuditLog.open(ctx.knex, 'cli');
+          await audit.record(event);
+        },
+      });
+    } catch (err) {
+      if (err instanceof ConflictError) throw new CliError(err.message);
+      throw err;
+    } finally {
+      await audit?.close();
+      await mailer.close();
+      await kv.close();
+    }
+  });
+}
+
+/** Records a lifecycle outcome's event, or fails with `missing` when the object is unknown. */
+export async function recorded<T>(op: Operator, outcome: { result: T; event: EventFields } | undefined, missing: string): Promise<T> {
+  if (!outcome) throw new CliError(missing);
+  await op.record(outcome.event);
+  return outcome.result;
+}
+
+/** Every page of a cursor-paged list. */
+export async function allPages<T>(page: (after: string | undefined, limit: number) => Promise<T[]>, cursorOf: (item: T) => string): Promise<T[]> {
+  const items: T[] = [];
+  for (let after: string | undefined; ; ) {
+    const batch = await page(after, 200);
+    items.push(...batch);
+    if (batch.length < 200) return items;
+    after = cursorOf(batch[batch.length - 1]!);
+  }
+}
+
+/** `client show ID` and the like: the id comes first, the options after it. */
+export function idAndRest(args: string[], what: string): { id: string; rest: string[] } {
+  const id = args[0];
+  if (id === undefined || id.startsWith('-') || id === '') throw new CliError(`the ${what} id is required (first, before any option)`, 2);
+  return { id, rest: args.slice(1) };
+}
