@@ -2,6 +2,8 @@
 // PostgreSQL when DATABASE_URL is set, an embedded PGlite served by this process otherwise).
 // cli-embedded.test.ts runs it on its own embedded store under DATA_DIR.
 import { PasswordHasher, SecretBox } from '@clouddocs/auth-server';
+import { loadAuthConfig } from '@clouddocs/config';
+import { createKv } from '@clouddocs/kv';
 import { createKnex, createTestDatabase, serviceUrl, type Knex, type TestDatabase } from '@clouddocs/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, clouddocs, email, expectOneLineFailure, outputs, PASSWORD, secretsSent } from './test-support';
@@ -201,13 +203,13 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     const unknown = await run(['frobnicate']);
     expectOneLineFailure(unknown, /unknown command 'frobnicate'/);
     expect(unknown.code).toBe(2);
-    expectOneLineFailure(await run(['user', 'delete', '--email', 'a@b.c']), /unknown command 'user delete'/);
+    expectOneLineFailure(await run(['user', 'frobnicate', '--email', 'a@b.c']), /unknown command 'user frobnicate'/);
     const none = await run([]);
     expect(none.code).not.toBe(0);
     expect(none.stdout).toMatch(/^usage: clouddocs/);
   });
 
-  it('keys rotate --json -> generation 2 on a fresh database, published now and signing after the activation delay', async () => {
+  it('keys rotate --json -> generation 2 on a fresh database, published now and signing after the activation delay; keys list shows each key\'s state', async () => {
     const rotated = await run(['keys', 'rotate', '--json']);
     expect(rotated.stderr).toBe('');
     expect(rotated.code).toBe(0);
@@ -220,6 +222,26 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expect(JSON.parse(again.stdout).generation).toBe(3);
     const rows = await (await db_())('auth.signing_keys').select('generation');
     expect(rows.map((r: { generation: number }) => r.generation).sort()).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+
+    // keys list: every published key with its state (generation 1 signs, 2 and 3 wait), no private key material
+    const listed = await run(['keys', 'list', '--json']);
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    const { items } = JSON.parse(listed.stdout) as { items: { kid: string; generation: number; status: string }[] };
+    expect(items).toHaveLength(9);
+    for (const key of items) {
+      expect(key).toEqual({ kid: expect.any(String), alg: expect.stringMatching(/^(RS256|ES256|EdDSA)$/), generation: expect.any(Number), status: expect.stringMatching(/^(pending|active|retiring)$/), created_at: expect.any(String), activates_at: expect.any(String), retires_at: key.generation === 3 ? null : expect.any(String) });
+    }
+    const statusOf = (generation: number) => items.filter((k) => k.generation === generation).map((k) => k.status);
+    expect(statusOf(1)).toEqual(['active', 'active', 'active']);
+    expect(statusOf(2)).toEqual(['pending', 'pending', 'pending']);
+    expect(statusOf(3)).toEqual(['pending', 'pending', 'pending']);
+    expect(items.filter((k) => k.generation === 3).map((k) => k.kid).sort()).toEqual(JSON.parse(again.stdout).keys.map((k: { kid: string }) => k.kid).sort());
+    expect(listed.stdout).not.toMatch(/"d":/);
+    const human = await run(['keys', 'list']);
+    expect(human.code).toBe(0);
+    expect(human.stdout.trim().split('\n')).toHaveLength(9);
+    expectOneLineFailure(await run(['keys', 'list', 'extra']));
   });
 
   it('org create --name --owner EMAIL -> { id, name }; client create --org binds a machine client', async () => {
@@ -239,6 +261,162 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expectOneLineFailure(await run(['org', 'create', '--name', 'Nobody Inc', '--owner', email('nobody')]), /no user has the email/);
     expectOneLineFailure(await run(['client', 'create', '--name', 'half', '--grant', 'client_credentials', '--org', body.id]), /--org and --role go together/);
     expectOneLineFailure(await run(['client', 'create', '--name', 'bad-role', '--grant', 'client_credentials', '--org', body.id, '--role', 'emperor']), /--role must be one of/);
+  });
+
+  /** The audit events of `action` on `targetId`, oldest first. */
+  const events = async (action: string, targetId: string) =>
+    (await (await db_())('audit.events').where({ action, target_id: targetId }).orderBy('id').select('actor_type', 'actor_id', 'outcome', 'detail')) as { actor_type: string; actor_id: string; outcome: string; detail: Record<string, unknown> }[];
+  const byCli = { actor_type: 'system', actor_id: 'cli', outcome: 'success' };
+  const ok = (r: { code: number | null; stderr: string; stdout: string }) => {
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1); // one JSON object
+    return JSON.parse(r.stdout);
+  };
+
+  it('client list | show | update | disable | enable | rotate-secret | delete --json: one object each, audited with the CLI as actor; show never prints a secret', async () => {
+    const created = ok(await run(['client', 'create', '--name', 'managed', '--redirect-uri', 'https://app.example/cb', '--json']));
+    const id = created.client_id as string;
+    const first = created.client_secret as string;
+
+    const listed = ok(await run(['client', 'list', '--json']));
+    expect(listed.items).toEqual(expect.arrayContaining([expect.objectContaining({ client_id: id, client_name: 'managed', disabled: false })]));
+    const shown = await run(['client', 'show', id, '--json']);
+    expect(ok(shown)).toMatchObject({ client_id: id, client_name: 'managed', token_endpoint_auth_method: 'client_secret_basic', disabled: false });
+    expect(JSON.parse(shown.stdout)).not.toHaveProperty('client_secret');
+    const humanShow = await run(['client', 'show', id]);
+    expect(humanShow.code).toBe(0);
+    for (const out of [shown, humanShow]) expect(out.stdout).not.toContain(first);
+    expect(JSON.stringify(listed)).not.toContain(first);
+
+    const updated = ok(await run(['client', 'update', id, '--name', 'renamed', '--redirect-uri', 'https://app.example/cb2', '--scope', 'openid docs:read', '--json']));
+    expect(updated).toMatchObject({ client_id: id, client_name: 'renamed', redirect_uris: ['https://app.example/cb2'], scope: 'openid docs:read' });
+    expect(updated).not.toHaveProperty('client_secret');
+    expect(await events('client.updated', id)).toEqual([expect.objectContaining({ ...byCli, detail: { fields: expect.arrayContaining(['name', 'redirectUris', 'scope']) } })]);
+    // a change that breaks a client rule is refused with the rule, and changes nothing
+    expectOneLineFailure(await run(['client', 'update', id, '--redirect-uri', 'ftp://app.example/cb']), /must use https/);
+    expectOneLineFailure(await run(['client', 'update', id]), /nothing to change/);
+    expect(ok(await run(['client', 'show', id, '--json'])).redirect_uris).toEqual(['https://app.example/cb2']);
+
+    expect(ok(await run(['client', 'disable', id, '--json']))).toMatchObject({ client_id: id, disabled: true });
+    expect(await events('client.disabled', id)).toEqual([expect.objectContaining({ ...byCli, detail: { grantsRevoked: 0 } })]);
+    expect(await (await db_())('auth.clients').where({ client_id: id }).first('disabled_at')).toEqual({ disabled_at: expect.any(Date) });
+    expect(ok(await run(['client', 'enable', id, '--json']))).toMatchObject({ client_id: id, disabled: false });
+    expect(await events('client.enabled', id)).toEqual([expect.objectContaining(byCli)]);
+
+    const rotated = await run(['client', 'rotate-secret', id, '--previous-expires-in', '60', '--json']);
+    const body = ok(rotated);
+    expect(body).toEqual({ client_id: id, client_secret: expect.any(String), previous_secret_expires_at: expect.any(String) });
+    expect(body.client_secret).not.toBe(first);
+    expect(new Date(body.previous_secret_expires_at).getTime()).toBeGreaterThan(Date.now() + 30_000);
+    const row = await (await db_())('auth.clients').where({ client_id: id }).first();
+    const box = new SecretBox('clouddocs-development-only-encryption-key-change-me');
+    expect(box.open(row.secret_enc)).toBe(body.client_secret);
+    expect(box.open(row.previous_secret_enc)).toBe(first);
+    expect(await events('client.secret_rotated', id)).toEqual([expect.objectContaining(byCli)]); // (its detail key names a secret: the audit log drops it)
+    expect((await run(['client', 'show', id])).stdout).not.toContain(body.client_secret);
+    // without --previous-expires-in the old secret ends at once; a public client has none to rotate
+    expect(ok(await run(['client', 'rotate-secret', id, '--json'])).previous_secret_expires_at).toBeNull();
+    expectOneLineFailure(await run(['client', 'rotate-secret', id, '--previous-expires-in', 'soon']), /--previous-expires-in must be a whole number/);
+    const spa = ok(await run(['client', 'create', '--name', 'spa', '--public', '--redirect-uri', 'https://app.example/cb', '--json']));
+    expectOneLineFailure(await run(['client', 'rotate-secret', spa.client_id]), /is public: it has no secret/);
+
+    expect(ok(await run(['client', 'delete', id, '--json']))).toEqual({ client_id: id, deleted: true });
+    expect(await events('client.deleted', id)).toEqual([expect.objectContaining(byCli)]);
+    expect(await (await db_())('auth.clients').where({ client_id: id }).first()).toBeUndefined();
+
+    // an unknown id: non-zero with one line (and the JSON error object with --json), nothing audited
+    for (const verb of ['show', 'update', 'disable', 'enable', 'delete', 'rotate-secret']) {
+      const extra = verb === 'update' ? ['--name', 'x'] : [];
+      expectOneLineFailure(await run(['client', verb, id, ...extra]), new RegExp(`no client has the id ${id}`));
+    }
+    const unknown = await run(['client', 'show', 'cd_nobody', '--json']);
+    expectOneLineFailure(unknown, /no client has the id cd_nobody/);
+    expect(JSON.parse(unknown.stdout)).toEqual({ error: 'no client has the id cd_nobody' });
+    expectOneLineFailure(await run(['client', 'show']), /the client id is required/);
+    expect(await events('client.deleted', id)).toHaveLength(1);
+  });
+
+  it('user list | show | sign-out | disable | enable | delete --json: one object each, the lifecycle effects, audited with the CLI as actor', async () => {
+    const address = email('managed');
+    const { id } = ok(await run(['user', 'create', '--email', address, '--password-stdin', '--json'], `${PASSWORD}\n`));
+    const listed = ok(await run(['user', 'list', '--email', address, '--json']));
+    expect(listed).toEqual({ items: [expect.objectContaining({ id, email: address.toLowerCase(), disabled: false, platform_admin: false })] });
+    expect(ok(await run(['user', 'list', '--json'])).items).toEqual(expect.arrayContaining([expect.objectContaining({ id })]));
+    expect(ok(await run(['user', 'list', '--email', email('nobody'), '--json']))).toEqual({ items: [] });
+    expect(ok(await run(['user', 'show', id, '--json']))).toEqual({
+      id,
+      email: address.toLowerCase(),
+      name: null,
+      email_verified: true,
+      disabled: false,
+      platform_admin: false,
+      second_factors: { totp: false, recovery_codes_left: 0 },
+      created_at: expect.any(String),
+      last_sign_in_at: null,
+    });
+
+    // A browser session of this user in the shared cache (as the provider stores it) ends at sign-out.
+    const config = loadAuthConfig(env);
+    const kv = config.REDIS_URL ? createKv(config) : undefined;
+    try {
+      if (kv) {
+        await kv.set(`oidc:Session:sid-${id}`, JSON.stringify({ accountId: id, uid: `uid-${id}`, kind: 'Session' }), 600);
+        await kv.set(`oidc:uid:Session:uid-${id}`, `sid-${id}`, 600);
+        await kv.addToSet(`oidc:account-sessions:${id}`, `uid-${id}`, 600);
+      }
+      const signedOut = ok(await run(['user', 'sign-out', id, '--json']));
+      expect(signedOut).toEqual({ id, sessions_ended: kv ? 1 : 0, grants_revoked: 0 });
+      expect(await events('user.signed_out', id)).toEqual([expect.objectContaining({ ...byCli, detail: { sessionsEnded: kv ? 1 : 0, grantsRevoked: 0 } })]);
+      if (kv) {
+        expect(await kv.get(`oidc:Session:sid-${id}`)).toBeNull();
+        expect(await kv.get(`revoked:sub:${id}`)).not.toBeNull(); // every token issued so far is refused
+      }
+    } finally {
+      await kv?.close();
+    }
+
+    expect(ok(await run(['user', 'disable', id, '--json']))).toMatchObject({ id, disabled: true });
+    expect(await events('user.disabled', id)).toEqual([expect.objectContaining(byCli)]);
+    expect(ok(await run(['user', 'enable', id, '--json']))).toMatchObject({ id, disabled: false });
+    expect(await events('user.enabled', id)).toEqual([expect.objectContaining(byCli)]);
+
+    expect(ok(await run(['user', 'delete', id, '--json']))).toEqual({ id, deleted: true });
+    expect(await events('user.deleted', id)).toEqual([expect.objectContaining(byCli)]);
+    expect(await (await db_())('auth.accounts').where({ id }).first()).toBeUndefined();
+
+    for (const verb of ['show', 'disable', 'enable', 'sign-out', 'delete']) expectOneLineFailure(await run(['user', verb, id]), new RegExp(`no user has the id ${id}`));
+    const unknown = await run(['user', 'disable', 'no-such-user', '--json']);
+    expectOneLineFailure(unknown, /no user has the id no-such-user/);
+    expect(JSON.parse(unknown.stdout)).toEqual({ error: 'no user has the id no-such-user' });
+    expect(await events('user.deleted', id)).toHaveLength(1);
+  });
+
+  it('admin grant | revoke --email: the platform administrator flag, audited; the last one cannot be revoked or deleted', async () => {
+    const [first, second] = [email('admin1'), email('admin2')];
+    const a = ok(await run(['user', 'create', '--email', first, '--password-stdin', '--json'], `${PASSWORD}\n`));
+    const b = ok(await run(['user', 'create', '--email', second, '--password-stdin', '--json'], `${PASSWORD}\n`));
+
+    expect(ok(await run(['admin', 'grant', '--email', first, '--json']))).toEqual({ id: a.id, email: first.toLowerCase(), platform_admin: true, changed: true });
+    expect(ok(await run(['user', 'show', a.id, '--json'])).platform_admin).toBe(true);
+    expect(await events('user.updated', a.id)).toEqual([expect.objectContaining({ ...byCli, detail: { fields: ['platform_admin'], platform_admin: true } })]);
+    // granting again changes nothing and records nothing
+    expect(ok(await run(['admin', 'grant', '--email', first.toUpperCase(), '--json']))).toMatchObject({ platform_admin: true, changed: false });
+    expect(await events('user.updated', a.id)).toHaveLength(1);
+
+    const last = await run(['admin', 'revoke', '--email', first, '--json']);
+    expectOneLineFailure(last, /is the last platform administrator/);
+    expectOneLineFailure(await run(['user', 'delete', a.id]), /the last platform administrator cannot be deleted/);
+    expect(ok(await run(['user', 'show', a.id, '--json'])).platform_admin).toBe(true);
+
+    ok(await run(['admin', 'grant', '--email', second, '--json']));
+    expect(ok(await run(['admin', 'revoke', '--email', first, '--json']))).toEqual({ id: a.id, email: first.toLowerCase(), platform_admin: false, changed: true });
+    expect(ok(await run(['user', 'show', a.id, '--json'])).platform_admin).toBe(false);
+    expect(await events('user.updated', a.id)).toEqual([expect.objectContaining({ detail: { fields: ['platform_admin'], platform_admin: true } }), expect.objectContaining({ ...byCli, detail: { fields: ['platform_admin'], platform_admin: false } })]);
+    expect(ok(await run(['user', 'show', b.id, '--json'])).platform_admin).toBe(true);
+
+    expectOneLineFailure(await run(['admin', 'grant', '--email', email('nobody')]), /no user has the email/);
+    expectOneLineFailure(await run(['admin', 'revoke']), /--email is required/);
   });
 
   it('bad configuration fails fast with one line naming the variable', async () => {
