@@ -274,7 +274,7 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     return JSON.parse(r.stdout);
   };
 
-  it('client list | show | update | disable | enable | rotate-secret | delete --json: one object each, audited with the CLI as actor; show never prints a secret', async () => {
+  it('client list | show | update | disable | enable | rotate-secret | delete --json: one object each, audited with the CLI as actor; show never prints a secret', { timeout: 600_000 }, async () => {
     const created = ok(await run(['client', 'create', '--name', 'managed', '--redirect-uri', 'https://app.example/cb', '--json']));
     const id = created.client_id as string;
     const first = created.client_secret as string;
@@ -337,7 +337,7 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expect(await events('client.deleted', id)).toHaveLength(1);
   });
 
-  it('user list | show | sign-out | disable | enable | delete --json: one object each, the lifecycle effects, audited with the CLI as actor', async () => {
+  it('user list | show | sign-out | disable | enable | delete --json: one object each, the lifecycle effects, audited with the CLI as actor', { timeout: 600_000 }, async () => {
     const address = email('managed');
     const { id } = ok(await run(['user', 'create', '--email', address, '--password-stdin', '--json'], `${PASSWORD}\n`));
     const listed = ok(await run(['user', 'list', '--email', address, '--json']));
@@ -392,7 +392,7 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expect(await events('user.deleted', id)).toHaveLength(1);
   });
 
-  it('admin grant | revoke --email: the platform administrator flag, audited; the last one cannot be revoked or deleted', async () => {
+  it('admin grant | revoke --email: the platform administrator flag, audited; the last one cannot be revoked or deleted', { timeout: 600_000 }, async () => {
     const [first, second] = [email('admin1'), email('admin2')];
     const a = ok(await run(['user', 'create', '--email', first, '--password-stdin', '--json'], `${PASSWORD}\n`));
     const b = ok(await run(['user', 'create', '--email', second, '--password-stdin', '--json'], `${PASSWORD}\n`));
