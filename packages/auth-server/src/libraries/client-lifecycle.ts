@@ -81,7 +81,7 @@ export function createClientLifecycle(deps: { clients: ClientLibrary; payloads: 
       const result = await deps.clients.rotateSecret(clientId, previousExpiresIn);
       if (!result) return undefined;
       await changed(clientId);
-      return { result, event: event(actor, 'client.secret_rotated', clientId, { previousSecretExpiresAt: result.previous_secret_expires_at }) };
+      return { result, event: event(actor, 'client.secret_rotated', clientId, { overlapUntil: result.previous_secret_expires_at }) };
     },
   };
 }
