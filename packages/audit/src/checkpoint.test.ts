@@ -144,6 +144,28 @@ describe('checkpoints made by the writer', () => {
     expect(exported.map((c) => c.seq)).toEqual([4]); // nothing moved since: no second checkpoint at close
   });
 
+  it('flush() resolves only once the committed checkpoints have been exported (a service flushing at shutdown keeps them)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let exported = false;
+    const log = await AuditLog.open(fx.service, 'test-checkpoints', {
+      checkpoints: {
+        signer,
+        everyEvents: 2,
+        everyMs: 3_600_000,
+        async onCheckpoint() {
+          await gate;
+          exported = true;
+        },
+      },
+    });
+    await log.recordAll([sampleEvent(), sampleEvent()]);
+    const flushed = log.flush().then(() => exported);
+    release();
+    expect(await flushed).toBe(true);
+    await log.close();
+  });
+
   it('an idle writer signs what it wrote when its timer fires', async () => {
     const { log } = await checkpointedWriter(1000, { everyMs: 20 });
     await log.record(sampleEvent());

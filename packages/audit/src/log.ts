@@ -465,12 +465,17 @@ export class AuditLog {
     return this.checkpointing;
   }
 
-  /** Writes whatever is queued; resolves when every event queued before the call has settled. */
+  /**
+   * Writes whatever is queued; resolves when every event queued before the call has settled, and
+   * every checkpoint committed so far has been exported.
+   */
   async flush(): Promise<void> {
     while (this.queue.length > 0 || this.running) {
       this.start();
       await this.running;
     }
+    await this.checkpointing;
+    await this.exported;
   }
 
   /** Events waiting for a batch (not counting the batch being written). */

@@ -1,9 +1,10 @@
 // `clouddocs audit verify` and `clouddocs audit tail`, run as the real CLI process against a test database.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AuditLog,
@@ -16,6 +17,11 @@ import {
   type AuditEvent,
 } from '@clouddocs/audit';
 import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
+import { loadAuthConfig } from '@clouddocs/config';
+import { createKv } from '@clouddocs/kv';
+import { createLogger } from '@clouddocs/observability';
+import { runAuthServer } from '../run-auth';
+import { migrateAll } from '../stack';
 import { BIN, clouddocs as run, type Run } from '../test-support';
 
 let db: TestDatabase;
@@ -258,5 +264,60 @@ describe('clouddocs audit verify against signed checkpoints', () => {
     expect(key.code).toBe(2);
     expect(key.stderr.trim().split('\n')).toHaveLength(1);
     expect(key.stderr).toContain(`--public-key ${badKey} holds no usable Ed25519 public key`);
+  });
+});
+
+describe('the services sign their audit chains as configured', () => {
+  it('the auth server signs its chain, logs each checkpoint and appends it to AUDIT_CHECKPOINT_FILE; verify trusts it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-audit-service-'));
+    const db = await createTestDatabase();
+    const owner = await createKnex({ url: db.url, poolMax: 2 });
+    const key = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const file = join(dir, 'checkpoints.jsonl');
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(...String(chunk).split('\n').filter(Boolean));
+        done();
+      },
+    });
+    try {
+      await migrateAll(owner);
+      const config = loadAuthConfig({
+        DATABASE_URL: db.url,
+        DATA_DIR: dir,
+        LOG_LEVEL: 'info',
+        AUDIT_CHECKPOINT_KEY: key,
+        AUDIT_CHECKPOINT_FILE: file,
+        AUDIT_CHECKPOINT_EVERY_EVENTS: '2',
+        AUDIT_CHECKPOINT_EVERY_SECONDS: '3600',
+      });
+      const kv = createKv(config);
+      const auth = await runAuthServer({ config, databaseUrl: db.url, kv, logger: createLogger({ level: 'info', name: 'auth-server', destination }), port: 0, host: '127.0.0.1' });
+      try {
+        const audit = auth.server.audit;
+        for (let i = 0; i < 4; i += 1) await audit.record(event('document.created', i));
+        await audit.flush();
+      } finally {
+        await auth.stop();
+        await kv.close();
+      }
+      const exported = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const chainId = exported[0].chainId as string;
+      expect(chainId).toMatch(/^auth-server:/);
+      expect(exported.map((c) => c.seq).slice(0, 2)).toEqual([2, 4]);
+      expect(exported[0]).toMatchObject({ keyId: expect.stringMatching(/^ed25519:/), signature: expect.any(String) });
+      const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'audit checkpoint');
+      expect(logged.map((l) => l.auditCheckpoint)).toEqual(exported);
+      const verify = await run(['audit', 'verify', '--json', '--checkpoints', file], {
+        env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', AUDIT_CHECKPOINT_KEY: key },
+      });
+      expect(verify.code).toBe(0);
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, signaturesChecked: true, checkpoints: exported.length * 2 });
+    } finally {
+      await owner.destroy();
+      await db.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
