@@ -10,19 +10,21 @@ import {
   AuditLog,
   auditGrants,
   auditMigrations,
+  auditCheckpointOptions,
   checkpointFileSink,
+  DEV_CHECKPOINT_KEY_FILE,
   eventHash,
   parseCheckpointPrivateKey,
   signerFromPrivateKey,
   type AuditEvent,
 } from '@clouddocs/audit';
-import { createKnex, createTestDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
+import { createKnex, createTestDatabase, locateDatabase, migrate, type Knex, type TestDatabase } from '@clouddocs/db';
 import { loadAuthConfig } from '@clouddocs/config';
 import { createKv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
 import { runAuthServer } from '../run-auth';
 import { migrateAll } from '../stack';
-import { BIN, clouddocs as run, type Run } from '../test-support';
+import { BIN, baseEnv, clouddocs as run, type Run } from '../test-support';
 
 let db: TestDatabase;
 let knex: Knex;
@@ -317,6 +319,37 @@ describe('the services sign their audit chains as configured', () => {
     } finally {
       await owner.destroy();
       await db.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('on the embedded store, the development key under DATA_DIR', () => {
+  it('a writer configured without AUDIT_CHECKPOINT_KEY signs with a key generated under DATA_DIR, which audit verify then trusts', { timeout: 240_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-audit-devkey-'));
+    const host = await locateDatabase({ DATA_DIR: dir }, { host: true });
+    const knex = await createKnex({ url: host.url, poolMax: 2 });
+    try {
+      const env = { ...baseEnv(), DATA_DIR: dir };
+      const migrated = await run(['migrate', '--json'], { env });
+      expect(migrated.code).toBe(0);
+      // No key yet: verify does not make one.
+      expect(JSON.parse((await run(['audit', 'verify', '--json'], { env })).stdout)).toMatchObject({ ok: true, signaturesChecked: false });
+      expect(() => readFileSync(join(dir, DEV_CHECKPOINT_KEY_FILE))).toThrow(/ENOENT/);
+
+      const config = loadAuthConfig({ DATA_DIR: dir });
+      const checkpoints = await auditCheckpointOptions(config, createLogger({ level: 'silent', name: 'test' }));
+      const log = await AuditLog.open(knex, 'docs-api', { checkpoints: { ...checkpoints!, everyEvents: 2 } });
+      for (let i = 0; i < 3; i += 1) await log.record(event('document.created', i));
+      await log.close();
+      expect(readFileSync(join(dir, DEV_CHECKPOINT_KEY_FILE), 'utf8')).toContain('-----BEGIN PRIVATE KEY-----');
+
+      const verify = await run(['audit', 'verify', '--json'], { env });
+      expect(verify.code).toBe(0);
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, events: 3, checkpoints: 2, signaturesChecked: true });
+    } finally {
+      await knex.destroy();
+      await host.release();
       rmSync(dir, { recursive: true, force: true });
     }
   });
