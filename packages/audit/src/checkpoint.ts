@@ -2,6 +2,7 @@
 // audit.checkpoints. Events up to a checkpoint can then be archived, and verification starts from
 // the checkpoint's hash instead of the genesis (RETENTION.md).
 import { sign, verify, type KeyObject } from 'node:crypto';
+import { appendFile, readFile } from 'node:fs/promises';
 import type { Knex } from '@clouddocs/db';
 import { canonicalJson } from './canonical';
 
@@ -18,6 +19,8 @@ export interface Checkpoint {
   createdAt: string;
   keyId: string | null;
   signature: string | null;
+  /** Where it was read from, when it came from an exported file. */
+  line?: number;
 }
 
 /** The bytes a checkpoint signature covers. */
@@ -80,4 +83,51 @@ export async function writeCheckpoints(knex: Knex, options: { signer?: Checkpoin
     written.push(checkpoint);
   }
   return written;
+}
+
+/** A checkpoint as one JSON line (the exported file, the logs). */
+export function checkpointJson(c: Checkpoint): { chainId: string; seq: number; hash: string; createdAt: string; keyId: string | null; signature: string | null } {
+  return { chainId: c.chainId, seq: c.seq, hash: c.hash, createdAt: c.createdAt, keyId: c.keyId, signature: c.signature };
+}
+
+/**
+ * A sink that appends each checkpoint as one JSON line to `path` (created 0600 if missing). Lines are
+ * short single writes in append mode, so several processes may share the file.
+ */
+export function checkpointFileSink(path: string): (c: Checkpoint) => Promise<void> {
+  return async (c) => {
+    await appendFile(path, `${JSON.stringify(checkpointJson(c))}\n`, { mode: 0o600, flag: 'a' });
+  };
+}
+
+/** Reads an exported checkpoint file; a malformed line is an error naming its line number. */
+export async function readCheckpointFile(path: string): Promise<Checkpoint[]> {
+  const text = await readFile(path, 'utf8');
+  const checkpoints: Checkpoint[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    let c: Record<string, unknown>;
+    try {
+      c = JSON.parse(line);
+    } catch {
+      throw new Error(`${path} line ${i + 1}: not JSON`);
+    }
+    const valid =
+      c && typeof c === 'object' && typeof c.chainId === 'string' && Number.isSafeInteger(c.seq) && (c.seq as number) > 0 &&
+      typeof c.hash === 'string' && /^[0-9a-f]{64}$/.test(c.hash) && typeof c.createdAt === 'string' && !Number.isNaN(Date.parse(c.createdAt)) &&
+      (c.keyId === null || c.keyId === undefined || typeof c.keyId === 'string') && (c.signature === null || c.signature === undefined || typeof c.signature === 'string');
+    if (!valid) throw new Error(`${path} line ${i + 1}: not a checkpoint ({ chainId, seq, hash, createdAt, keyId, signature })`);
+    checkpoints.push({
+      chainId: c.chainId as string,
+      seq: c.seq as number,
+      hash: c.hash as string,
+      createdAt: c.createdAt as string,
+      keyId: (c.keyId as string | null | undefined) ?? null,
+      signature: (c.signature as string | null | undefined) ?? null,
+      line: i + 1,
+    });
+  }
+  return checkpoints;
 }

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import type { Knex } from '@clouddocs/db';
 import { GENESIS_HASH, cleanDetail, cleanText, eventHash, type HashedFields } from './canonical';
 import { type AuditEvent, type JsonValue } from './events';
+import { signCheckpoint, type Checkpoint, type CheckpointSigner } from './checkpoint';
 
 /** The audit log cannot take the event (database unreachable or refusing): fail the request, 503. */
 export class AuditUnavailableError extends Error {
@@ -40,7 +41,30 @@ export interface AuditLogOptions {
   maxQueue?: number;
   onCommit?: (rows: number, seconds: number) => void;
   onQueueDepth?: (depth: number) => void;
+  /** Signed checkpoints of this writer's chain (see `CheckpointOptions`); none when absent. */
+  checkpoints?: CheckpointOptions;
 }
+
+/**
+ * The writer signs its chain's head every `everyEvents` events or `everyMs` milliseconds (whichever
+ * comes first, and only when the chain moved), and once more at `close()`. A checkpoint due when a
+ * batch goes out is part of that batch's statement (no extra round trip); otherwise (an idle
+ * writer, events appended in callers' transactions) it is written on its own, off the request path.
+ * Each committed checkpoint is then handed to `onCheckpoint` (the exported file, the logs), in order.
+ */
+export interface CheckpointOptions {
+  signer: CheckpointSigner;
+  /** Default 100. */
+  everyEvents?: number;
+  /** Default 10,000. */
+  everyMs?: number;
+  onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
+  /** A checkpoint that could not be written or exported (the events themselves are not affected). */
+  onError?: (err: Error) => void;
+}
+
+export const DEFAULT_CHECKPOINT_EVERY_EVENTS = 100;
+export const DEFAULT_CHECKPOINT_EVERY_MS = 10_000;
 
 /** An event cleaned and checked at `record()` time; only its place in the chain is decided later. */
 type PreparedEvent = Omit<HashedFields, 'chainId' | 'seq'>;
@@ -148,6 +172,18 @@ const GROUP_APPEND = `WITH head AS (
   )
   INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET} WHERE EXISTS (SELECT 1 FROM head)`;
 
+// The same, with the signed checkpoint of the new head inserted by the same statement.
+const GROUP_APPEND_CHECKPOINT = `WITH head AS (
+    UPDATE audit.chains SET head_seq = ?, head_hash = ? WHERE id = ? AND head_seq = ? AND head_hash = ? RETURNING id
+  ), appended AS (
+    INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET} WHERE EXISTS (SELECT 1 FROM head) RETURNING 1
+  ), checkpoint AS (
+    INSERT INTO audit.checkpoints (chain_id, seq, hash, created_at, key_id, signature)
+    SELECT ?, ?, ?, ?::timestamptz, ?, ? WHERE EXISTS (SELECT 1 FROM head)
+    ON CONFLICT (chain_id, seq) DO NOTHING
+  )
+  SELECT count(*)::int AS appended FROM appended`;
+
 const TRANSACTION_APPEND = `INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET}`;
 
 export class AuditLog {
@@ -161,6 +197,16 @@ export class AuditLog {
   private running: Promise<void> | undefined;
   private readonly maxDelayMs: number;
   private readonly maxBatch: number;
+  /** Events appended (or maybe appended, in a caller's transaction) since the last checkpoint. */
+  private sinceCheckpoint = 0;
+  private lastCheckpointSeq = 0;
+  /** The next batch should carry a checkpoint (the timer fired, or a caller's transaction crossed everyEvents). */
+  private checkpointDue = false;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  /** The checkpoint being written on its own, if any. */
+  private checkpointing: Promise<void> | undefined;
+  /** Checkpoints handed to `onCheckpoint`, one after another; never rejects. */
+  private exported: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly knex: Knex,
@@ -170,6 +216,14 @@ export class AuditLog {
   ) {
     this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxBatch = options.maxBatch ?? 1000;
+    const checkpoints = options.checkpoints;
+    if (checkpoints) {
+      this.checkpointTimer = setInterval(() => {
+        // Also when callers' transactions moved the head since this writer last knew it.
+        if (this.sinceCheckpoint > 0 || this.head === undefined) this.requestCheckpoint();
+      }, checkpoints.everyMs ?? DEFAULT_CHECKPOINT_EVERY_MS);
+      this.checkpointTimer.unref();
+    }
   }
 
   /** Registers this writer's chain (service name + host + pid + random suffix). */
@@ -197,6 +251,17 @@ export class AuditLog {
     const chained = chainEvents(this.chainId, { seq: Number(row.head_seq), hash: String(row.head_hash) }, prepared);
     await trx.raw(TRANSACTION_APPEND, [chained.json]);
     await trx('audit.chains').where({ id: this.chainId }).update({ head_seq: chained.head.seq, head_hash: chained.head.hash });
+    const checkpoints = this.options.checkpoints;
+    if (checkpoints) {
+      this.sinceCheckpoint += prepared.length;
+      // Once the caller's transaction has committed (a rolled-back one leaves nothing to sign).
+      if (this.sinceCheckpoint >= (checkpoints.everyEvents ?? DEFAULT_CHECKPOINT_EVERY_EVENTS)) {
+        trx.executionPromise?.then(
+          () => this.requestCheckpoint(),
+          () => {},
+        );
+      }
+    }
   }
 
   /**
@@ -263,6 +328,7 @@ export class AuditLog {
     this.running = this.drain().finally(() => {
       this.running = undefined;
       this.schedule();
+      if (this.checkpointDue && !this.running) void this.writeCheckpointAlone();
     });
   }
 
@@ -305,9 +371,20 @@ export class AuditLog {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const head = this.head ?? (await this.readHead());
       const chained = chainEvents(this.chainId, head, events);
-      const result = await this.knex.raw(GROUP_APPEND, [chained.head.seq, chained.head.hash, this.chainId, head.seq, head.hash, chained.json]);
-      if (result.rowCount === events.length) {
+      const bindings = [chained.head.seq, chained.head.hash, this.chainId, head.seq, head.hash, chained.json];
+      const checkpoint = this.checkpointWanted(events.length) ? this.signHead(chained.head) : undefined;
+      let appended: number;
+      if (checkpoint) {
+        const { chainId, seq, hash, createdAt, keyId, signature } = checkpoint;
+        const result = await this.knex.raw(GROUP_APPEND_CHECKPOINT, [...bindings, chainId, seq, hash, createdAt, keyId, signature]);
+        appended = Number(result.rows[0]?.appended ?? 0);
+      } else {
+        appended = (await this.knex.raw(GROUP_APPEND, bindings)).rowCount;
+      }
+      if (appended === events.length) {
         this.head = chained.head;
+        if (checkpoint) this.checkpointWritten(checkpoint, this.sinceCheckpoint + events.length);
+        else this.sinceCheckpoint += events.length;
         return;
       }
       this.head = undefined; // someone else's transaction moved the head: re-read it and chain again
@@ -321,12 +398,84 @@ export class AuditLog {
     return { seq: Number(row.head_seq), hash: String(row.head_hash) };
   }
 
-  /** Writes whatever is queued; resolves when every event queued before the call has settled. */
+  private checkpointWanted(batchSize: number): boolean {
+    const checkpoints = this.options.checkpoints;
+    if (!checkpoints) return false;
+    return this.checkpointDue || this.sinceCheckpoint + batchSize >= (checkpoints.everyEvents ?? DEFAULT_CHECKPOINT_EVERY_EVENTS);
+  }
+
+  private signHead(head: Head): Checkpoint {
+    const signer = this.options.checkpoints!.signer;
+    const base = { chainId: this.chainId, seq: head.seq, hash: head.hash, createdAt: new Date().toISOString() };
+    return { ...base, keyId: signer.keyId, signature: signCheckpoint(base, signer) };
+  }
+
+  /** After a checkpoint committed: count from it, and export it. */
+  private checkpointWritten(checkpoint: Checkpoint, eventsCovered: number) {
+    this.sinceCheckpoint = Math.max(0, this.sinceCheckpoint - eventsCovered);
+    this.checkpointDue = false;
+    this.lastCheckpointSeq = Math.max(this.lastCheckpointSeq, checkpoint.seq);
+    const { onCheckpoint, onError } = this.options.checkpoints!;
+    if (!onCheckpoint) return;
+    this.exported = this.exported
+      .then(() => onCheckpoint(checkpoint))
+      .catch((err) => observe(() => onError?.(err as Error)));
+  }
+
+  /** A checkpoint is due: the next batch carries it, or, when none is on its way, it is written alone. */
+  private requestCheckpoint() {
+    if (!this.options.checkpoints || this.closed) return;
+    this.checkpointDue = true;
+    if (!this.running && this.queue.length === 0) void this.writeCheckpointAlone();
+  }
+
+  /** Signs the committed head (this writer's own, or read back after callers' transactions) unless already signed; never rejects. */
+  private writeCheckpointAlone(): Promise<void> {
+    if (this.checkpointing) return this.checkpointing;
+    this.checkpointing = (async () => {
+      this.checkpointDue = false;
+      const counted = this.sinceCheckpoint;
+      try {
+        const head = this.head ?? (await this.readHead());
+        if (head.seq > this.lastCheckpointSeq) {
+          const checkpoint = this.signHead(head);
+          await this.knex('audit.checkpoints')
+            .insert({
+              chain_id: checkpoint.chainId,
+              seq: checkpoint.seq,
+              hash: checkpoint.hash,
+              created_at: checkpoint.createdAt,
+              key_id: checkpoint.keyId,
+              signature: checkpoint.signature,
+            })
+            .onConflict(['chain_id', 'seq'])
+            .ignore();
+          this.checkpointWritten(checkpoint, counted);
+        } else {
+          this.sinceCheckpoint = Math.max(0, this.sinceCheckpoint - counted);
+        }
+      } catch (err) {
+        this.checkpointDue = true; // tried again with the next batch or tick
+        const { onError } = this.options.checkpoints!;
+        observe(() => onError?.(new AuditUnavailableError(`audit checkpoint could not be written: ${(err as Error).message}`, { cause: err })));
+      } finally {
+        this.checkpointing = undefined;
+      }
+    })();
+    return this.checkpointing;
+  }
+
+  /**
+   * Writes whatever is queued; resolves when every event queued before the call has settled, and
+   * every checkpoint committed so far has been exported.
+   */
   async flush(): Promise<void> {
     while (this.queue.length > 0 || this.running) {
       this.start();
       await this.running;
     }
+    await this.checkpointing;
+    await this.exported;
   }
 
   /** Events waiting for a batch (not counting the batch being written). */
@@ -338,5 +487,22 @@ export class AuditLog {
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
+    if (this.checkpointTimer) {
+      clearInterval(this.checkpointTimer);
+      this.checkpointTimer = undefined;
+      // The whole chain signed at a clean shutdown.
+      await this.checkpointing;
+      if (this.sinceCheckpoint > 0 || this.head === undefined || this.head.seq > this.lastCheckpointSeq) await this.writeCheckpointAlone();
+      await this.exported;
+    }
+  }
+
+  /** Signs the chain's committed head now (if it moved since the last checkpoint) and waits for its export. */
+  async checkpoint(): Promise<void> {
+    if (!this.options.checkpoints) return;
+    await this.flush();
+    await this.checkpointing;
+    await this.writeCheckpointAlone();
+    await this.exported;
   }
 }

@@ -31,7 +31,7 @@ describe('verifyAuditLog', () => {
     const b = await chainOf(7);
     const empty = await AuditLog.open(fx.service, 'test-empty');
     const result = await verifyAuditLog(fx.admin, { chainIds: [a.chainId, b.chainId, empty.chainId] });
-    expect(result).toEqual({ ok: true, chains: 3, events: 12, anchoredChains: 0, firstBreak: null });
+    expect(result).toEqual({ ok: true, chains: 3, events: 12, anchoredChains: 0, checkpoints: 0, signaturesChecked: false, firstBreak: null });
   });
 
   it('fails naming the event a superuser edited (chain id, seq, event id)', async () => {

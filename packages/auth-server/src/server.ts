@@ -6,7 +6,7 @@
 //   predecessor → admin API → JWT introspection / revocation → pages → oidc-provider (its 404 and
 //   500 made consistent).
 import type { Server } from 'node:http';
-import { AuditLog, type AuditLogOptions } from '@clouddocs/audit';
+import { AuditLog, auditCheckpointOptions, type AuditLogOptions } from '@clouddocs/audit';
 import type { AuthConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
 import { RevocationList, grantClaim, type Kv } from '@clouddocs/kv';
@@ -93,7 +93,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const metrics = deps.metrics ?? createMetrics('auth-server');
   const tokensIssued = new Counter({ name: 'oauth_tokens_issued_total', help: 'Tokens issued by grant type', labelNames: ['grant_type'] as const, registers: [metrics.registry] });
   const loginOutcomes = new Counter({ name: 'auth_login_total', help: 'Sign-in attempts by outcome', labelNames: ['outcome'] as const, registers: [metrics.registry] });
-  const audit = deps.audit ?? (await AuditLog.open(knex, 'auth-server', auditMetrics(metrics)));
+  const audit = deps.audit ?? (await AuditLog.open(knex, 'auth-server', { ...auditMetrics(metrics), checkpoints: await auditCheckpointOptions(config, logger) }));
 
   // Stores and rules.
   const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);

@@ -1,5 +1,6 @@
 // One validated, frozen configuration object per service, read from the environment.
 // A bad value fails fast with a message naming the variable; nothing else reads process.env.
+import { createPrivateKey } from 'node:crypto';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -27,6 +28,19 @@ const postgresUrl = z.preprocess(
     .optional(),
 );
 
+/** An Ed25519 private key as a PKCS#8 PEM (newlines may be written as a literal backslash-n) or a private JWK. */
+function isEd25519PrivateKey(text: string): boolean {
+  try {
+    const trimmed = text.trim();
+    const key = trimmed.startsWith('{')
+      ? createPrivateKey({ key: JSON.parse(trimmed), format: 'jwk' })
+      : createPrivateKey({ key: trimmed.includes('\n') ? trimmed : trimmed.replace(/\\n/g, '\n'), format: 'pem' });
+    return key.asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
+
 const common = {
   AUTH_ISSUER: httpUrl.default('http://localhost:3000'),
   AUTH_PORT: port.default(3000),
@@ -46,6 +60,15 @@ const common = {
     .string()
     .regex(/^(auto|[1-9][0-9]*)$/, 'must be "auto" or a positive integer')
     .default('1'),
+  // Audit checkpoints: the writers sign their chain's head with this key (never stored in the
+  // database) every N events or T seconds, and append each checkpoint to AUDIT_CHECKPOINT_FILE.
+  AUDIT_CHECKPOINT_KEY: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().refine(isEd25519PrivateKey, 'must be an Ed25519 private key (PKCS#8 PEM or private JWK)').optional(),
+  ),
+  AUDIT_CHECKPOINT_FILE: optionalString,
+  AUDIT_CHECKPOINT_EVERY_EVENTS: positiveInt.default(100),
+  AUDIT_CHECKPOINT_EVERY_SECONDS: positiveInt.default(10),
 };
 
 const authOnly = {

@@ -1,7 +1,7 @@
 // Runs the docs API as a service: finds the database and the cache, opens its audit chain, serves
 // on DOCS_API_PORT, and shuts down in order (readiness off, stop accepting, flush audit, close pools).
 import type { Server } from 'node:http';
-import { AuditLog } from '@clouddocs/audit';
+import { AuditLog, auditCheckpointOptions } from '@clouddocs/audit';
 import { loadDocsConfig, type DocsConfig } from '@clouddocs/config';
 import { createKnex, locateDatabase, type Knex } from '@clouddocs/db';
 import { createKv, type Kv, type RevocationList } from '@clouddocs/kv';
@@ -33,7 +33,7 @@ export async function startDocsApi(options: StartDocsApiOptions = {}): Promise<R
   const location = options.knex ? undefined : await locateDatabase(config);
   const knex = options.knex ?? (await createKnex({ url: location!.url, serviceRole: true, serviceUrl: config.DATABASE_SERVICE_URL }));
   const kv = options.kv ?? createKv(config);
-  const audit = await AuditLog.open(knex, 'docs-api');
+  const audit = await AuditLog.open(knex, 'docs-api', { checkpoints: await auditCheckpointOptions(config, logger) });
   const api = createDocsApi({ config, knex, audit, kv, logger, ...(options.revocations ? { revocations: options.revocations } : {}) });
   const server = api.listen(options.port ?? config.DOCS_API_PORT, options.host ?? '0.0.0.0');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
