@@ -232,7 +232,9 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
           server!.closeIdleConnections();
         });
       }
-      await audit.flush();
+      // The log this server opened is closed (its chain signed a last time); one it was given is only flushed.
+      if (deps.audit) await audit.flush();
+      else await audit.close();
     },
   };
 }
