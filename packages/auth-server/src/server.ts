@@ -23,6 +23,7 @@ import { createAccessTokenVerifier } from './libraries/access-tokens';
 import { createClientAuthentication } from './libraries/client-authentication';
 import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
+import { createApiKeyLibrary } from './libraries/api-keys';
 import { createGrantLibrary } from './libraries/grants';
 import { createInteractionLibrary } from './libraries/interactions';
 import { createLimits } from './libraries/limits';
@@ -137,6 +138,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const mailer = deps.mailer ?? createMailer({ config, logger });
   const sessions = createSessionDirectory({ provider, kv });
   const tokens = createAccountTokenLibrary({ knex });
+  const apiKeys = createApiKeyLibrary({ knex, revocations });
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -148,6 +150,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     signIn: createSignInLibrary({ accounts, throttle, mfa, kv, onOutcome: (outcome) => loginOutcomes.inc({ outcome }) }),
     interactions,
     grants,
+    apiKeys,
     sessions,
     mfa,
     tokens,
@@ -161,7 +164,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
   const admin = adminApi({
     clients: { clients, lifecycle: createClientLifecycle({ clients, payloads, grants, revocations, kv }) },
-    users: { users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER }) },
+    users: { users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER }), apiKeys },
     keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
     steps: createAdminSteps({ tokens: accessTokens, revocations, audience: config.ADMIN_API_AUDIENCE }),
     issuer: config.AUTH_ISSUER,
