@@ -8,4 +8,4 @@ export { createKeyStore, KEY_ALGS, type KeyStore, type KeySetState } from './key
 export { SecretBox } from './secret-box';
 export { TTL, LONGEST_ACCESS_TOKEN, LONGEST_SIGNED_TOKEN } from './oidc/ttl';
 export { ALL_SCOPES, API_SCOPES, OIDC_SCOPES } from './scopes';
-export { createApiKeyLibrary, ApiKeyError, API_KEY_SCOPES, API_KEY_PREFIX, isWellFormedApiKey, type ApiKeyLibrary, type ApiKeyView } from './libraries/api-keys';
+export { createApiKeyLibrary, ApiKeyError, API_KEY_SCOPES, API_KEY_PREFIX, generateApiKey, hashApiKey, isWellFormedApiKey, type ApiKeyLibrary, type ApiKeyView } from './libraries/api-keys';

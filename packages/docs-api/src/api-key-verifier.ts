@@ -4,11 +4,12 @@
 // - the key's shape and checksum are checked first (one character changed → 401 without a lookup);
 // - a key is found by its SHA-256 (what the auth server stores), in a per-process cache of
 //   API_KEY_CACHE_MS (unknown keys too, for a shorter time), so a warm request costs no round trip;
-// - on every request, cached or not: its expiry, an `api_key` revocation of it (revoked in the console,
-//   the CLI or the admin API) and a `sub` revocation of its user (disabled, deleted or signed out
-//   everywhere) made after the moment the key was read from the view. A key read after that moment
-//   was read with the user's current state (the view leaves out disabled users' keys), so re-enabling
-//   a user makes their keys work again within API_KEY_CACHE_MS. Any failure → 401 invalid_token;
+// - on every request, cached or not: its expiry and an `api_key` revocation of it (revoked in the
+//   console, the CLI or the admin API). A `sub` revocation of its user (disabled, deleted, signed out
+//   everywhere) made after the moment the key was read from the view makes this process read the view
+//   again at once: the auth server publishes it after the change is committed, and the view leaves out
+//   a disabled or deleted user's keys, so those are refused on the very next request while a user who
+//   was only signed out (or is enabled again) keeps their keys. Any failure → 401 invalid_token;
 // - no write per request: the first use of a key (the view says it was never used) is recorded at once
 //   and audited once (`api_key.used`, in the same transaction; the database's row lock decides which
 //   process's use was the first); later uses are recorded in batches every USE_FLUSH_MS.
@@ -70,10 +71,10 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions) {
   const used = new Set<string>();
   const pending = new Map<string, number>();
 
-  async function lookup(hash: string): Promise<Cached> {
+  async function lookup(hash: string, fresh = false): Promise<Cached> {
     const known = cache.get(hash);
     const now = Date.now();
-    if (known && known.until > now) return known;
+    if (known && known.until > now && !fresh) return known;
     const readAt = Date.now();
     let credential: ApiKeyCredential | undefined;
     try {
@@ -124,13 +125,16 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions) {
     async verify(key: string, context: () => EventContext): Promise<Principal> {
       if (!options.revocationsLoaded()) throw new ServiceUnavailableError('the revocation list is not loaded yet');
       if (!KEY_SHAPE.test(key) || !checksumOk(key)) throw new UnauthorizedError('the API key is malformed', true);
-      const { credential, readAt } = await lookup(digest('sha256', key, 'hex'));
+      const hash = digest('sha256', key, 'hex');
+      // iat in seconds as the list compares it; fractional, so a revocation in the same second after the read still counts.
+      const userChangedSince = (c: ApiKeyCredential, readAt: number) => options.revocations.isRevoked({ sub: c.accountId, iat: readAt / 1000 });
+      let { credential, readAt } = await lookup(hash);
+      if (credential && userChangedSince(credential, readAt)) ({ credential, readAt } = await lookup(hash, true));
       if (!credential) throw new UnauthorizedError('the API key is unknown or revoked', true);
       if (credential.expiresAt <= Date.now()) throw new UnauthorizedError('the API key has expired', true);
-      // iat in seconds as the list compares it; fractional, so a revocation in the same second after the read still counts.
-      if (options.revocations.isRevoked({ api_key: credential.id, sub: credential.accountId, iat: readAt / 1000 })) {
-        throw new UnauthorizedError('the API key has been revoked', true);
-      }
+      if (options.revocations.isRevoked({ api_key: credential.id })) throw new UnauthorizedError('the API key has been revoked', true);
+      // Still before the change after a fresh read (the clocks of the two services differ): refused, fail closed.
+      if (userChangedSince(credential, readAt)) throw new UnauthorizedError("the API key's user has been disabled or signed out", true);
       const principal: Principal = { id: credential.accountId, kind: 'user', clientId: credential.id, apiKeyId: credential.id, scopes: new Set(credential.scopes) };
       if (!credential.used && !used.has(credential.id)) {
         await firstUse(credential, { ...context(), actor: { type: 'user', id: credential.accountId } });
