@@ -6,7 +6,7 @@
 // by the auth server as an OAuth token; never in an audit event.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientLibrary, SecretBox, type RegisteredClient } from '@clouddocs/auth-server';
-import { Visitor, type Page } from '../account/flow';
+import { toPage, Visitor, type Page } from '../account/flow';
 import { basic, expectProblem, sleep, startDocsStack, type DocsStack, type User } from './support';
 
 let stack: DocsStack;
@@ -44,7 +44,6 @@ async function createInConsole(v: Visitor, input: { name: string; scopes: string
   for (const scope of input.scopes) fields[`scope:${scope}`] = 'on';
   const response = await v.browser.postForm(new URL('/account/api-keys', stack.issuer), fields);
   const html = await response.text();
-  const { toPage } = await import('../account/flow');
   const page = await toPage(new Response(html, { status: response.status, headers: response.headers }), `${stack.issuer}/account/api-keys`);
   const key = /data-key="(cd_pat_[0-9A-Za-z]+)"/.exec(html)?.[1] ?? '';
   return { page, key };
