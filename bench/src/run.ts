@@ -6,7 +6,8 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, createKnex } from '@clouddocs/db';
 import { migrateAll } from '@clouddocs/cli';
-import { createClientLibrary, SecretBox, createAccountLibrary, PasswordHasher, argon2ParamsFrom } from '@clouddocs/auth-server';
+import { createApiKeyLibrary, createClientLibrary, SecretBox, createAccountLibrary, PasswordHasher, argon2ParamsFrom } from '@clouddocs/auth-server';
+import { MemoryKv, RevocationList } from '@clouddocs/kv';
 import { createOrganization, bindClientToOrg } from '@clouddocs/docs-api';
 import { AuditLog } from '@clouddocs/audit';
 import { loadAuthConfig } from '@clouddocs/config';
@@ -124,6 +125,20 @@ async function main() {
     target: '≥ 0.4×',
     pass: docsGet.rps / koaGet.rps >= 0.4,
     detail: `peak RSS ${await docs.peakRssMb()} MB vs ${koaRss} MB`,
+  });
+  // The same read with the org owner's API key (Bearer cd_pat_…), against the JWT read just measured:
+  // once warm, both are answered from per-process caches (verified token / key read from the view).
+  const apiKeys = createApiKeyLibrary({ knex: admin, revocations: new RevocationList(new MemoryKv(), 60) });
+  const { result: apiKey } = await apiKeys.create({ type: 'system', id: 'bench' }, owner.id, { name: 'bench', scopes: 'docs:read' });
+  const keyGet = await load({ url: `${docs.info.url}/documents/${documentId}`, headers: { authorization: `Bearer ${apiKey.key}` }, seconds: SECONDS });
+  rows.push({
+    measure: 'docs API GET /documents/:id with an API key',
+    ours: fmt(keyGet),
+    baseline: `the same read with a bearer JWT: ${fmt(docsGet)}`,
+    ratio: keyGet.rps / docsGet.rps,
+    target: '≥ 0.9× (no dearer than a JWT)',
+    pass: keyGet.rps / docsGet.rps >= 0.9,
+    detail: `peak RSS ${await docs.peakRssMb()} MB; ${keyGet.requests} measured requests`,
   });
   await docs.stop();
 

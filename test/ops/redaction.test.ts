@@ -12,6 +12,7 @@ import { createKnex, createTestDatabase, type Knex, type TestDatabase } from '@c
 import { bindClientToOrg, createOrganization } from '@clouddocs/docs-api';
 import { createKv, type Kv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
+import { Visitor } from '../account/flow';
 import { freePort } from '../support/ports';
 import { codeFlow, discover, oidc } from '../support/rp';
 
@@ -102,6 +103,39 @@ describe('log redaction and request ids', () => {
     for (const secret of secrets) {
       expect(secret.length).toBeGreaterThan(8);
       expect(log.includes(secret), `a log line contains a credential (${secret.slice(0, 6)}…)`).toBe(false);
+    }
+  });
+
+  it('API keys: made in the console, used, changed by one character, revoked — no log line or audit event holds one', async () => {
+    lines.length = 0;
+    const v = new Visitor({ issuer: auth.server.provider().issuer });
+    const login = await v.get('/account/login');
+    const account = await v.submitAndFollow(login, '/login', { email, password: PASSWORD });
+    const form = account.forms.find((f) => f.action.endsWith('/account/api-keys'))!;
+    const created = await v.browser.postForm(new URL('/account/api-keys', auth.url), { csrf: form.fields.csrf!, name: 'redaction', expires_in_days: '7', 'scope:docs:read': 'on' });
+    expect(created.status).toBe(200);
+    const key = /data-key="(cd_pat_[0-9A-Za-z]+)"/.exec(await created.text())![1]!;
+    const changed = `${key.slice(0, 20)}${key[20] === 'Z' ? 'Y' : 'Z'}${key.slice(21)}`;
+    const me = async (credential: string, base = docs.url) => (await fetch(`${base}/me`, { headers: { authorization: `Bearer ${credential}` } })).status;
+    expect(await me(key)).toBe(200);
+    expect(await me(key)).toBe(200);
+    expect(await me(changed)).toBe(401);
+    expect(await me(key, auth.url)).toBe(401); // the auth server's userinfo never takes a key
+    const keyId = (await admin('auth.api_keys').where({ name: 'redaction' }).first('id')).id as string;
+    const page = await v.get('/account');
+    const revoke = page.forms.find((f) => f.action.endsWith('/account/api-keys/revoke') && f.fields.key === keyId)!;
+    expect((await v.browser.postForm(new URL('/account/api-keys/revoke', auth.url), revoke.fields)).status).toBe(303);
+    expect(await me(key)).toBe(401);
+
+    await auth.server.audit.flush();
+    const events = await admin('audit.events').whereIn('action', ['api_key.created', 'api_key.used', 'api_key.revoked']).select('action', 'target_id', 'detail');
+    expect(events.map((e: { action: string }) => e.action).sort()).toEqual(['api_key.created', 'api_key.revoked', 'api_key.used']);
+    const everything = JSON.stringify(await admin('audit.events').select());
+    expect(lines.length).toBeGreaterThan(5);
+    const log = lines.join('');
+    for (const text of [key, changed, key.slice(11), changed.slice(11)]) {
+      expect(log.includes(text), 'a log line contains an API key').toBe(false);
+      expect(everything.includes(text), 'an audit event contains an API key').toBe(false);
     }
   });
 

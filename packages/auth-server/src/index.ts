@@ -18,3 +18,4 @@ export { createMfaLibrary } from './mfa/totp';
 export { createAccountTokenLibrary } from './accounts/tokens';
 export { createMailer } from './mail/mailer';
 export { ConflictError } from './errors';
+export { createApiKeyLibrary, ApiKeyError, API_KEY_SCOPES, API_KEY_PREFIX, generateApiKey, hashApiKey, isWellFormedApiKey, type ApiKeyLibrary, type ApiKeyView } from './libraries/api-keys';

@@ -132,6 +132,44 @@ export const authMigrations: Migration[] = [
       await knex.raw('ALTER TABLE auth.account_tokens ADD COLUMN new_email text');
     },
   },
+  {
+    // API keys (personal access tokens): only a SHA-256 of each key is kept (libraries/api-keys.ts says
+    // why that hash suffices), with what the console lists. The docs API sees keys only through the
+    // read-only view api_key_credentials (live keys of enabled users, by hash) and records use only
+    // through record_api_key_use (last use, in batches; it answers which keys were used for the first time).
+    name: 'auth_007_api_keys',
+    async up(knex) {
+      await knex.raw(`
+        CREATE TABLE auth.api_keys (
+          id text PRIMARY KEY,
+          account_id text NOT NULL REFERENCES auth.accounts (id) ON DELETE CASCADE,
+          name text NOT NULL,
+          prefix text NOT NULL,
+          key_hash text NOT NULL UNIQUE,
+          scopes text[] NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          last_used_at timestamptz,
+          expires_at timestamptz NOT NULL,
+          revoked_at timestamptz
+        )`);
+      await knex.raw('CREATE INDEX api_keys_account_idx ON auth.api_keys (account_id, created_at)');
+      // A WITH query makes the view read-only whatever grants the schema's tables get (like enabled_users).
+      await knex.raw(`CREATE VIEW auth.api_key_credentials AS WITH live AS (
+          SELECT k.id, k.account_id, k.key_hash, k.scopes, k.expires_at, k.last_used_at IS NOT NULL AS used
+          FROM auth.api_keys k JOIN auth.accounts a ON a.id = k.account_id
+          WHERE k.revoked_at IS NULL AND a.disabled_at IS NULL)
+        SELECT id, account_id, key_hash, scopes, expires_at, used FROM live`);
+      // Row locks make "first use" true for exactly one caller, whatever processes flush at once.
+      await knex.raw(`CREATE FUNCTION auth.record_api_key_use(key_ids text[], used_ats timestamptz[])
+        RETURNS TABLE (key_id text, first_use boolean) LANGUAGE sql AS $$
+          WITH used AS (SELECT u.i AS uid, max(u.t) AS t FROM unnest(key_ids, used_ats) AS u(i, t) GROUP BY u.i),
+          old AS (SELECT k.id AS oid, k.last_used_at AS before FROM auth.api_keys k JOIN used ON used.uid = k.id FOR UPDATE OF k)
+          UPDATE auth.api_keys k SET last_used_at = greatest(old.before, used.t)
+          FROM used, old WHERE k.id = used.uid AND old.oid = k.id
+          RETURNING k.id, old.before IS NULL
+        $$`);
+    },
+  },
 ];
 
 export const authGrants: SchemaGrants = { schema: 'auth' };

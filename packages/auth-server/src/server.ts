@@ -24,6 +24,7 @@ import { createActivityLibrary } from './libraries/activity';
 import { createClientAuthentication } from './libraries/client-authentication';
 import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
+import { createApiKeyLibrary } from './libraries/api-keys';
 import { createGrantLibrary } from './libraries/grants';
 import { createInteractionLibrary } from './libraries/interactions';
 import { startKeyRotation } from './libraries/key-rotation';
@@ -149,6 +150,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   });
   const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER });
   const clientLifecycle = createClientLifecycle({ clients, payloads, grants, revocations, kv });
+  const apiKeys = createApiKeyLibrary({ knex, revocations });
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -160,6 +162,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     signIn: createSignInLibrary({ accounts, throttle, mfa, kv, onOutcome: (outcome) => loginOutcomes.inc({ outcome }) }),
     interactions,
     grants,
+    apiKeys,
     sessions,
     mfa,
     tokens,
@@ -176,7 +179,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
   const admin = adminApi({
     clients: { clients, lifecycle: clientLifecycle },
-    users: { users },
+    users: { users, apiKeys },
     keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
     steps: createAdminSteps({ tokens: accessTokens, revocations, audience: config.ADMIN_API_AUDIENCE }),
     issuer: config.AUTH_ISSUER,

@@ -16,6 +16,8 @@ export interface Principal {
   kind: 'user' | 'client';
   clientId: string;
   scopes: ReadonlySet<string>;
+  /** Set when the caller is a user through one of their API keys (then clientId is the key's id too). */
+  apiKeyId?: string;
 }
 
 export interface Membership {

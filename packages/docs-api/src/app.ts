@@ -9,6 +9,7 @@ import type { Knex } from '@clouddocs/db';
 import { RevocationList, type Kv } from '@clouddocs/kv';
 import { Counter, createLogger, createMetrics, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
 import { AuthzCache } from './authz-cache';
+import { createApiKeyVerifier } from './api-key-verifier';
 import { createCursorCodec } from './cursor';
 import { createDpopProofVerifier } from './dpop-proof';
 import { answerClientError, problemResponses, watchStoreFailures } from './errors';
@@ -106,6 +107,8 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     revocations,
     revocationsLoaded: () => following,
   });
+  // API keys: read from the auth server's view, cached briefly, checked against the same revocation list.
+  const apiKeys = createApiKeyVerifier({ knex, audit, logger, revocations, revocationsLoaded: () => following });
   // Memberships, documents and shares of reads, forgotten on every change (here and, over the cache's
   // pub/sub, in every other docs API process); bypassed while that subscription is not live.
   const authz = new AuthzCache({ kv, logger, ...(deps.authzCacheTtlMs !== undefined ? { ttlMs: deps.authzCacheTtlMs } : {}) });
@@ -113,7 +116,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const recordDenial = createDenialRecorder(audit, logger);
   const common: CommonSteps = {
     // DPoP proofs name the API's public URL (DOCS_API_AUDIENCE) in htu; their jtis are kept in the shared cache.
-    authenticate: authenticate(verifyAccessToken, createDpopProofVerifier({ kv, publicUrl: config.DOCS_API_AUDIENCE, logger })),
+    authenticate: authenticate(verifyAccessToken, createDpopProofVerifier({ kv, publicUrl: config.DOCS_API_AUDIENCE, logger }), apiKeys),
     requireScope: (scope) => requireScope(scope, recordDenial),
     loadMemberships: loadMemberships(knex),
     loadCachedMemberships: loadCachedMemberships(knex, authz),
@@ -178,6 +181,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
       stopped = true;
       keys.stop();
       authz.stop();
+      await apiKeys.close().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'API key use not recorded at shutdown'));
       if (ownAudit) await (await ownAudit.opened.catch(() => undefined))?.close();
     },
   };

@@ -70,7 +70,7 @@ export const meView = z
   .object({
     sub: z.string(),
     client_id: z.string(),
-    kind: z.enum(['user', 'client']),
+    kind: z.enum(['user', 'client', 'api_key']),
     scopes: z.array(z.string()),
     memberships: z.array(membershipView),
   })

@@ -4,6 +4,7 @@
 // `jti` and `grant` entries refuse one token or one grant's tokens; `sub` (a user) and `client`
 // entries refuse every token of that user or client issued up to the moment of the revocation (a
 // disabled user or client, a user signed out everywhere), so tokens issued after it still work.
+// `api_key` entries refuse one API key (by its id) from the moment it is revoked.
 import { createHash } from 'node:crypto';
 import { acknowledge, publishAcknowledged } from './acknowledged';
 import type { Kv } from './kv';
@@ -11,7 +12,7 @@ import type { Kv } from './kv';
 const CHANNEL = 'revocations';
 const PREFIX = 'revoked:';
 
-export type RevocationKind = 'jti' | 'grant' | 'sub' | 'client';
+export type RevocationKind = 'jti' | 'grant' | 'sub' | 'client' | 'api_key';
 
 interface Entry {
   expiresAt: number; // ms epoch
@@ -25,6 +26,8 @@ export interface RevocableToken {
   sub?: unknown;
   client_id?: unknown;
   iat?: unknown;
+  /** An API key's id. */
+  api_key?: unknown;
 }
 
 /** The grant claim published in access tokens: a hash of the grant id, never the id itself. */
@@ -97,6 +100,7 @@ export class RevocationList {
     if (this.entries.size === 0) return false;
     if (typeof token.jti === 'string' && this.entries.has(`jti:${token.jti}`)) return true;
     if (typeof token.gid === 'string' && this.entries.has(`grant:${token.gid}`)) return true;
+    if (typeof token.api_key === 'string' && this.entries.has(`api_key:${token.api_key}`)) return true;
     for (const [kind, id] of [['sub', token.sub], ['client', token.client_id]] as const) {
       const entry = typeof id === 'string' ? this.entries.get(`${kind}:${id}`) : undefined;
       if (entry && RevocationList.issuedBefore(token, entry.at)) return true;
@@ -110,6 +114,7 @@ export class RevocationList {
     const exact: Promise<string | null>[] = [];
     if (typeof token.jti === 'string') exact.push(this.kv.get(`${PREFIX}jti:${token.jti}`));
     if (typeof token.gid === 'string') exact.push(this.kv.get(`${PREFIX}grant:${token.gid}`));
+    if (typeof token.api_key === 'string') exact.push(this.kv.get(`${PREFIX}api_key:${token.api_key}`));
     const since: Promise<string | null>[] = [];
     if (typeof token.sub === 'string') since.push(this.kv.get(`${PREFIX}sub:${token.sub}`));
     if (typeof token.client_id === 'string') since.push(this.kv.get(`${PREFIX}client:${token.client_id}`));

@@ -69,6 +69,18 @@ export const userView = z.object({
   last_sign_in_at: z.string().nullable(),
 });
 
+export const apiKeyView = z.object({
+  id: z.string(),
+  user_id: z.string(),
+  name: z.string(),
+  prefix: z.string().describe("the key's first characters (the key itself is shown only when it is made)"),
+  scopes: z.array(z.string()),
+  created_at: z.string(),
+  last_used_at: z.string().nullable(),
+  expires_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+
 export const auditQuery = z
   .object({
     action: text(100).optional(),

@@ -1,14 +1,15 @@
 // Admin API: users. List (by email, cursor), create (with a password, or an invitation mail to choose
 // one), read, update, disable/enable, sign out everywhere, reset second factors, delete (personal data
-// erased). Effects reach every process on the next request (libraries/user-lifecycle); every change
+// erased), their API keys (list; revoke one: refused by the docs API on the next request). Effects reach every process on the next request (libraries/user-lifecycle); every change
 // is audited with the caller as actor.
 import type { z } from 'zod';
 import { AccountError } from '../accounts/accounts';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors';
+import type { ApiKeyLibrary } from '../libraries/api-keys';
 import type { UserLifecycle } from '../libraries/user-lifecycle';
 import type { EventFields } from '../libraries/client-lifecycle';
 import { answer, bodyOf, callerOf, page, queryOf, type AdminContext, type AdminRoute } from './route';
-import { list, pageQuery, userCreate, userUpdate, userView } from './schemas';
+import { apiKeyView, list, pageQuery, userCreate, userUpdate, userView } from './schemas';
 
 const ID = { userId: 'the user id (the sub of their tokens)' };
 const missing = () => new NotFoundError('no such user');
@@ -24,7 +25,7 @@ async function rules<T>(work: () => Promise<T>): Promise<T> {
 
 const done = <T>(ctx: AdminContext, outcome: { result: T; event: EventFields } | undefined, status = 200): void => answer(ctx, outcome, 'no such user', status);
 
-export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
+export function userRoutes(deps: { users: UserLifecycle; apiKeys: ApiKeyLibrary }): AdminRoute[] {
   const action = (verb: string, summary: string, run: (ctx: AdminContext) => Promise<Parameters<typeof done>[1]>): AdminRoute => ({
     method: 'post',
     path: `/users/:userId/${verb}`,
@@ -99,6 +100,31 @@ export function userRoutes(deps: { users: UserLifecycle }): AdminRoute[] {
       success: { status: 204, description: 'deleted' },
       errors: { 404: 'no such user', 409: 'the last platform administrator, or the caller themselves' },
       handler: async (ctx) => done(ctx, await deps.users.erase(callerOf(ctx).actor, ctx.params.userId!), 204),
+    },
+    {
+      method: 'get',
+      path: '/users/:userId/api-keys',
+      operationId: 'listUserApiKeys',
+      summary: "The user's API keys, newest first, revoked and expired ones included (never the keys themselves)",
+      access: 'admin:read',
+      params: ID,
+      success: { status: 200, description: "the user's API keys", schema: list(apiKeyView) },
+      errors: { 404: 'no such user' },
+      handler: async (ctx) => {
+        if (!(await deps.users.get(ctx.params.userId!))) throw missing();
+        ctx.body = { items: await deps.apiKeys.list(ctx.params.userId!), nextCursor: null };
+      },
+    },
+    {
+      method: 'delete',
+      path: '/users/:userId/api-keys/:keyId',
+      operationId: 'revokeUserApiKey',
+      summary: 'Revokes one of the user\'s API keys: the docs API refuses it on the next request',
+      access: 'admin:write',
+      params: { ...ID, keyId: "the API key's id" },
+      success: { status: 204, description: 'revoked' },
+      errors: { 404: 'no such user, or no such live API key of theirs' },
+      handler: async (ctx) => answer(ctx, await deps.apiKeys.revoke(callerOf(ctx).actor, ctx.params.keyId!, ctx.params.userId!), 'no such live API key of this user', 204),
     },
     action('disable', 'Sign-in refused; sessions, grants and tokens ended', (ctx) => deps.users.setDisabled(callerOf(ctx).actor, ctx.params.userId!, true)),
     action('enable', 'Sign-in allowed again', (ctx) => deps.users.setDisabled(callerOf(ctx).actor, ctx.params.userId!, false)),

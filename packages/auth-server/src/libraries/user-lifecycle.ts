@@ -129,6 +129,9 @@ export function createUserLifecycle(deps: {
       if (account.platformAdmin && (await deps.accounts.countPlatformAdmins()) <= 1) throw new ConflictError('the last platform administrator cannot be deleted');
       const ended = await endEverything(userId);
       await deps.accounts.remove(userId);
+      // Once more now that the account (and its API keys) are gone: a docs API process that read the
+      // user's keys between the first revocation and the removal reads them again, and finds none.
+      await deps.revocations.revoke('sub', userId);
       return { result: true, event: event(actor, 'user.deleted', userId, ended) };
     },
   };

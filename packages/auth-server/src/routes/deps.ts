@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { AccountLibrary } from '../accounts/accounts';
 import type { LoginThrottle } from '../accounts/throttle';
 import type { AccountTokenLibrary } from '../accounts/tokens';
+import type { ApiKeyLibrary } from '../libraries/api-keys';
 import type { InteractionCsrf, PageCsrf } from '../libraries/csrf';
 import type { GrantLibrary } from '../libraries/grants';
 import type { InteractionLibrary } from '../libraries/interactions';
@@ -29,6 +30,7 @@ export interface PageDeps {
   signIn: SignInLibrary;
   interactions: InteractionLibrary;
   grants: GrantLibrary;
+  apiKeys: ApiKeyLibrary;
   sessions: SessionDirectory;
   mfa: MfaLibrary;
   tokens: AccountTokenLibrary;

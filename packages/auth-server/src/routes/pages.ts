@@ -5,6 +5,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { isPagePath } from '../errors';
 import { mountPages, type PageRoute } from '../steps/page';
+import { accountApiKeyRoutes } from './account-api-keys';
 import { accountConnectionRoutes } from './account-connections';
 import { accountHomeRoutes } from './account-home';
 import { accountProfileRoutes } from './account-profile';
@@ -31,6 +32,7 @@ export function pageRoutes(deps: PageDeps): PageRoute[] {
     ...accountSecondFactorRoutes(deps),
     ...accountProfileRoutes(deps),
     ...adminConsoleRoutes(deps),
+    ...accountApiKeyRoutes(deps),
   ];
 }
 

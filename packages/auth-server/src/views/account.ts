@@ -5,6 +5,7 @@ import { html, type Raw } from './layout';
 import type { AccountSession } from '../libraries/sessions';
 
 import type { ConnectedApp } from '../libraries/grants';
+import { API_KEY_DEFAULT_DAYS, API_KEY_MAX_DAYS, API_KEY_SCOPES, type ApiKeyView } from '../libraries/api-keys';
 
 const when = (epochSeconds: number | undefined) => (epochSeconds ? new Date(epochSeconds * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : 'unknown');
 
@@ -26,6 +27,7 @@ export function accountView(input: {
   apps: ConnectedApp[];
   sessions: AccountSession[];
   currentSessionUid: string | undefined;
+  apiKeys: ApiKeyView[];
   notice?: string;
   error?: string;
 }): Raw {
@@ -78,6 +80,8 @@ ${profileSection({ csrf, email: input.email, name: input.name, emailVerified: in
       )}</ul>`}
 </section>
 
+${apiKeysSection(csrf, input.apiKeys)}
+
 <section aria-labelledby="sessions">
   <h2 id="sessions">Where you are signed in</h2>
   <ul class="items">${input.sessions.map(
@@ -94,6 +98,64 @@ ${profileSection({ csrf, email: input.email, name: input.name, emailVerified: in
   )}</ul>
 </section>
 ${deleteSection({ csrf })}`;
+}
+
+const isoWhen = (iso: string | null) => (iso ? iso.replace('T', ' ').slice(0, 16) + ' UTC' : 'never');
+
+function apiKeyState(key: ApiKeyView): string {
+  if (key.revoked_at) return `revoked ${isoWhen(key.revoked_at)}`;
+  if (Date.parse(key.expires_at) <= Date.now()) return `expired ${isoWhen(key.expires_at)}`;
+  return `expires ${isoWhen(key.expires_at)}`;
+}
+
+/** The form field of a scope checkbox (a form never repeats a field name). */
+export const scopeField = (scope: string) => `scope:${scope}`;
+
+function apiKeysSection(csrf: Raw, keys: ApiKeyView[]): Raw {
+  return html`<section aria-labelledby="api-keys">
+  <h2 id="api-keys">API keys</h2>
+  <p>A key lets a script use the CloudDocs API as you, with the scopes you choose, until it expires or you revoke it.</p>
+  ${keys.length === 0
+    ? html`<p class="muted">You have no API keys.</p>`
+    : html`<ul class="items" id="api-key-list">${keys.map(
+        (key) => html`<li data-key-id="${key.id}">
+      <strong>${key.name}</strong> <code>${key.prefix}…</code><br>
+      <small>${key.scopes.join(' ')}</small><br>
+      <small>created ${isoWhen(key.created_at)}; last used ${isoWhen(key.last_used_at)}; ${apiKeyState(key)}</small>
+      ${key.revoked_at
+        ? ''
+        : html`<form method="post" action="/account/api-keys/revoke">
+        ${csrf}
+        <input type="hidden" name="key" value="${key.id}">
+        <button type="submit" class="secondary" aria-label="Revoke the key ${key.name}">Revoke</button>
+      </form>`}
+    </li>`,
+      )}</ul>`}
+  <form method="post" action="/account/api-keys">
+    ${csrf}
+    <label for="api-key-name">Name</label>
+    <input id="api-key-name" name="name" type="text" required maxlength="100" autocomplete="off">
+    <fieldset>
+      <legend>Scopes</legend>
+      ${API_KEY_SCOPES.map(
+        (scope) => html`<label><input type="checkbox" name="${scopeField(scope)}" value="on"${scope === 'docs:read' ? html` checked` : ''}> ${scope}</label> `,
+      )}
+    </fieldset>
+    <label for="api-key-days">Expires in (days, 1 to ${API_KEY_MAX_DAYS})</label>
+    <input id="api-key-days" name="expires_in_days" type="number" min="1" max="${API_KEY_MAX_DAYS}" value="${API_KEY_DEFAULT_DAYS}" required>
+    <div class="row"><button type="submit" class="primary">Create API key</button></div>
+  </form>
+</section>`;
+}
+
+/** The new key, shown once (the page is no-store and the key is in no URL). */
+export function apiKeyCreatedView(input: { name: string; key: string; scopes: string[]; expiresAt: string }): Raw {
+  return html`
+<h1>Your new API key</h1>
+<p>Copy the key <strong>${input.name}</strong> now: this is the only time it is shown. Send it as <code>Authorization: Bearer &lt;key&gt;</code>.</p>
+<p><code id="api-key" data-key="${input.key}">${input.key}</code></p>
+<p><small>Scopes: ${input.scopes.join(' ')}; expires ${isoWhen(input.expiresAt)}.</small></p>
+<p><a href="/account">Done</a></p>`;
 }
 
 export function totpEnrolView(input: { csrf: string; qrDataUrl: string; secret: string; error?: string }): Raw {

@@ -41,5 +41,8 @@ export const commands: Record<string, Command> = {
   'keys rotate': lazy('publish a new signing key set; it signs once every process has it', () => import('./keys-rotate')),
   'keys list': lazy('the published signing keys and their state (pending, active, retiring)', () => import('./keys-list')),
   'audit verify': lazy('walk every audit hash chain; non-zero exit names the first broken event', () => import('./audit-verify')),
+  'apikey create': lazy('create an API key for a user (shown once): --email E --name N --scope "S" [--expires-in-days D]', () => import('./apikey-create')),
+  'apikey list': lazy("list a user's API keys: --email E", () => import('./apikey-list')),
+  'apikey revoke': lazy('revoke an API key: ID', () => import('./apikey-revoke')),
   'audit tail': lazy('print the newest audit events [--follow] [--limit N]', () => import('./audit-tail')),
 };

@@ -10,17 +10,20 @@
 // - a DPoP-bound token (`cnf.jkt`) sent as Bearer → 401 `DPoP error="invalid_token"` (RFC 9449 §7.2);
 // - an unbound token sent as DPoP → 401 `DPoP error="invalid_token"`;
 // - a DPoP-bound token sent as DPoP: its proof is checked on every request (dpop-proof.ts), else 401
-//   `DPoP error="invalid_dpop_proof"`.
+//   `DPoP error="invalid_dpop_proof"`;
+// - `Bearer cd_pat_…` is an API key (api-key-verifier.ts): its user, with its scopes; any failure → 401
+//   invalid_token. An API key sent as DPoP is 401 invalid_token (a key is never bound to a proof key).
 import { InvalidRequestHeaderError, UnauthorizedError, type AuthScheme } from '../errors';
+import { API_KEY_PREFIX, type ApiKeyVerifier } from '../api-key-verifier';
 import type { VerifyDpopProof } from '../dpop-proof';
 import type { VerifyAccessToken } from '../token-verifier';
-import type { Step } from './state';
+import { eventContext, type Step } from './state';
 
 const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([^ ].*)$/; // RFC 9110 §11.4: auth-scheme 1*SP credential
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/; // RFC 6750 §2.1 b64token, RFC 9110 §11.2 token68
 const SCHEMES: Record<string, AuthScheme> = { bearer: 'Bearer', dpop: 'DPoP' };
 
-export function authenticate(verifyAccessToken: VerifyAccessToken, verifyDpopProof: VerifyDpopProof): Step {
+export function authenticate(verifyAccessToken: VerifyAccessToken, verifyDpopProof: VerifyDpopProof, apiKeys: Pick<ApiKeyVerifier, 'verify'>): Step {
   return async (ctx, next) => {
     const header = ctx.get('authorization');
     if (header === '') throw new UnauthorizedError('an access token is required', false);
@@ -31,6 +34,11 @@ export function authenticate(verifyAccessToken: VerifyAccessToken, verifyDpopPro
     if (!scheme) throw new UnauthorizedError(`the ${name} scheme is not accepted here: send "Authorization: Bearer <token>" (or "DPoP <token>" with a DPoP proof)`, false);
     ctx.state.authScheme = scheme;
     if (!TOKEN68.test(credential)) throw new InvalidRequestHeaderError(`a ${scheme} credential is one token (RFC 6750 §2.1, RFC 9449 §7.1)`);
+    if (credential.startsWith(API_KEY_PREFIX)) {
+      if (scheme === 'DPoP') throw new UnauthorizedError('an API key is sent as "Authorization: Bearer <key>"', true, 'DPoP');
+      ctx.state.principal = await apiKeys.verify(credential, () => eventContext(ctx));
+      return next();
+    }
     const token = await verifyAccessToken(credential);
     if (scheme === 'Bearer' && token.jkt) {
       throw new UnauthorizedError('this token is DPoP-bound: send it as "Authorization: DPoP <token>" with a DPoP proof', true, 'DPoP');

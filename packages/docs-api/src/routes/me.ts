@@ -9,7 +9,7 @@ export function meRoutes(): RouteDefinition[] {
       method: 'get',
       path: '/me',
       operationId: 'getMe',
-      summary: 'The caller: sub, client_id, scopes and org memberships',
+      summary: 'The caller: sub, client_id (an API key\'s id for a key), kind, scopes and org memberships',
       access: 'token',
       success: { status: 200, description: 'the caller', schema: meView },
       errors: {},
@@ -19,7 +19,7 @@ export function meRoutes(): RouteDefinition[] {
           ctx.body = {
             sub: principal.id,
             client_id: principal.clientId,
-            kind: principal.kind,
+            kind: principal.apiKeyId ? 'api_key' : principal.kind,
             scopes: [...principal.scopes],
             memberships: membershipsOf(ctx),
           };
