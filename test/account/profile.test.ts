@@ -111,8 +111,9 @@ describe('account console: profile', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toMatch(/attachment/);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    const data = (await res.json()) as { profile: { id: string; email: string }; activity: unknown[] };
+    const data = (await res.json()) as { profile: { id: string; email: string }; activity: unknown[]; apiKeys: unknown[] };
     expect(data.profile).toMatchObject({ id: user.id, email: user.email });
+    expect(data.apiKeys).toEqual([]);
     expect(data.activity.length).toBeGreaterThan(0);
   });
 
