@@ -140,11 +140,15 @@ describe('admin API operations', () => {
     expect((await auth('https://partner.example/cb')).status).toBe(400);
     expect((await auth('https://partner.example/new')).status).toBe(303);
 
+    const bound = await admin('PATCH', `/clients/${id}`, { token: writeToken, body: { dpop_bound_access_tokens: true } });
+    expect(bound.body).toMatchObject({ dpop_bound_access_tokens: true, redirect_uris: ['https://partner.example/new'] });
     const deleted = await admin('DELETE', `/clients/${id}`, { token: writeToken });
     expect(deleted.status).toBe(204);
     expect((await admin('GET', `/clients/${id}`, { token: readToken })).status).toBe(404);
-    for (const action of ['client.created', 'client.updated', 'client.deleted']) {
-      expect(await auditEvents(action, id), action).toEqual([expect.objectContaining({ actor_type: 'client', actor_id: writer.client_id, outcome: 'success' })]);
+    for (const [action, count] of [['client.created', 1], ['client.updated', 2], ['client.deleted', 1]] as const) {
+      const events = await auditEvents(action, id);
+      expect(events, action).toHaveLength(count);
+      for (const e of events) expect(e, action).toMatchObject({ actor_type: 'client', actor_id: writer.client_id, outcome: 'success' });
     }
   });
 

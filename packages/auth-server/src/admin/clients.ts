@@ -24,6 +24,7 @@ function inputOf(body: z.infer<typeof clientUpdate> & { token_endpoint_auth_meth
   if (body.scope !== undefined) input.scope = body.scope;
   if (body.token_endpoint_auth_method !== undefined) input.public = body.token_endpoint_auth_method === 'none';
   if (body.application_type !== undefined) input.applicationType = body.application_type;
+  if (body.dpop_bound_access_tokens !== undefined) input.dpopBoundAccessTokens = body.dpop_bound_access_tokens;
   return input;
 }
 

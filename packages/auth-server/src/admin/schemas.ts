@@ -23,6 +23,7 @@ export const clientCreate = z
     scope: text(1000).optional(),
     token_endpoint_auth_method: z.enum(['client_secret_basic', 'none']).optional(),
     application_type: z.enum(['web', 'native']).optional(),
+    dpop_bound_access_tokens: z.boolean().optional(),
   })
   .strict();
 
@@ -33,6 +34,7 @@ export const clientUpdate = z
     post_logout_redirect_uris: uris.optional(),
     grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
     scope: text(1000).optional(),
+    dpop_bound_access_tokens: z.boolean().optional(),
   })
   .strict();
 
@@ -48,6 +50,7 @@ export const clientView = z.object({
   response_types: z.array(z.string()),
   scope: z.string(),
   token_endpoint_auth_method: z.string(),
+  dpop_bound_access_tokens: z.boolean().optional(),
   disabled: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),
