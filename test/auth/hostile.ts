@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { generate } from 'otplib';
 import type { Kv } from '@clouddocs/kv';
-import { Browser, formsOf, visibleText, type PageForm } from '../support/browser';
+import { Browser } from '../support/browser';
 import { REDIRECT_URI } from '../support/stack';
 import { oidc, startAuthorization, type AuthorizationStart } from '../support/rp';
 
@@ -106,25 +106,9 @@ export const LEAK = /node_modules|\n\s+at |\.ts:\d+/;
 
 // --- Pages -------------------------------------------------------------------------------------
 
-export interface Page {
-  url: string;
-  status: number;
-  headers: Headers;
-  html: string;
-  text: string;
-  forms: PageForm[];
-}
+import { formFor as formOf, toPage, type Page } from '../account/flow';
 
-export async function toPage(response: Response, url: string): Promise<Page> {
-  const html = await response.text();
-  return { url, status: response.status, headers: response.headers, html, text: visibleText(html), forms: formsOf(html) };
-}
-
-export function formOf(page: Page, suffix: string): PageForm {
-  const form = page.forms.find((f) => f.action.endsWith(suffix));
-  if (!form) throw new Error(`no form posting to *${suffix} at ${page.url} (${page.status}): ${page.text.slice(0, 300)}`);
-  return form;
-}
+export { formOf, toPage, type Page };
 
 const atCallback = (url: string) => url.startsWith(`${REDIRECT_URI}?`);
 
