@@ -393,7 +393,7 @@ describe('failed client authentication is rate limited per address', () => {
 
 describe('unknown endpoints', () => {
   it('an unknown path answers 404 with a JSON error that points at discovery, not an HTML or plain-text page', async () => {
-    for (const path of ['/nope', '/admin', '/.well-known/unknown', '/token/nope']) {
+    for (const path of ['/nope', '/administrator', '/.well-known/unknown', '/token/nope']) {
       const response = await fetch(`${stack.issuer}${path}`);
       expect(response.status, path).toBe(404);
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);

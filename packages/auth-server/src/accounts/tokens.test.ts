@@ -39,7 +39,7 @@ describe('mailed tokens', () => {
   it('single use: of 10 concurrent uses exactly one succeeds, and it names the account and where to continue', async () => {
     const token = await tokens.issue(accountId, 'verify_email', '/interaction/xyz');
     const results = await Promise.all(Array.from({ length: 10 }, () => tokens.consume(token, 'verify_email')));
-    expect(results.filter(Boolean)).toEqual([{ accountId, returnTo: '/interaction/xyz' }]);
+    expect(results.filter(Boolean)).toEqual([{ accountId, returnTo: '/interaction/xyz', newEmail: null }]);
     expect(await tokens.peek(token, 'verify_email')).toBeUndefined();
   });
 
@@ -48,9 +48,17 @@ describe('mailed tokens', () => {
     expect(await tokens.consume(reset, 'verify_email')).toBeUndefined();
     const newer = await tokens.issue(accountId, 'password_reset');
     expect(await tokens.peek(reset, 'password_reset')).toBeUndefined();
-    expect(await tokens.peek(newer, 'password_reset')).toEqual({ accountId, returnTo: null });
+    expect(await tokens.peek(newer, 'password_reset')).toEqual({ accountId, returnTo: null, newEmail: null });
     await knex('auth.account_tokens').where({ token_hash: createHash('sha256').update(newer).digest('base64url') }).update({ expires_at: new Date(Date.now() - 1000).toISOString() });
     expect(await tokens.consume(newer, 'password_reset')).toBeUndefined();
     expect(await tokens.consume('not-a-token', 'password_reset')).toBeUndefined();
+  });
+
+  it('an email change token carries the new address until it is used', async () => {
+    const token = await tokens.issue(accountId, 'change_email', null, 'next@example.test');
+    expect(await tokens.peek(token, 'change_email')).toEqual({ accountId, returnTo: null, newEmail: 'next@example.test' });
+    expect(await tokens.consume(token, 'verify_email')).toBeUndefined();
+    expect(await tokens.consume(token, 'change_email')).toEqual({ accountId, returnTo: null, newEmail: 'next@example.test' });
+    expect(await tokens.consume(token, 'change_email')).toBeUndefined();
   });
 });
