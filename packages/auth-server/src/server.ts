@@ -198,7 +198,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),
-    previousSecret({ provider, clients }),
+    previousSecret({ provider, clients, kv, logger }),
     admin,
     jwtTokenEndpoints({ tokens: accessTokens, revocations, clientAuthentication: createClientAuthentication({ provider }) }),
     pages(pageDeps),

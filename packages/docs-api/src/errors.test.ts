@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@clouddocs/observability';
 import { createDocsApi } from './app';
+import { quotable } from './errors';
 import { startHarness, type Harness } from './testing/harness';
 import { expectProblem } from './testing/fixtures';
 
@@ -11,6 +12,13 @@ beforeAll(async () => {
   h = await startHarness();
 });
 afterAll(() => h?.close());
+
+describe('WWW-Authenticate error_description (RFC 6750 §3)', () => {
+  it('quotes, backslashes and anything outside printable ASCII are replaced, so any description fits in the header', () => {
+    expect(quotable('the "token" \\ é ✓ \u0000')).toBe("the 'token' ' ? ? ?");
+    expect(() => new Headers({ 'www-authenticate': `Bearer error_description="${quotable('naïve ✓')}"` })).not.toThrow();
+  });
+});
 
 describe('problem+json everywhere', () => {
   it('an unknown route -> 404 problem+json (with or without a token)', async () => {

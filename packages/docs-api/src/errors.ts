@@ -12,8 +12,9 @@ import { DPOP_ALGORITHMS } from './algorithms';
 
 const REALM = 'docs-api';
 
-/** RFC 6750 §3: error_description may not hold a double quote or a backslash. */
-const quotable = (text: string) => text.replace(/["\\]/g, "'");
+/** RFC 6750 §3: error_description holds only %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash, nothing
+ * outside printable ASCII, which a header could not carry anyway). */
+export const quotable = (text: string) => text.replace(/["\\]/g, "'").replace(/[^\x20-\x7E]/g, '?');
 
 /** The HTTP authentication schemes this API accepts: RFC 6750 Bearer and RFC 9449 DPoP. */
 export type AuthScheme = 'Bearer' | 'DPoP';

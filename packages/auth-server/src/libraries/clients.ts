@@ -188,6 +188,11 @@ export function createClientLibrary(deps: { knex: Knex; box: SecretBox; issuer: 
       return { client_secret: secret, previous_secret_expires_at: until?.toISOString() ?? null };
     },
 
+    /** The clients whose previous secret still works (a rotation's overlap). */
+    async withPreviousSecret(): Promise<string[]> {
+      return queries.withPreviousSecret();
+    },
+
     /** The current secret when `presented` is the client's unexpired previous one (rotation overlap). */
     async currentSecretFor(clientId: string, presented: string): Promise<string | undefined> {
       const row = await queries.byId(clientId);

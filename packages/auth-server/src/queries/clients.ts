@@ -38,6 +38,10 @@ export function createClientQueries(knex: Knex) {
     async update(clientId: string, change: Record<string, unknown>, trx?: Knex.Transaction): Promise<number> {
       return (trx ?? knex)(TABLE).where({ client_id: clientId }).update({ ...change, updated_at: knex.fn.now() });
     },
+    async withPreviousSecret(): Promise<string[]> {
+      const rows = await knex(TABLE).where('previous_secret_expires_at', '>', knex.fn.now()).select('client_id');
+      return rows.map((r: { client_id: string }) => r.client_id);
+    },
     async remove(clientId: string, trx?: Knex.Transaction): Promise<boolean> {
       return (await (trx ?? knex)(TABLE).where({ client_id: clientId }).delete()) > 0;
     },
