@@ -7,6 +7,7 @@ import type { RegisteredClient } from '@clouddocs/auth-server';
 import { RedisKv, type Kv } from '@clouddocs/kv';
 import { startSecurityStack, type SecurityStack } from './support';
 import { Visitor } from './flow';
+import { switchableKv } from '../support/faults';
 
 let stack: SecurityStack;
 let client: RegisteredClient;
@@ -139,7 +140,7 @@ describe('fail closed', () => {
   it('the whole cache going down mid sign-in: 503, no redirect, no session', async () => {
     const down = new RedisKv('redis://127.0.0.1:1', 'down:');
     const sw = { down: false };
-    const failing = await startSecurityStack({ wrapKv: (kv) => switchable(kv, down, sw) });
+    const failing = await startSecurityStack({ wrapKv: (kv) => switchableKv(kv, down, sw) });
     try {
       const c = await failing.createClient();
       const user = await failing.createUser();
@@ -240,21 +241,3 @@ function withRateLimitsOn(kv: Kv, limits: Kv): Kv {
   });
 }
 
-/** The cache, until `sw.down` turns every operation (rate limiters included) to an unreachable Redis. */
-function switchable(kv: Kv, down: Kv, sw: { down: boolean }): Kv {
-  return new Proxy(kv, {
-    get(target, prop, receiver) {
-      if (prop === 'rateLimiter') {
-        return (options: Parameters<Kv['rateLimiter']>[0]) => {
-          const up = target.rateLimiter(options);
-          const broken = down.rateLimiter(options);
-          return new Proxy(up, { get: (t, p) => (sw.down ? Reflect.get(broken, p) : Reflect.get(t, p)) });
-        };
-      }
-      const live = Reflect.get(target, prop, receiver);
-      const dead = Reflect.get(down, prop);
-      if (typeof live !== 'function') return live;
-      return (...args: unknown[]) => (sw.down ? (dead as (...a: unknown[]) => unknown).apply(down, args) : (live as (...a: unknown[]) => unknown).apply(target, args));
-    },
-  });
-}

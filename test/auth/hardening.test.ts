@@ -14,7 +14,8 @@ import { RedisKv } from '@clouddocs/kv';
 import { redisBinary, startOwnRedis, type OwnRedis } from '../support/own-servers';
 import { DOCS_AUDIENCE, REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
 import { authorizationResponse, decodeJwtParts, discover, startAuthorization, tokenRequest } from '../support/rp';
-import { basic, jsonOf, rawRequest, switchableKv } from './hostile';
+import { eventually, switchableKv } from '../support/faults';
+import { basic, jsonOf, rawRequest } from './hostile';
 
 const OTHER_REDIRECT_URI = 'http://127.0.0.1:8080/other-callback';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
@@ -264,12 +265,3 @@ describe('rule: a limit that cannot be checked (cache down) refuses: the client-
   });
 });
 
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

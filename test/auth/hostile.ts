@@ -7,7 +7,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { generate } from 'otplib';
-import type { Kv } from '@clouddocs/kv';
 import { Browser } from '../support/browser';
 import { REDIRECT_URI } from '../support/stack';
 import { oidc, startAuthorization, type AuthorizationStart } from '../support/rp';
@@ -176,26 +175,3 @@ export async function mailedLink(dataDir: string, to: string, subject: RegExp): 
   }
 }
 
-// --- The cache behind a switch -----------------------------------------------------------------
-
-/**
- * The cache, until `sw.down` turns every operation (rate limiters and the subscription state included)
- * over to `down`, an unreachable Redis.
- */
-export function switchableKv(kv: Kv, down: Kv, sw: { down: boolean }): Kv {
-  return new Proxy(kv, {
-    get(target, prop, receiver) {
-      if (prop === 'rateLimiter') {
-        return (options: Parameters<Kv['rateLimiter']>[0]) => {
-          const up = target.rateLimiter(options);
-          const broken = down.rateLimiter(options);
-          return new Proxy(up, { get: (t, p) => (sw.down ? Reflect.get(broken, p) : Reflect.get(t, p)) });
-        };
-      }
-      const live = Reflect.get(target, prop, receiver);
-      const dead = Reflect.get(down, prop);
-      if (typeof live !== 'function') return live;
-      return (...args: unknown[]) => (sw.down ? (dead as (...a: unknown[]) => unknown).apply(down, args) : (live as (...a: unknown[]) => unknown).apply(target, args));
-    },
-  });
-}

@@ -15,6 +15,7 @@ import { bindClientToOrg, createOrganization } from '@clouddocs/docs-api';
 import { createKv, type Kv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
 import { ownServersAvailable, startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../support/own-servers';
+import { eventually } from '../support/faults';
 import { freePort } from '../support/ports';
 
 // CI (real servers) must run this suite; a bare machine without PostgreSQL/Redis binaries may not.
@@ -22,15 +23,6 @@ const required = Boolean(process.env.DATABASE_URL);
 const available = ownServersAvailable();
 if (required && !available) throw new Error('the outage suite needs the PostgreSQL and Redis binaries');
 
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe.skipIf(!available)('dependency outages and recovery', () => {
   let pg: OwnPostgres;

@@ -4,6 +4,7 @@
 // Outages (database, cache, audit log) are told apart by error class and code, never by message
 // text, and answer 503 with Retry-After; no stack trace or SQL ever reaches a response.
 import { AuditUnavailableError } from '@clouddocs/audit';
+import { isStoreFailure } from '@clouddocs/db';
 import { KvUnavailableError } from '@clouddocs/kv';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
@@ -119,16 +120,9 @@ export class PageError extends AuthServerError {
   readonly back: { href: string; text: string } | undefined;
 }
 
-const OUTAGE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH']);
-
-/** A database, cache or audit log that cannot be reached or refuses for want of resources. */
+/** A database, cache, audit log or throttle store that cannot be reached or failed under the request. */
 export function isStoreOutage(err: unknown): boolean {
-  if (err instanceof KvUnavailableError || err instanceof AuditUnavailableError || err instanceof ThrottleUnavailableError) return true;
-  const e = err as { code?: unknown; name?: unknown } | undefined;
-  if (e?.name === 'KnexTimeoutError') return true; // knex: no pooled connection in time
-  const code = typeof e?.code === 'string' ? e.code : '';
-  // PostgreSQL SQLSTATE classes 08 (connection exception), 53 (insufficient resources), 57P (operator intervention).
-  return OUTAGE_ERRNO.has(code) || /^(08|53|57P)/.test(code);
+  return err instanceof KvUnavailableError || err instanceof AuditUnavailableError || err instanceof ThrottleUnavailableError || isStoreFailure(err);
 }
 
 /** PostgreSQL SQLSTATE class 22 (data exception): a value the store cannot take, so a bad request. */

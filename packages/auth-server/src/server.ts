@@ -8,7 +8,7 @@
 import type { Server } from 'node:http';
 import { AuditLog, auditCheckpointOptions, type AuditLogOptions } from '@clouddocs/audit';
 import type { AuthConfig } from '@clouddocs/config';
-import type { Knex } from '@clouddocs/db';
+import { watchStoreFailures, type Knex } from '@clouddocs/db';
 import { RevocationList, grantClaim, type Kv } from '@clouddocs/kv';
 import { Counter, createMetrics, Gauge, Histogram, requestContext, type Logger, type Metrics } from '@clouddocs/observability';
 import Koa from 'koa';
@@ -89,6 +89,7 @@ function auditMetrics(metrics: Metrics): AuditLogOptions {
 
 export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer> {
   const { config, knex, kv, logger } = deps;
+  watchStoreFailures(knex); // a connection lost under a query is an outage (503), not a fault (see errors.ts)
   const https = config.AUTH_ISSUER.startsWith('https:');
   const cookies = cookieNames(https);
   const metrics = deps.metrics ?? createMetrics('auth-server');

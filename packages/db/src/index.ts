@@ -5,3 +5,4 @@ export { SERVICE_ROLE, ServiceLoginError, serviceUrl, scramVerifier } from './ro
 export { migrate, pendingMigrations, type Migration, type MigrateOptions, type SchemaGrants } from './migrate';
 export { createTestDatabase, freePort, type TestDatabase } from './testing';
 export { runNode, type ProcessRun } from './processes';
+export { isStoreFailure, watchStoreFailures } from './store-failures';

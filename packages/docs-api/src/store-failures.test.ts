@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKnex, type Knex } from '@clouddocs/db';
 import { createLogger } from '@clouddocs/observability';
 import { createDocsApi, type DocsApi } from './app';
-import { isStoreFailure, watchStoreFailures } from './errors';
+import { isStoreFailure, watchStoreFailures } from '@clouddocs/db';
 import { startHarness, type Harness, type Response } from './testing/harness';
 import { expectProblem, orgWith, type TestUser } from './testing/fixtures';
 

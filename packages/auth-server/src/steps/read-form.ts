@@ -1,7 +1,7 @@
 // Reads a page's form: a urlencoded body (else 415) in which no field repeats, of the route's strict
 // shape, with a valid CSRF field. Rules: bad bytes (NUL, invalid UTF-8) or a wrong shape → the form
-// again with a message (400); a missing or wrong CSRF field → 403. Each route says how its form is
-// shown again; without that, a page says the form expired (403; 400 for bad bytes).
+// again with a message (400); a missing or wrong CSRF field → the form again, 403. Each route says how
+// its form is shown again.
 import type { z } from 'zod';
 import { PageError, UnsupportedMediaTypeError } from '../errors';
 import type { PageContext, PageStep } from './page';
@@ -10,9 +10,8 @@ export interface FormSpec<T extends z.ZodType> {
   schema: T;
   /** Checks the form's CSRF field for this browser. */
   csrf(ctx: PageContext, sent: string | undefined): boolean;
-  /** Shows the form again; when absent, a page says the form expired and links `back`. */
-  again?(ctx: PageContext, problem: 'invalid' | 'csrf', status: 400 | 403): Promise<void>;
-  back?: { href: string; text: string };
+  /** Shows the form again, with a message for the problem, answering `status`. */
+  again(ctx: PageContext, problem: 'invalid' | 'csrf', status: 400 | 403): Promise<void>;
 }
 
 /** The urlencoded body as fields; a repeated field is a 400. */
@@ -28,18 +27,12 @@ export function formFields(ctx: PageContext): Record<string, string> {
 }
 
 export function readForm<T extends z.ZodType>(spec: FormSpec<T>): PageStep {
-  const expired = (status: number) =>
-    new PageError(status, { title: 'Request not accepted', heading: 'This form has expired', message: spec.back ? 'Reload the page and try again.' : 'Go back to the application and start again.', back: spec.back });
   return async (ctx, next) => {
     const fields = formFields(ctx);
     // Bad bytes first (400), then the CSRF field (403, before the shape: a form without it has expired), then the shape (400).
     const parsed = spec.schema.safeParse(fields);
     const problem = ctx.state.badBytes ? 'invalid' : !spec.csrf(ctx, fields.csrf) ? 'csrf' : !parsed.success ? 'invalid' : undefined;
-    if (problem) {
-      // Without a form to show again, only bad bytes are a 400: any other unusable form has expired.
-      if (!spec.again) throw expired(ctx.state.badBytes ? 400 : 403);
-      return spec.again(ctx, problem, problem === 'csrf' ? 403 : 400);
-    }
+    if (problem) return spec.again(ctx, problem, problem === 'csrf' ? 403 : 400);
     ctx.state.form = parsed.data!;
     return next();
   };
