@@ -1,8 +1,8 @@
 // "At once" across a fleet: two auth server processes and two docs API processes (`clouddocs start
 // --service …`, real child processes) on one PostgreSQL database and one Redis. An operator's change
 // made through one auth server process is in force on the very next request at every other process:
-// a disabled client and a disabled user (the token endpoint and both docs API processes), a changed
-// redirect URI (the other auth server's client cache). Needs a shared cache, so it runs with REDIS_URL
+// a disabled client, a disabled or signed-out user (the token endpoint and both docs API processes), a
+// rotated secret and its overlap, a changed redirect URI (the other auth server's client cache). Needs a shared cache, so it runs with REDIS_URL
 // (as CI does); the in-process store cannot be shared between processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -110,6 +110,29 @@ describe.skipIf(!process.env.REDIS_URL)('operator changes across two auth server
     expect((await adminCall(auth[0], 'PATCH', `/clients/${created.client_id}`, { redirect_uris: ['https://app.example/new'] })).status).toBe(200);
     expect(await authorize(auth[1], 'https://app.example/old')).toBe(400);
     expect(await authorize(auth[1], 'https://app.example/new')).toBe(303);
+  });
+
+  it('a secret rotated through one auth process: the other accepts the new one at once, the old one until its overlap ends, and none of the old ones after a rotation without overlap', async () => {
+    const created = (await (await adminCall(auth[0], 'POST', '/clients', { client_name: 'rotating robot', grant_types: ['client_credentials'], scope: 'docs:read' })).json()) as RegisteredClient;
+    expect((await clientToken(created, 'docs:read', auth[1])).status).toBe(200); // auth[1] now holds the client in its cache
+    const rotated = (await (await adminCall(auth[0], 'POST', `/clients/${created.client_id}/secret`, { previous_secret_expires_in: 3600 })).json()) as { client_secret: string };
+    expect((await clientToken({ client_id: created.client_id, client_secret: rotated.client_secret }, 'docs:read', auth[1])).status).toBe(200);
+    expect((await clientToken(created, 'docs:read', auth[1])).status).toBe(200);
+    const again = (await (await adminCall(auth[1], 'POST', `/clients/${created.client_id}/secret`, { previous_secret_expires_in: 0 })).json()) as { client_secret: string };
+    expect((await clientToken(created, 'docs:read', auth[0])).status).toBe(401);
+    expect((await clientToken({ client_id: created.client_id, client_secret: rotated.client_secret }, 'docs:read', auth[0])).status).toBe(401);
+    expect((await clientToken({ client_id: created.client_id, client_secret: again.client_secret }, 'docs:read', auth[0])).status).toBe(200);
+  });
+
+  it('a user signed out through one auth process: their tokens are refused by both docs API processes on the next request', async () => {
+    const email = `signout-${randomBytes(3).toString('hex')}@example.test`;
+    const password = 'harbor-velvet-comet-58';
+    const user = (await (await adminCall(auth[1], 'POST', '/users', { email, password })).json()) as { id: string };
+    const web = (await (await adminCall(auth[1], 'POST', '/clients', { client_name: 'fleet web 2', redirect_uris: [REDIRECT_URI], scope: 'openid docs:read' })).json()) as RegisteredClient;
+    const { tokens } = await codeFlow(await discover({ issuer: auth[0] }, web), { email, password }, { scope: 'openid docs:read' });
+    expect([await me(docs[0], tokens.access_token), await me(docs[1], tokens.access_token)]).toEqual([200, 200]);
+    expect((await adminCall(auth[0], 'POST', `/users/${user.id}/sign-out`)).status).toBe(200);
+    expect([await me(docs[0], tokens.access_token), await me(docs[1], tokens.access_token)]).toEqual([401, 401]);
   });
 
   it('a user disabled through one auth process: their token is refused by both docs API processes, and the other auth process refuses their sign-in', async () => {
