@@ -44,6 +44,7 @@ export const AUDIT_ACTIONS = [
   'api_key.revoked',
   'key.created',
   'key.rotated',
+  'encryption_key.resealed',
   'grant.revoked',
   'org.created',
   'org.member.added',

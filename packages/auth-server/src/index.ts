@@ -6,6 +6,7 @@ export { passwordProblem, PASSWORD_MIN, PASSWORD_MAX } from './accounts/policy';
 export { createClientLibrary, ClientError, redirectUriProblem, GRANT_TYPES, type RegisteredClient, type ClientInput } from './libraries/clients';
 export { createKeyStore, KEY_ALGS, type KeyStore, type KeySetState } from './keys/keys';
 export { SecretBox } from './secret-box';
+export { resealAll, SEALED_COLUMNS, type ResealReport } from './libraries/reseal';
 export { TTL, LONGEST_ACCESS_TOKEN, LONGEST_SIGNED_TOKEN } from './oidc/ttl';
 export { ALL_SCOPES, API_SCOPES, OIDC_SCOPES } from './scopes';
 export { createClientLifecycle, type ClientLifecycle } from './libraries/client-lifecycle';

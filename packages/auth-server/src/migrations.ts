@@ -170,6 +170,19 @@ export const authMigrations: Migration[] = [
         $$`);
     },
   },
+  {
+    // Settings that are secrets of the deployment rather than of one object, sealed like the others
+    // (the recovery-code pepper: kept here so that it outlives a rotation of AUTH_ENCRYPTION_KEY).
+    name: 'auth_013_sealed_settings',
+    async up(knex) {
+      await knex.raw(`
+        CREATE TABLE auth.sealed_settings (
+          name text PRIMARY KEY,
+          value_enc text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`);
+    },
+  },
 ];
 
 export const authGrants: SchemaGrants = { schema: 'auth' };

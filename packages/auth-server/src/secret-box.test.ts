@@ -51,4 +51,19 @@ describe('SecretBox', () => {
     expect(() => box.open(['v2', iv, ct, tag].join('.'))).toThrow(/unrecognised sealed secret/);
     expect(() => box.open('v1..')).toThrow(/unrecognised sealed secret/);
   });
+
+  it('during a key rotation: seals under the new key, opens under either, and says which key sealed a value', () => {
+    const OLD = `${KEY}-old`;
+    const oldSealed = new SecretBox(OLD).seal('sealed before the rotation');
+    const rotating = new SecretBox(KEY, OLD);
+    expect(rotating.open(oldSealed)).toBe('sealed before the rotation');
+    expect(rotating.sealedUnder(oldSealed)).toBe('previous');
+    const fresh = rotating.seal('sealed during the rotation');
+    expect(rotating.sealedUnder(fresh)).toBe('current');
+    expect(new SecretBox(KEY).open(fresh)).toBe('sealed during the rotation');
+    expect(() => new SecretBox(OLD).open(fresh)).toThrow(/does not open under AUTH_ENCRYPTION_KEY/);
+    expect(new SecretBox(KEY).sealedUnder(oldSealed)).toBe('unknown');
+    expect(rotating.sealedUnder('not-sealed')).toBe('unknown');
+    expect(SecretBox.fromConfig({ AUTH_ENCRYPTION_KEY: KEY, AUTH_ENCRYPTION_KEY_PREVIOUS: OLD }).open(oldSealed)).toBe('sealed before the rotation');
+  });
 });

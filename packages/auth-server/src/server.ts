@@ -98,7 +98,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const audit = deps.audit ?? (await AuditLog.open(knex, 'auth-server', { ...auditMetrics(metrics), checkpoints: await auditCheckpointOptions(config, logger) }));
 
   // Stores and rules.
-  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const box = SecretBox.fromConfig(config);
   const payloads = createPayloadQueries(knex);
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
@@ -107,7 +107,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
   await revocations.follow();
   const throttle = createLoginThrottle(kv);
-  const mfa = createMfaLibrary({ knex, kv, box, encryptionKey: config.AUTH_ENCRYPTION_KEY });
+  const mfa = createMfaLibrary({ knex, kv, box, pepperKey: config.AUTH_ENCRYPTION_KEY_PREVIOUS ?? config.AUTH_ENCRYPTION_KEY });
 
   // oidc-provider on those stores; its pages and events plug in through callbacks.
   let host: ReturnType<typeof createProviderHost> | undefined;

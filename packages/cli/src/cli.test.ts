@@ -439,3 +439,44 @@ describe('secrets in output', () => {
     }
   });
 });
+
+describe('keys reseal (rotating AUTH_ENCRYPTION_KEY)', () => {
+  const OLD = 'clouddocs-development-only-encryption-key-change-me';
+  const NEW = 'a-new-encryption-key-for-the-reseal-test-42';
+  let db: TestDatabase;
+  let env: NodeJS.ProcessEnv;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    env = { ...baseEnv(), DATABASE_URL: db.url };
+    expect((await clouddocs(['client', 'create', '--name', 'Sealed', '--grant', 'client_credentials', '--scope', 'docs:read'], { env })).code).toBe(0);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('with the new key and AUTH_ENCRYPTION_KEY_PREVIOUS: every secret under the old key is resealed once, audited; a key that opens nothing fails naming the value', async () => {
+    const rotated = { ...env, AUTH_ENCRYPTION_KEY: NEW, AUTH_ENCRYPTION_KEY_PREVIOUS: OLD };
+    const first = await clouddocs(['keys', 'reseal', '--json'], { env: rotated });
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const body = JSON.parse(first.stdout);
+    expect(body.resealed['auth.clients.secret_enc']).toBe(1);
+    expect(body.unreadable).toEqual([]);
+    const again = JSON.parse((await clouddocs(['keys', 'reseal', '--json'], { env: rotated })).stdout);
+    expect(Object.values(again.resealed)).toEqual(Object.values(again.resealed).map(() => 0));
+    expect(again.current).toBeGreaterThanOrEqual(1);
+    const human = await clouddocs(['keys', 'reseal'], { env: { ...env, AUTH_ENCRYPTION_KEY: NEW } });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^0 secret\(s\) resealed under AUTH_ENCRYPTION_KEY .*every stored secret is under AUTH_ENCRYPTION_KEY/);
+
+    const wrong = await clouddocs(['keys', 'reseal'], { env: { ...env, AUTH_ENCRYPTION_KEY: 'yet-another-key-that-sealed-nothing-here-7' } });
+    expectOneLineFailure(wrong, /stored secret\(s\) open under neither AUTH_ENCRYPTION_KEY nor AUTH_ENCRYPTION_KEY_PREVIOUS \(first: auth\.clients\.secret_enc /);
+    const knex = await createKnex({ url: db.url, poolMax: 1 });
+    try {
+      const events = await knex('audit.events').where({ action: 'encryption_key.resealed' }).orderBy('id').select('outcome');
+      expect(events.map((e: { outcome: string }) => e.outcome)).toEqual(['success', 'success', 'success', 'failure']);
+    } finally {
+      await knex.destroy();
+    }
+  });
+});

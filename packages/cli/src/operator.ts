@@ -41,14 +41,14 @@ type EventFields = Parameters<AuditLog['record']>[0];
 function build(ctx: CliContext) {
   const { config, knex } = ctx;
   const kv = createKv(config);
-  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const box = SecretBox.fromConfig(config);
   const payloads = createPayloadQueries(knex);
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
   const keys = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
   const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
   const grants = createGrantLibrary({ payloads, kv, revocations, clientName: async (id) => id });
-  const mfa = createMfaLibrary({ knex, kv, box, encryptionKey: config.AUTH_ENCRYPTION_KEY });
+  const mfa = createMfaLibrary({ knex, kv, box, pepperKey: config.AUTH_ENCRYPTION_KEY_PREVIOUS ?? config.AUTH_ENCRYPTION_KEY });
   const noProvider = () => {
     throw new Error('the CLI runs no OIDC provider');
   };

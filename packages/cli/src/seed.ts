@@ -25,7 +25,7 @@ interface Demo {
 export async function seedDemoOnce(knex: Knex, config: AuthConfig): Promise<string | undefined> {
   const claimed = await knex('auth.demo_seed').insert({ id: 1 }).onConflict('id').ignore().returning('id');
   if (claimed.length === 0) return undefined;
-  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const box = SecretBox.fromConfig(config);
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
   const audit = await AuditLog.open(knex, 'seed');
@@ -54,7 +54,7 @@ export async function seedDemoOnce(knex: Knex, config: AuthConfig): Promise<stri
 export async function printDemoAgain(knex: Knex, config: AuthConfig): Promise<string | undefined> {
   const seeded = (await knex.raw(`SELECT to_regclass('auth.demo_seed') IS NOT NULL AS ok`)).rows[0]?.ok === true;
   if (!seeded || !(await knex('auth.demo_seed').first('id'))) return undefined;
-  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const box = SecretBox.fromConfig(config);
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
   const user = await accounts.findByEmail(DEMO_EMAIL);

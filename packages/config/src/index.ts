@@ -73,6 +73,8 @@ const common = {
 
 const authOnly = {
   AUTH_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').default(DEV_ENCRYPTION_KEY),
+  /** During a rotation of AUTH_ENCRYPTION_KEY: the old key, still opened, never sealed with (`clouddocs keys reseal`). */
+  AUTH_ENCRYPTION_KEY_PREVIOUS: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(32, 'must be at least 32 characters').optional()),
   AUTH_COOKIE_KEYS: z
     .string()
     .default(DEV_COOKIE_KEY)
@@ -144,6 +146,9 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
     throw new ConfigError(
       `Invalid configuration:\n  ${devDefaults.join(', ')}: the development default may only be used with a localhost AUTH_ISSUER`,
     );
+  }
+  if (data.AUTH_ENCRYPTION_KEY_PREVIOUS === data.AUTH_ENCRYPTION_KEY) {
+    throw new ConfigError('Invalid configuration:\n  AUTH_ENCRYPTION_KEY_PREVIOUS: must differ from AUTH_ENCRYPTION_KEY (it is the key being rotated out)');
   }
   const ADMIN_API_AUDIENCE = data.ADMIN_API_AUDIENCE ?? `${data.AUTH_ISSUER.replace(/\/$/, '')}/admin/v1`;
   if (ADMIN_API_AUDIENCE === data.DOCS_API_AUDIENCE) throw new ConfigError('Invalid configuration:\n  ADMIN_API_AUDIENCE: must differ from DOCS_API_AUDIENCE');

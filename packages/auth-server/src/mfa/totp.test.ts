@@ -20,7 +20,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   knex = await createKnex({ url: db.url, poolMax: 2 });
   await migrate(knex, [...auditMigrations, ...authMigrations], [auditGrants, authGrants]);
-  mfa = createMfaLibrary({ knex, kv: new MemoryKv(), box: new SecretBox(KEY), encryptionKey: KEY });
+  mfa = createMfaLibrary({ knex, kv: new MemoryKv(), box: new SecretBox(KEY), pepperKey: KEY });
   accounts = createAccountLibrary({ knex, hasher: new PasswordHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1 }) });
 });
 afterAll(async () => {

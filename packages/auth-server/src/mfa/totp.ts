@@ -32,10 +32,44 @@ function newRecoveryCode(): string {
   return `${s.slice(0, 5)}-${s.slice(5)}`;
 }
 
-export function createMfaLibrary(deps: { knex: Knex; kv: Kv; box: SecretBox; encryptionKey: string; issuerName?: string }) {
+const PEPPER_SETTING = 'recovery_code_pepper';
+
+export interface MfaDeps {
+  knex: Knex;
+  kv: Kv;
+  box: SecretBox;
+  /**
+   * The encryption key the recovery codes made before the pepper was stored were keyed under (the
+   * pepper was then derived from it): AUTH_ENCRYPTION_KEY_PREVIOUS during a rotation, else
+   * AUTH_ENCRYPTION_KEY. The first process that finds no stored pepper stores that one, sealed, so the
+   * pepper stays the same whatever the encryption key becomes (`clouddocs keys reseal` reseals it).
+   */
+  pepperKey: string;
+  issuerName?: string;
+}
+
+export function createMfaLibrary(deps: MfaDeps) {
   const { knex, kv, box } = deps;
-  const pepper = Buffer.from(hkdfSync('sha256', deps.encryptionKey, 'clouddocs-recovery-codes', 'hmac-sha256 v1', 32));
-  const hashRecovery = (code: string) => createHmac('sha256', pepper).update(normalizeRecoveryCode(code)).digest('base64url');
+  let pepper: Promise<Buffer> | undefined;
+  const recoveryPepper = () => {
+    pepper ??= loadPepper().catch((err: unknown) => {
+      pepper = undefined;
+      throw err;
+    });
+    return pepper;
+  };
+  async function loadPepper(): Promise<Buffer> {
+    const stored = () => knex('auth.sealed_settings').where({ name: PEPPER_SETTING }).first('value_enc') as Promise<{ value_enc: string } | undefined>;
+    let row = await stored();
+    if (!row) {
+      const derived = Buffer.from(hkdfSync('sha256', deps.pepperKey, 'clouddocs-recovery-codes', 'hmac-sha256 v1', 32));
+      await knex('auth.sealed_settings').insert({ name: PEPPER_SETTING, value_enc: box.seal(derived.toString('base64url')) }).onConflict('name').ignore();
+      row = await stored();
+      if (!row) throw new Error('the recovery-code pepper could not be stored');
+    }
+    return Buffer.from(box.open(row.value_enc), 'base64url');
+  }
+  const hashRecovery = async (code: string) => createHmac('sha256', await recoveryPepper()).update(normalizeRecoveryCode(code)).digest('base64url');
   const enrolmentKey = (accountId: string) => `mfa-enrol:${accountId}`;
 
   async function matchTotp(secret: string, code: string): Promise<number | undefined> {
@@ -45,10 +79,15 @@ export function createMfaLibrary(deps: { knex: Knex; kv: Kv; box: SecretBox; enc
     return result.valid ? (result as { timeStep?: number }).timeStep : undefined;
   }
 
-  async function replaceRecoveryCodes(trx: Knex.Transaction, accountId: string): Promise<string[]> {
+  /** New codes and their hashes, made before a transaction opens (the pepper may need the database). */
+  async function newRecoveryCodes(): Promise<{ codes: string[]; hashes: string[] }> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    return { codes, hashes: await Promise.all(codes.map(hashRecovery)) };
+  }
+
+  async function replaceRecoveryCodes(trx: Knex.Transaction, accountId: string, { codes, hashes }: { codes: string[]; hashes: string[] }): Promise<string[]> {
     await trx('auth.mfa_recovery_codes').where({ account_id: accountId }).delete();
-    await trx('auth.mfa_recovery_codes').insert(codes.map((c) => ({ account_id: accountId, code_hash: hashRecovery(c) })));
+    await trx('auth.mfa_recovery_codes').insert(hashes.map((codeHash) => ({ account_id: accountId, code_hash: codeHash })));
     return codes;
   }
 
@@ -89,12 +128,13 @@ export function createMfaLibrary(deps: { knex: Knex; kv: Kv; box: SecretBox; enc
       const secret = box.open(sealed);
       const step = await matchTotp(secret, code.trim());
       if (step === undefined) return undefined;
+      const recovery = await newRecoveryCodes();
       const codes = await knex.transaction(async (trx) => {
         await trx('auth.mfa_totp')
           .insert({ account_id: accountId, secret_enc: box.seal(secret), last_step: step, enabled_at: trx.fn.now() })
           .onConflict('account_id')
           .merge(['secret_enc', 'last_step', 'enabled_at']);
-        return replaceRecoveryCodes(trx, accountId);
+        return replaceRecoveryCodes(trx, accountId, recovery);
       });
       await kv.del(enrolmentKey(accountId));
       return codes;
@@ -116,14 +156,15 @@ export function createMfaLibrary(deps: { knex: Knex; kv: Kv; box: SecretBox; enc
       }
       if (normalizeRecoveryCode(code).length !== 10) return undefined;
       const used = await knex('auth.mfa_recovery_codes')
-        .where({ account_id: accountId, code_hash: hashRecovery(code) })
+        .where({ account_id: accountId, code_hash: await hashRecovery(code) })
         .whereNull('used_at')
         .update({ used_at: knex.fn.now() });
       return used === 1 ? 'recovery_code' : undefined;
     },
 
     async regenerateRecoveryCodes(accountId: string): Promise<string[]> {
-      return knex.transaction((trx) => replaceRecoveryCodes(trx, accountId));
+      const recovery = await newRecoveryCodes();
+      return knex.transaction((trx) => replaceRecoveryCodes(trx, accountId, recovery));
     },
 
     async disable(accountId: string): Promise<boolean> {

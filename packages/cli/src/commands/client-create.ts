@@ -27,7 +27,7 @@ export async function run(args: string[]): Promise<CommandResult> {
   if (applicationType !== undefined && applicationType !== 'web' && applicationType !== 'native') throw new CliError('--application-type must be web or native', 2);
 
   return withContext(async ({ config, knex }) => {
-    const clients = createClientLibrary({ knex, box: new SecretBox(config.AUTH_ENCRYPTION_KEY), issuer: config.AUTH_ISSUER });
+    const clients = createClientLibrary({ knex, box: SecretBox.fromConfig(config), issuer: config.AUTH_ISSUER });
     const audit = await AuditLog.open(knex, 'cli');
     try {
       const created = await knex.transaction(async (trx) => {

@@ -39,6 +39,7 @@ export const commands: Record<string, Command> = {
   'admin revoke': lazy('a user is no longer a platform administrator (not the last one): --email E', pick(admin, 'revoke')),
   'org create': lazy('create an organization: --name N --owner EMAIL', () => import('./org-create')),
   'keys rotate': lazy('publish a new signing key set; it signs once every process has it', () => import('./keys-rotate')),
+  'keys reseal': lazy('re-encrypt every stored secret under AUTH_ENCRYPTION_KEY (the old key as AUTH_ENCRYPTION_KEY_PREVIOUS)', () => import('./keys-reseal')),
   'keys list': lazy('the published signing keys and their state (pending, active, retiring)', () => import('./keys-list')),
   'audit verify': lazy('walk every audit hash chain; non-zero exit names the first broken event', () => import('./audit-verify')),
   'apikey create': lazy('create an API key for a user (shown once): --email E --name N --scope "S" [--expires-in-days D]', () => import('./apikey-create')),

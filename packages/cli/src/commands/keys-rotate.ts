@@ -7,7 +7,7 @@ import type { CommandResult } from '../output';
 export async function run(args: string[]): Promise<CommandResult> {
   parseOptions(args, {});
   return withContext(async ({ config, knex }) => {
-    const keys = createKeyStore({ knex, box: new SecretBox(config.AUTH_ENCRYPTION_KEY), retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
+    const keys = createKeyStore({ knex, box: SecretBox.fromConfig(config), retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
     await keys.ensure();
     const rotated = await keys.rotate(config.AUTH_KEY_ACTIVATION_DELAY_SECONDS);
     const audit = await AuditLog.open(knex, 'cli');
