@@ -39,14 +39,15 @@ class Jar {
   }
 }
 
-async function signIn(o: { issuer: string; clientId: string; clientSecret: string; redirectUri: string; email: string; password: string }) {
+/** One complete sign-in through the pages, as a browser without JavaScript would; the token response. */
+export async function signIn(o: { issuer: string; clientId: string; clientSecret: string; redirectUri: string; email: string; password: string; scope?: string }): Promise<Record<string, unknown>> {
   const jar = new Jar();
   const verifier = randomBytes(32).toString('base64url');
   const authorize = new URL('/auth', o.issuer);
   authorize.search = new URLSearchParams({
     client_id: o.clientId,
     response_type: 'code',
-    scope: 'openid docs:read',
+    scope: o.scope ?? 'openid docs:read',
     redirect_uri: o.redirectUri,
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
@@ -71,8 +72,7 @@ async function signIn(o: { issuer: string; clientId: string; clientSecret: strin
           body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: o.redirectUri, code_verifier: verifier }),
         });
         if (token.status !== 200) throw new Error(`token ${token.status}`);
-        await token.arrayBuffer();
-        return;
+        return (await token.json()) as Record<string, unknown>;
       }
       await response.arrayBuffer();
       url = next.href;

@@ -34,6 +34,18 @@ describe('verifyAuditLog', () => {
     expect(result).toEqual({ ok: true, chains: 3, events: 12, anchoredChains: 0, checkpoints: 0, signaturesChecked: false, firstBreak: null });
   });
 
+  it('reads a page at a time and reports progress after each page: rising counts against the heads\' total, ending at the total', async () => {
+    const a = await chainOf(2500, 'test-progress');
+    const b = await chainOf(30, 'test-progress');
+    const calls: [number, number][] = [];
+    const result = await verifyAuditLog(fx.admin, { chainIds: [a.chainId, b.chainId], onProgress: (checked, total) => calls.push([checked, total]) });
+    expect(result.ok).toBe(true);
+    expect(calls.every(([, total]) => total === 2530)).toBe(true);
+    const counts = calls.map(([checked]) => checked);
+    expect(counts).toEqual([...counts].sort((x, y) => x - y));
+    expect(counts).toEqual([2000, 2500, 2530, 2530]);
+  });
+
   it('fails naming the event a superuser edited (chain id, seq, event id)', async () => {
     const { chainId, rows } = await chainOf(5);
     const victim = rows[2]!;

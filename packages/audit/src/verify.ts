@@ -46,6 +46,12 @@ export interface VerifyOptions {
   chainIds?: string[];
   /** Checkpoints exported outside the database (`readCheckpointFile`), checked like the stored ones. */
   exported?: Checkpoint[];
+  /**
+   * Called after each page of events (and once at the end) with the events checked so far and the
+   * events the chains' heads say there are: the walk reads one page at a time, so memory stays flat
+   * whatever the log's size, and a terminal can show how far it is.
+   */
+  onProgress?: (checked: number, total: number) => void;
 }
 
 const PAGE = 2000;
@@ -105,6 +111,7 @@ async function verifyChain(
   chain: { id: string; head_seq: number | string; head_hash: string },
   options: VerifyOptions,
   exported: Checkpoint[],
+  progress: (checkedInChain: number) => void = () => {},
 ): Promise<ChainOutcome> {
   const chainId = chain.id;
   const headSeq = Number(chain.head_seq);
@@ -183,6 +190,7 @@ async function verifyChain(
       expectedSeq += 1;
       events += 1;
     }
+    progress(events);
     if (rows.length < PAGE) break;
     afterSeq = Number(rows[rows.length - 1]!.seq);
   }
@@ -240,14 +248,17 @@ export async function verifyAuditLog(knex: Knex, options: VerifyOptions = {}): P
   let anchoredChains = 0;
   let checkpoints = 0;
   const result = (firstBreak: ChainBreak | null): VerifyResult => ({ ok: firstBreak === null, chains: chains.length, events, anchoredChains, checkpoints, signaturesChecked, firstBreak });
+  const total = chains.reduce((sum, c) => sum + Number(c.head_seq), 0);
+  const report = options.onProgress ?? (() => {});
   for (const chain of chains) {
-    const outcome = await verifyChain(knex, chain, options, exported.get(chain.id) ?? []);
+    const outcome = await verifyChain(knex, chain, options, exported.get(chain.id) ?? [], (inChain) => report(events + inChain, total));
     exported.delete(chain.id);
     events += outcome.events;
     checkpoints += outcome.checkpoints;
     if (outcome.anchored) anchoredChains += 1;
     if (outcome.failure) return result(outcome.failure);
   }
+  report(events, total);
   // An exported checkpoint whose chain is not in the database: the whole chain was removed.
   for (const [chainId, list] of exported) {
     const last = list.reduce((a, b) => (b.seq > a.seq ? b : a));

@@ -49,7 +49,12 @@ export async function run(args: string[]): Promise<CommandResult> {
   }
   const result = await withContext(async (ctx) => {
     const checkpointKeys = publicKeys ?? (await checkpointPublicKeysFromConfig(ctx.config));
-    return verifyAuditLog(ctx.knex, { ...(checkpointKeys ? { checkpointKeys } : {}), ...(exported ? { exported } : {}) });
+    const bar = progressBar();
+    try {
+      return await verifyAuditLog(ctx.knex, { ...(checkpointKeys ? { checkpointKeys } : {}), ...(exported ? { exported } : {}), ...(bar ? { onProgress: bar.update } : {}) });
+    } finally {
+      bar?.done();
+    }
   });
   const summary = {
     ok: result.ok,
@@ -61,4 +66,26 @@ export async function run(args: string[]): Promise<CommandResult> {
   };
   if (!result.ok) throw new CliError(formatVerifyResult(result), 1, { ...summary, firstBreak: result.firstBreak });
   return { json: summary, text: formatVerifyResult(result) };
+}
+
+/** On a terminal, a progress bar on stderr (redrawn at most ten times a second); elsewhere nothing. */
+function progressBar(): { update(checked: number, total: number): void; done(): void } | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = 0;
+  let drawn = false;
+  const width = 30;
+  return {
+    update(checked, total) {
+      const now = Date.now();
+      if (now - last < 100 && checked < total) return;
+      last = now;
+      const share = total > 0 ? Math.min(1, checked / total) : 1;
+      const filled = Math.round(share * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(share * 100)}% ${checked.toLocaleString('en')}/${total.toLocaleString('en')} events`);
+      drawn = true;
+    },
+    done() {
+      if (drawn) process.stderr.write('\r\x1b[K');
+    },
+  };
 }

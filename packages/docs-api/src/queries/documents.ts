@@ -69,21 +69,30 @@ export function createDocumentQueries(db: Knex | Knex.Transaction) {
       to: VisibleTo,
       options: { before?: { createdAt: Date; id: string }; limit: number },
     ): Promise<(Omit<DocumentRecord, 'content'> & { share: SharePermission | undefined })[]> {
-      const query = db('docs.documents as d').select('d.id', 'd.org_id', 'd.owner_id', 'd.title', 'd.created_at', 'd.updated_at');
+      // One newest-first page from each source the caller sees (their orgs' documents, their own
+      // personal ones, those shared with them), each read from its own index and cut to the page size,
+      // then merged: the cost follows what the caller can see, not how many documents there are (one
+      // query with ORs across the sources reads and sorts the whole table).
       const userId = to.userId;
+      const page = (q: Knex.QueryBuilder) => {
+        q.select('d.id', 'd.org_id', 'd.owner_id', 'd.title', 'd.created_at', 'd.updated_at');
+        if (options.before) q.whereRaw('(d.created_at, d.id) < (?, ?)', [options.before.createdAt, options.before.id]);
+        return q.orderBy([{ column: 'd.created_at', order: 'desc' }, { column: 'd.id', order: 'desc' }]).limit(options.limit).toSQL();
+      };
+      const sources: Knex.Sql[] = [];
+      if (to.orgIds.length) sources.push(page(db('docs.documents as d').whereIn('d.org_id', to.orgIds)));
       if (userId !== undefined) {
-        query.leftJoin('docs.shares as s', (on) => on.on('s.document_id', 'd.id').andOnVal('s.user_id', userId)).select('s.permission');
+        sources.push(page(db('docs.documents as d').whereNull('d.org_id').andWhere('d.owner_id', userId)));
+        sources.push(page(db('docs.documents as d').join('docs.shares as ds', 'ds.document_id', 'd.id').where('ds.user_id', userId)));
       }
-      query.where((visible) => {
-        visible.whereRaw('false');
-        if (to.orgIds.length) visible.orWhereIn('d.org_id', to.orgIds);
-        if (userId !== undefined) {
-          visible.orWhere((own) => own.whereNull('d.org_id').andWhere('d.owner_id', userId));
-          visible.orWhereNotNull('s.user_id');
-        }
-      });
-      if (options.before) query.whereRaw('(d.created_at, d.id) < (?, ?)', [options.before.createdAt, options.before.id]);
-      const rows = await query.orderBy([{ column: 'd.created_at', order: 'desc' }, { column: 'd.id', order: 'desc' }]).limit(options.limit);
+      if (sources.length === 0) return [];
+      const union = sources.map((q) => `(${q.sql})`).join(' UNION ');
+      const bindings = sources.flatMap((q) => q.bindings as Knex.Value[]);
+      const share = userId !== undefined ? 'LEFT JOIN docs.shares s ON s.document_id = v.id AND s.user_id = ?' : '';
+      const { rows } = (await db.raw(
+        `SELECT v.*, ${userId !== undefined ? 's.permission' : 'NULL AS permission'} FROM (${union}) v ${share} ORDER BY v.created_at DESC, v.id DESC LIMIT ?`,
+        [...bindings, ...(userId !== undefined ? [userId] : []), options.limit],
+      )) as { rows: Record<string, any>[] };
       return rows.map((r) => {
         const { content: _omitted, ...rest } = toDocument({ ...r, content: '' });
         return { ...rest, share: r.permission ?? undefined };

@@ -204,6 +204,35 @@ describe('pagination', () => {
     expect(seen).toEqual([...ids].reverse());
   });
 
+  it('GET /documents pages through org, personal and shared documents merged newest first, each once (a document both in the org and shared appears once)', async () => {
+    const dave = await h.user();
+    const erin = await h.user();
+    const orgId = await orgWith(h, erin, [[dave, 'editor']]);
+    const created: string[] = [];
+    for (let i = 0; i < 9; i += 1) {
+      const kind = i % 3;
+      if (kind === 0) created.push(await documentOf(h, dave, { title: `org ${i}`, orgId }));
+      else if (kind === 1) created.push(await documentOf(h, dave, { title: `mine ${i}` }));
+      else {
+        const id = await documentOf(h, erin, i === 5 ? { title: `erin's org doc ${i}`, orgId } : { title: `erin ${i}` });
+        expect((await h.request('PUT', `/documents/${id}/shares/${dave.id}`, { token: erin.token, body: { permission: 'read' } })).status).toBe(201);
+        created.push(id);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 3)); // distinct creation times
+    }
+    await documentOf(h, erin, { title: 'not shared' });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: any = await h.request('GET', `/documents?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: dave.token });
+      expect(res.status).toBe(200);
+      expect(res.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...res.body.items.map((d: { id: string }) => d.id));
+      cursor = res.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([...created].reverse());
+  });
+
   it('a forged, edited or foreign cursor -> 400; limit over the cap or an unknown query field -> 400', async () => {
     const carol = await h.user();
     for (let i = 0; i < 3; i += 1) await documentOf(h, carol);
