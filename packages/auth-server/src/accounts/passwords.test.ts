@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { argon2ParamsFrom, normalizePassword, PasswordHasher } from './passwords';
+import { argon2ParamsFrom, BoundedGate, normalizePassword, PasswordHasher } from './passwords';
+import { ServiceUnavailableError } from '../errors';
 import { loadAuthConfig } from '@clouddocs/config';
 
 const OWASP = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
@@ -75,5 +76,56 @@ describe('PasswordHasher', () => {
     const hasher = new PasswordHasher(OWASP);
     expect(await hasher.verifyDummy('anything')).toBe(false);
     expect(await hasher.verifyDummy('clouddocs-dummy-password-for-timing')).toBe(false);
+  });
+});
+
+describe('BoundedGate (how many hashes run and wait at once)', () => {
+  it('runs at most `slots` tasks at once, hands a freed slot to the next in line, and refuses beyond `waiting` with a 503 and Retry-After', async () => {
+    const gate = new BoundedGate(2, 1);
+    let running = 0;
+    let peak = 0;
+    const releases: (() => void)[] = [];
+    const task = () =>
+      gate.run(async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        running -= 1;
+        return 'done';
+      });
+    const first = task();
+    const second = task();
+    const third = task(); // waits
+    await Promise.resolve();
+    expect(running).toBe(2);
+    expect(gate.queued).toBe(1);
+    const refused = await task().catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ServiceUnavailableError);
+    expect(refused).toMatchObject({ status: 503, options: { headers: { 'Retry-After': '1' } } });
+    releases.shift()!();
+    expect(await first).toBe('done');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(running).toBe(2); // the waiting task took the freed slot
+    expect(gate.queued).toBe(0);
+    releases.shift()!();
+    releases.shift()!();
+    expect(await Promise.all([second, third])).toEqual(['done', 'done']);
+    expect(peak).toBe(2);
+    // Everything released: the gate is empty again and runs the next task at once.
+    expect(await gate.run(async () => 'again')).toBe('again');
+  });
+
+  it('a task that throws frees its slot', async () => {
+    const gate = new BoundedGate(1, 0);
+    await expect(gate.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await gate.run(async () => 'next')).toBe('next');
+  });
+
+  it('PasswordHasher: hashes beyond its concurrency and line are refused with 503 (none queued without bound); the refused dummy hash is made later', async () => {
+    const hasher = new PasswordHasher(OWASP, { concurrent: 1, waiting: 1 });
+    const results = await Promise.allSettled([hasher.hash('one'), hasher.hash('two'), hasher.hash('three'), hasher.verifyDummy('x')]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(ServiceUnavailableError);
+    expect(await hasher.verifyDummy('x')).toBe(false);
   });
 });
