@@ -29,6 +29,8 @@ export interface AdapterDeps {
 }
 
 const epoch = () => Math.floor(Date.now() / 1000);
+/** Clients kept in each process's cache at most (each entry is the client's metadata). */
+export const CLIENT_CACHE_ENTRIES = 2000;
 
 export function createAdapterClass(deps: AdapterDeps): new (name: string) => Adapter {
   const { payloads, kv, refreshGrace } = deps;
@@ -49,8 +51,13 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     async find(id: string) {
       const cached = clientCache.get(id);
       if (cached && cached.until > Date.now()) return cached.value;
+      if (cached) clientCache.delete(id);
       const value = (await deps.clients.findForProvider(id)) as AdapterPayload | undefined;
-      if (value) clientCache.set(id, { value, until: Date.now() + 30_000 });
+      if (value) {
+        // Bounded: with more clients than this in use, the oldest entry makes room (a Map keeps insertion order).
+        if (clientCache.size >= CLIENT_CACHE_ENTRIES) clientCache.delete(clientCache.keys().next().value!);
+        clientCache.set(id, { value, until: Date.now() + 30_000 });
+      }
       return value;
     }
     async findByUserCode() {
