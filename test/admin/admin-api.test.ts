@@ -190,6 +190,8 @@ describe('admin API operations', () => {
     const openapi = (await (await fetch(`${stack.authUrl}/admin/v1/openapi.json`)).json()) as { components?: unknown; paths: unknown };
     const text = JSON.stringify(openapi);
     for (const field of ['jwks_uri', 'tls_client_auth_subject_dn', 'tls_client_certificate_bound_access_tokens', 'private_key_jwt', 'self_signed_tls_client_auth']) expect(text).toContain(field);
+    expect(await auditEvents('client.created', id)).toEqual([expect.objectContaining({ detail: expect.objectContaining({ public: false, authMethod: 'private_key_jwt' }) })]);
+    expect(await auditEvents('client.updated', id)).toEqual(expect.arrayContaining([expect.objectContaining({ detail: { fields: ['jwksUri'] } })]));
     const events = JSON.stringify(await stack.admin('audit.events').where({ target_id: id }));
     expect(events).not.toContain(publicJwk.x);
     expect(JSON.stringify(await stack.admin('audit.events'))).not.toContain(privateJwk.d);

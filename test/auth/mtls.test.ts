@@ -107,6 +107,18 @@ describe('mTLS through nginx (infra/nginx/mtls.conf)', () => {
     expect(none.status).toBe(401);
   });
 
+  it('a secret client registered --mtls-bound: a token request with a certificate gets a bound token; without one it is refused', async () => {
+    const clients = createClientLibrary({ knex: stack.admin, box: new SecretBox(stack.config.AUTH_ENCRYPTION_KEY), issuer: stack.issuer });
+    const secretBound = await clients.create({ name: 'secret but bound', grants: ['client_credentials'], scope: 'docs:read', mtlsBound: true });
+    const basic = { authorization: `Basic ${Buffer.from(`${secretBound.client_id}:${secretBound.client_secret}`).toString('base64')}` };
+    const withCert = await token(secretBound, stranger, basic);
+    expect(withCert.status, withCert.text).toBe(200);
+    expect(payloadOf(withCert.body.access_token).cnf).toEqual({ 'x5t#S256': thumbprint(stranger) });
+    const without = await token(secretBound, undefined, basic);
+    expect(without.status).toBe(400);
+    expect(without.body.error).toBe('invalid_grant');
+  });
+
   it('self_signed_tls_client_auth with the certificate of its jwks x5c -> 200 (bound to it); another certificate -> 401 invalid_client', async () => {
     const ok = await token(selfSigned, copycat);
     expect(ok.status, ok.text).toBe(200);

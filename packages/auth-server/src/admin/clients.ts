@@ -72,7 +72,7 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
       handler: async (ctx) => {
         const body = bodyOf<z.infer<typeof clientCreate>>(ctx);
         const created = await rules(() => deps.clients.create({ ...inputOf(body), name: body.client_name }));
-        audit(ctx, { action: 'client.created', actor: callerOf(ctx).actor, target: { type: 'client', id: created.client_id }, outcome: 'success', detail: { name: created.client_name, grants: created.grant_types, public: !created.client_secret, route: 'admin' } });
+        audit(ctx, { action: 'client.created', actor: callerOf(ctx).actor, target: { type: 'client', id: created.client_id }, outcome: 'success', detail: { name: created.client_name, grants: created.grant_types, public: created.token_endpoint_auth_method === 'none', authMethod: created.token_endpoint_auth_method, route: 'admin' } });
         ctx.status = 201;
         ctx.body = { ...(await deps.clients.get(created.client_id)), ...(created.client_secret ? { client_secret: created.client_secret } : {}) };
       },

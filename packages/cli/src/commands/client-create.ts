@@ -58,7 +58,7 @@ export async function run(args: string[]): Promise<CommandResult> {
             target: { type: 'client', id: client.client_id },
             outcome: 'success',
             orgId: opts.org ?? null,
-            detail: { name, grants: client.grant_types, public: !client.client_secret, org: opts.org ?? null, role: opts.role ?? null },
+            detail: { name, grants: client.grant_types, public: client.token_endpoint_auth_method === 'none', authMethod: client.token_endpoint_auth_method, org: opts.org ?? null, role: opts.role ?? null },
           },
         ]);
         return client;
