@@ -157,6 +157,19 @@ describe('private_key_jwt', () => {
     expect(basic.status).toBe(401);
   });
 
+  it('a jwks_uri that does not answer -> 401 invalid_client at the token endpoint and the front, never a 5xx', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as { port: number };
+    await new Promise((resolve) => closed.close(resolve));
+    const gone = await stack.createClient({ name: 'Gone keys', grants: ['client_credentials'], redirectUris: [], scope: 'docs:read', authMethod: 'private_key_jwt', jwksUri: `http://127.0.0.1:${port}/jwks.json` });
+    const token = (await oidc.clientCredentialsGrant(await configFor(inline), { scope: 'docs:read' })).access_token;
+    expect(await introspectWith(stack.issuer, gone.client_id, await assertion(gone.client_id, stack.issuer), token)).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    const atToken = await clientCredentials(stack.issuer, gone.client_id, await assertion(gone.client_id, stack.issuer));
+    expect(atToken.status).toBeLessThan(500);
+    expect(atToken.body.error).toMatch(/invalid_client/);
+  });
+
   it('a private key in jwks is refused (never stored); jwks and jwks_uri together, and an http jwks_uri for a remote issuer, are refused', async () => {
     await expect(stack.createClient({ name: 'Leaky', grants: ['client_credentials'], redirectUris: [], authMethod: 'private_key_jwt', jwks: { keys: [{ ...privateJwk, kid: 'p' }] } })).rejects.toThrow(
       new ClientError('jwks key 0 is a private or symmetric key: register public keys only'),

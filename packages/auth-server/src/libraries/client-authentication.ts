@@ -8,12 +8,13 @@
 // tls_client_auth (RFC 8705 §2.1): a certificate the terminator verified, with the registered subject;
 // self_signed_tls_client_auth (§2.2): a certificate whose thumbprint is one of the client's `jwks` x5c.
 import type { Kv } from '@clouddocs/kv';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { X509Certificate } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { BadRequestError, InvalidClientError } from '../errors';
 import { certificateThumbprint, subjectMatches, type PresentedCertificate } from './client-certificates';
 import { sameSecret } from './csrf';
+import { guardedFetch } from './outbound-fetch';
 import { claimReplayId, replayId } from './replay-detection';
 
 export interface AuthenticatedClient {
@@ -85,16 +86,26 @@ const secretCredential = (clientId: string, secret: string): PresentedCredential
 
 type Method = (request: ClientCredentialRequest) => PresentedCredential | undefined;
 
+const LOCAL_ISSUER = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|\/|$)/;
+
 export function createClientAuthentication(deps: { provider: () => Provider; kv: Kv; issuer: string }) {
   const remoteKeySets = new Map<string, JWTVerifyGetKey>();
+  // Keys imported once per registered key set (the provider's cached client object holds it).
+  const localKeySets = new WeakMap<JSONWebKeySet, JWTVerifyGetKey>();
+  // jwks_uri on loopback or private addresses only for a localhost issuer, as the provider's own fetches.
+  const fetchKeys = guardedFetch(LOCAL_ISSUER.test(deps.issuer));
   const keySetOf = (client: Client): JWTVerifyGetKey | undefined => {
     const { jwks, jwksUri } = keysOf(client);
-    if (jwks) return createLocalJWKSet(jwks);
+    if (jwks) {
+      let local = localKeySets.get(jwks);
+      if (!local) localKeySets.set(jwks, (local = createLocalJWKSet(jwks)));
+      return local;
+    }
     if (!jwksUri) return undefined;
     let remote = remoteKeySets.get(jwksUri);
     if (!remote) {
       if (remoteKeySets.size >= 1000) remoteKeySets.clear();
-      remote = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 2500, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+      remote = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 2500, cooldownDuration: 30_000, cacheMaxAge: 600_000, [customFetch]: fetchKeys });
       remoteKeySets.set(jwksUri, remote);
     }
     return remote;
@@ -103,6 +114,8 @@ export function createClientAuthentication(deps: { provider: () => Provider; kv:
   async function verifyAssertion(assertion: string, client: Client, endpoint: string): Promise<boolean> {
     const keys = keySetOf(client);
     if (!keys) return false;
+    let exp: number;
+    let jti: string;
     try {
       const { payload } = await jwtVerify(assertion, keys, {
         issuer: client.clientId,
@@ -112,12 +125,14 @@ export function createClientAuthentication(deps: { provider: () => Provider; kv:
         requiredClaims: ['exp', 'jti'],
         clockTolerance: ASSERTION_CLOCK_TOLERANCE,
       });
-      const ttl = payload.exp! + ASSERTION_CLOCK_TOLERANCE - Math.floor(Date.now() / 1000);
-      return await claimReplayId(deps.kv, replayId(client.clientId, String(payload.jti)), client.clientId, ttl);
-    } catch (err) {
-      if (err instanceof Error && (err as { code?: string }).code?.startsWith('ERR_J')) return false;
-      throw err;
+      exp = payload.exp!;
+      jti = String(payload.jti);
+    } catch {
+      // A bad assertion, or keys that cannot be had (jwks_uri unreachable, refused, not a JWK Set).
+      return false;
     }
+    // The store's outage is not the client's fault: it propagates (503).
+    return claimReplayId(deps.kv, replayId(client.clientId, jti), client.clientId, exp + ASSERTION_CLOCK_TOLERANCE - Math.floor(Date.now() / 1000));
   }
 
   const privateKeyJwt: Method = ({ body, endpoint }) => {
