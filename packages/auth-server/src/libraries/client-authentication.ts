@@ -37,7 +37,7 @@ export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post',
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 /** private_key_jwt assertion algorithms (asymmetric only: no client_secret_jwt). */
 export const ASSERTION_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
-/** oidc-provider's default clock tolerance for assertions is none; a little skew is allowed at both. */
+/** Clock skew allowed on assertions, here and (as its `clockTolerance`) by oidc-provider. */
 export const ASSERTION_CLOCK_TOLERANCE = 15;
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 

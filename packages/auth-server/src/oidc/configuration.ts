@@ -81,7 +81,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     // RFC 7523 private_key_jwt and RFC 8705 tls_client_auth / self_signed_tls_client_auth beside the
     // secrets; the JWT introspection/revocation front accepts the same list (libraries/client-authentication).
     clientAuthMethods: [...CLIENT_AUTH_METHODS],
-    // A little clock skew in client assertions (the library allows none), as the front allows.
+    // The library's default skew (15 s), named here because the JWT front allows the same for assertions.
     clockTolerance: ASSERTION_CLOCK_TOLERANCE,
     // jwks_uri of a client on this machine is fetched only for a localhost issuer (development, tests):
     // elsewhere the library's protection against loopback and private addresses stays.
