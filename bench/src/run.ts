@@ -10,8 +10,9 @@ import { createApiKeyLibrary, createClientLibrary, SecretBox, createAccountLibra
 import { MemoryKv, RevocationList } from '@clouddocs/kv';
 import { createOrganization, bindClientToOrg } from '@clouddocs/docs-api';
 import { AuditLog } from '@clouddocs/audit';
-import { loadAuthConfig } from '@clouddocs/config';
+import { loadAuthConfig, loadDocsConfig } from '@clouddocs/config';
 import { startChild } from './lib/child';
+import { createDpopSigner } from './lib/dpop';
 import { load, type LoadResult } from './lib/load';
 import { freePort } from '@clouddocs/db';
 import { signInBench, argon2Baseline } from './signin';
@@ -139,6 +140,32 @@ async function main() {
     target: '≥ 0.9× (no dearer than a JWT)',
     pass: keyGet.rps / docsGet.rps >= 0.9,
     detail: `peak RSS ${await docs.peakRssMb()} MB; ${keyGet.requests} measured requests`,
+  });
+  // The same read with a DPoP-bound token (RFC 9449): a fresh proof per request (signature, htm/htu,
+  // iat, ath, key thumbprint) and its jti claimed once in the shared cache, on top of the JWT read.
+  const dpop = createDpopSigner();
+  const dpopTokenResponse = await fetch(`${auth.info.url}/token`, {
+    method: 'POST',
+    headers: { ...tokenRequest(auth.info.url, machine.client_id, machine.client_secret!).headers, dpop: dpop.proof('POST', `${auth.info.url}/token`) },
+    body: 'grant_type=client_credentials&scope=docs%3Aread',
+  });
+  const dpopToken = (await dpopTokenResponse.json()) as { access_token: string; token_type: string };
+  if (dpopToken.token_type !== 'DPoP') throw new Error(`the token endpoint did not issue a DPoP-bound token: ${JSON.stringify(dpopToken)}`);
+  const htu = `${loadDocsConfig(env).DOCS_API_AUDIENCE}/documents/${documentId}`;
+  const dpopGet = await load({
+    url: `${docs.info.url}/documents/${documentId}`,
+    headers: { authorization: `DPoP ${dpopToken.access_token}` },
+    perRequestHeaders: () => ({ dpop: dpop.proof('GET', htu, dpopToken.access_token) }),
+    seconds: SECONDS,
+  });
+  rows.push({
+    measure: 'docs API GET /documents/:id with a DPoP-bound token',
+    ours: fmt(dpopGet),
+    baseline: `the same read with a bearer JWT: ${fmt(docsGet)}`,
+    ratio: dpopGet.rps / docsGet.rps,
+    target: '(reference: a proof verified and its jti stored per request)',
+    pass: dpopGet.non2xx === 0 && dpopGet.errors === 0,
+    detail: `peak RSS ${await docs.peakRssMb()} MB; ${dpopGet.requests} measured requests, each with its own proof signed by the load generator on the same machine`,
   });
   await docs.stop();
 

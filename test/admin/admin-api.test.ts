@@ -2,6 +2,8 @@
 // rules checked for every route of its own OpenAPI document (so a route added later is covered), each
 // operation with its audit event, and the effects that must be at once (a disabled client or user,
 // a signed-out user, a rotated secret) seen by the docs API and the token endpoint on the next request.
+import { exportJWK, generateKeyPair } from 'jose';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientLibrary, SecretBox, type RegisteredClient } from '@clouddocs/auth-server';
 import { basic, expectProblem, startDocsStack, type DocsStack } from '../docs/support';
@@ -150,6 +152,49 @@ describe('admin API operations', () => {
       expect(events, action).toHaveLength(count);
       for (const e of events) expect(e, action).toMatchObject({ actor_type: 'client', actor_id: writer.client_id, outcome: 'success' });
     }
+  });
+
+  it('clients: token_endpoint_auth_method, jwks and jwks_uri on create and update; a private key is refused; the key client gets tokens with PrivateKeyJwt and has no secret', async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1' };
+    const privateJwk = { ...(await exportJWK(pair.privateKey)), kid: 'k1' };
+    const body = { client_name: 'Signed robot', grant_types: ['client_credentials'], scope: 'docs:read', token_endpoint_auth_method: 'private_key_jwt' };
+    const leaky = await admin('POST', '/clients', { token: writeToken, body: { ...body, jwks: { keys: [privateJwk] } } });
+    expect(leaky.status).toBe(400);
+    expect(leaky.body.detail).toBe('jwks key 0 is a private or symmetric key: register public keys only');
+    const noKeys = await admin('POST', '/clients', { token: writeToken, body });
+    expect(noKeys.status).toBe(400);
+    expect(noKeys.body.detail).toMatch(/jwks or jwks_uri/);
+
+    const created = await admin('POST', '/clients', { token: writeToken, body: { ...body, jwks: { keys: [publicJwk] } } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [publicJwk] } });
+    expect(created.body).not.toHaveProperty('client_secret');
+    const id = created.body.client_id as string;
+    const config = await oidc.discovery(new URL(stack.issuer), id, undefined, oidc.PrivateKeyJwt(pair.privateKey), { execute: [oidc.allowInsecureRequests] });
+    expect((await oidc.clientCredentialsGrant(config, { scope: 'docs:read' })).access_token).toEqual(expect.any(String));
+
+    const patchedLeak = await admin('PATCH', `/clients/${id}`, { token: writeToken, body: { jwks: { keys: [privateJwk] } } });
+    expect(patchedLeak.status).toBe(400);
+    const moved = await admin('PATCH', `/clients/${id}`, { token: writeToken, body: { jwks_uri: 'https://keys.partner.example/jwks.json' } });
+    expect(moved.status).toBe(200);
+    expect(moved.body).toMatchObject({ jwks_uri: 'https://keys.partner.example/jwks.json' });
+    expect(moved.body).not.toHaveProperty('jwks');
+    const tls = await admin('PATCH', `/clients/${id}`, { token: writeToken, body: { token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=robot,O=Partner', tls_client_certificate_bound_access_tokens: true } });
+    expect(tls.status).toBe(200);
+    expect(tls.body).toMatchObject({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=robot,O=Partner', tls_client_certificate_bound_access_tokens: true });
+    expect(tls.body).not.toHaveProperty('jwks_uri');
+    const backToSecret = await admin('PATCH', `/clients/${id}`, { token: writeToken, body: { token_endpoint_auth_method: 'client_secret_basic' } });
+    expect(backToSecret.status).toBe(400);
+
+    const openapi = (await (await fetch(`${stack.authUrl}/admin/v1/openapi.json`)).json()) as { components?: unknown; paths: unknown };
+    const text = JSON.stringify(openapi);
+    for (const field of ['jwks_uri', 'tls_client_auth_subject_dn', 'tls_client_certificate_bound_access_tokens', 'private_key_jwt', 'self_signed_tls_client_auth']) expect(text).toContain(field);
+    expect(await auditEvents('client.created', id)).toEqual([expect.objectContaining({ detail: expect.objectContaining({ public: false, authMethod: 'private_key_jwt' }) })]);
+    expect(await auditEvents('client.updated', id)).toEqual(expect.arrayContaining([expect.objectContaining({ detail: { fields: ['jwksUri'] } })]));
+    const events = JSON.stringify(await stack.admin('audit.events').where({ target_id: id }));
+    expect(events).not.toContain(publicJwk.x);
+    expect(JSON.stringify(await stack.admin('audit.events'))).not.toContain(privateJwk.d);
   });
 
   it('a disabled client cannot authenticate and its tokens are refused by the docs API at once; enabled again, it gets new tokens', async () => {

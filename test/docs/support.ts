@@ -101,14 +101,16 @@ export interface DocsStackOptions {
    * name in `htu`.
    */
   audienceIsDocsUrl?: boolean;
+  /** The services' ports, chosen by the caller (e.g. a TLS terminator in front is configured first). */
+  ports?: { auth: number; docs: number };
 }
 
 export async function startDocsStack(options: DocsStackOptions = {}): Promise<DocsStack> {
   const db = await createTestDatabase(process.env);
   const admin = await createKnex({ url: db.url, poolMax: 2 });
   await migrateAll(admin);
-  const port = await freePort();
-  const docsPort = options.audienceIsDocsUrl ? await freePort() : 0;
+  const port = options.ports?.auth ?? (await freePort());
+  const docsPort = options.ports?.docs ?? (options.audienceIsDocsUrl ? await freePort() : 0);
   const env: NodeJS.ProcessEnv = {
     DATABASE_URL: db.url,
     REDIS_URL: process.env.REDIS_URL,

@@ -133,6 +133,25 @@ describe('infra/ files', () => {
   });
 });
 
+describe('infra/nginx/mtls.conf (run for real by test/auth/mtls.test.ts)', () => {
+  const conf = read('infra/nginx/mtls.conf');
+  const auth = loadAuthConfig({});
+  const docs = loadDocsConfig({});
+  it('forwards the certificate and its verification in the headers the services read by default, to their default ports', () => {
+    // header names are case-insensitive (RFC 9110 §5.1); the services read them lower-cased
+    expect(conf.toLowerCase()).toContain(`proxy_set_header ${auth.AUTH_MTLS_CERT_HEADER} $ssl_client_escaped_cert;`);
+    expect(conf.toLowerCase()).toContain(`proxy_set_header ${auth.AUTH_MTLS_VERIFY_HEADER} $ssl_client_verify;`);
+    expect(conf.toLowerCase()).toContain(`proxy_set_header ${docs.DOCS_API_MTLS_CERT_HEADER} $ssl_client_escaped_cert;`);
+    expect(conf).toContain(`server 127.0.0.1:${auth.AUTH_PORT};`);
+    expect(conf).toContain(`server 127.0.0.1:${docs.DOCS_API_PORT};`);
+  });
+  it('asks for a client certificate without refusing any (optional_no_ca) and names the trusted CAs, in both servers', () => {
+    expect(conf.match(/ssl_verify_client\s+optional_no_ca;/g)).toHaveLength(2);
+    expect(conf.match(/ssl_client_certificate\s+\S+;/g)).toHaveLength(2);
+    expect(conf).not.toMatch(/ssl_verify_client\s+(on|optional);/);
+  });
+});
+
 describe('configuration schema (packages/config)', () => {
   it('its variable names, read from the source, are exactly the keys the loaders produce', () => {
     const runtime = new Set(

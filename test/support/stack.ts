@@ -58,6 +58,8 @@ export interface AuthStackOptions {
   https?: boolean;
   /** DATA_DIR of the server (its dev mail outbox lives there). */
   dataDir?: string;
+  /** Where the server's log lines go (e.g. to check that no credential reaches them). */
+  logDestination?: NodeJS.WritableStream;
 }
 
 export async function startAuthStack(env: NodeJS.ProcessEnv = process.env, options: AuthStackOptions = {}): Promise<AuthStack> {
@@ -82,7 +84,7 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env, optio
     ...options.env,
   });
   const kv = createKv(config);
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'e2e-auth' });
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'e2e-auth', ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const auth = await runAuthServer({ config, databaseUrl: db.url, kv: options.wrapKv ? options.wrapKv(kv) : kv, logger, port, host: '127.0.0.1' });
 
   const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
@@ -113,6 +115,12 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env, optio
         ...(input.public !== undefined ? { public: input.public } : {}),
         ...(input.applicationType !== undefined ? { applicationType: input.applicationType } : {}),
         ...(input.postLogoutRedirectUris !== undefined ? { postLogoutRedirectUris: input.postLogoutRedirectUris } : {}),
+        ...(input.dpopBoundAccessTokens !== undefined ? { dpopBoundAccessTokens: input.dpopBoundAccessTokens } : {}),
+        ...(input.authMethod !== undefined ? { authMethod: input.authMethod } : {}),
+        ...(input.jwks !== undefined ? { jwks: input.jwks } : {}),
+        ...(input.jwksUri !== undefined ? { jwksUri: input.jwksUri } : {}),
+        ...(input.tlsSubjectDn !== undefined ? { tlsSubjectDn: input.tlsSubjectDn } : {}),
+        ...(input.mtlsBound !== undefined ? { mtlsBound: input.mtlsBound } : {}),
       });
     },
     async startPeer() {

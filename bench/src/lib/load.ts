@@ -17,14 +17,20 @@ export async function load(options: {
   body?: string;
   seconds?: number;
   connections?: number;
+  /** Headers made afresh for every request (e.g. a DPoP proof, which is single-use). */
+  perRequestHeaders?: () => Record<string, string>;
 }): Promise<LoadResult> {
+  const requests: autocannon.Request[] | undefined = options.perRequestHeaders
+    ? [{ setupRequest: (req) => ({ ...req, headers: { ...(req.headers as Record<string, string> | undefined), ...options.perRequestHeaders!() } }) }]
+    : undefined;
   // Warm-up: JIT, pools and caches settle before the measured run.
-  await autocannon({ url: options.url, method: options.method ?? 'GET', headers: options.headers, body: options.body, duration: 2, connections: options.connections ?? 32 });
+  await autocannon({ url: options.url, method: options.method ?? 'GET', headers: options.headers, body: options.body, duration: 2, connections: options.connections ?? 32, ...(requests ? { requests } : {}) });
   const result = await autocannon({
     url: options.url,
     method: options.method ?? 'GET',
     headers: options.headers,
     body: options.body,
+    ...(requests ? { requests } : {}),
     duration: options.seconds ?? 10,
     connections: options.connections ?? 32,
     pipelining: 1,

@@ -3,7 +3,7 @@ export { authMigrations, authGrants } from './migrations';
 export { createAccountLibrary, AccountError, normalizeEmail, type Account, type AccountLibrary } from './accounts/accounts';
 export { PasswordHasher, argon2ParamsFrom, normalizePassword } from './accounts/passwords';
 export { passwordProblem, PASSWORD_MIN, PASSWORD_MAX } from './accounts/policy';
-export { createClientLibrary, ClientError, redirectUriProblem, GRANT_TYPES, type RegisteredClient, type ClientInput } from './libraries/clients';
+export { createClientLibrary, ClientError, redirectUriProblem, GRANT_TYPES, SECRET_METHODS, type RegisteredClient, type ClientInput } from './libraries/clients';
 export { createKeyStore, KEY_ALGS, type KeyStore, type KeySetState } from './keys/keys';
 export { SecretBox } from './secret-box';
 export { resealAll, SEALED_COLUMNS, type ResealReport } from './libraries/reseal';

@@ -187,6 +187,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     audience: config.ADMIN_API_AUDIENCE,
   });
   let accepting = true;
+  const certificateHeaders = { trustProxy: config.AUTH_TRUST_PROXY, certHeader: config.AUTH_MTLS_CERT_HEADER, verifyHeader: config.AUTH_MTLS_VERIFY_HEADER };
   const app = new Koa({ proxy: config.AUTH_TRUST_PROXY });
   // koa-mount runs the provider's middleware on this app's context, so its signed cookies need these keys.
   app.keys = [...config.AUTH_COOKIE_KEYS];
@@ -201,7 +202,13 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     readBody(),
     previousSecret({ provider, clients, kv, logger }),
     admin,
-    jwtTokenEndpoints({ tokens: accessTokens, revocations, clientAuthentication: createClientAuthentication({ provider }) }),
+    jwtTokenEndpoints({
+      tokens: accessTokens,
+      revocations,
+      clientAuthentication: createClientAuthentication({ provider, kv, issuer: config.AUTH_ISSUER }),
+      issuer: config.AUTH_ISSUER,
+      certificates: certificateHeaders,
+    }),
     pages(pageDeps),
     providerOutcome(() => host!.handler()),
   ];

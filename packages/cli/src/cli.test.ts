@@ -1,6 +1,10 @@
 // The operator CLI as a user runs it: the real `clouddocs` process against a test database (real
 // PostgreSQL when DATABASE_URL is set, an embedded PGlite served by this process otherwise).
 // cli-embedded.test.ts runs it on its own embedded store under DATA_DIR.
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PasswordHasher, SecretBox } from '@clouddocs/auth-server';
 import { loadAuthConfig } from '@clouddocs/config';
 import { createKv } from '@clouddocs/kv';
@@ -273,6 +277,35 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expect(r.stdout.trim().split('\n')).toHaveLength(1); // one JSON object
     return JSON.parse(r.stdout);
   };
+
+  it('client create/update --auth-method with --jwks-file, --jwks-uri, --tls-subject-dn, --mtls-bound; a private key file is refused and never echoed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-jwks-'));
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = { ...(publicKey.export({ format: 'jwk' }) as Record<string, string>), kid: 'k1' };
+    const priv = privateKey.export({ format: 'jwk' }) as Record<string, string>;
+    writeFileSync(join(dir, 'public.json'), JSON.stringify({ keys: [pub] }));
+    writeFileSync(join(dir, 'private.json'), JSON.stringify({ keys: [priv] }));
+    writeFileSync(join(dir, 'broken.json'), `{"keys": [${JSON.stringify(priv)}`);
+
+    const created = ok(await run(['client', 'create', '--name', 'signed', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks-file', join(dir, 'public.json'), '--json']));
+    expect(created).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [pub] } });
+    expect(created).not.toHaveProperty('client_secret');
+    for (const file of ['private.json', 'broken.json']) {
+      const refused = await run(['client', 'create', '--name', 'leaky', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks-file', join(dir, file)]);
+      expectOneLineFailure(refused, file === 'private.json' ? /private or symmetric key/ : /is not JSON/);
+      expect(refused.stderr + refused.stdout).not.toContain(priv.d);
+    }
+    const human = await run(['client', 'show', created.client_id]);
+    expect(human.stdout).toContain('jwks: 1 public key(s)');
+
+    const moved = ok(await run(['client', 'update', created.client_id, '--jwks-uri', 'https://keys.example/jwks.json', '--json']));
+    expect(moved).toMatchObject({ jwks_uri: 'https://keys.example/jwks.json' });
+    expect(moved).not.toHaveProperty('jwks');
+    const tls = ok(await run(['client', 'create', '--name', 'pki', '--grant', 'client_credentials', '--auth-method', 'tls_client_auth', '--tls-subject-dn', 'CN=pki,O=Example', '--mtls-bound', '--json']));
+    expect(tls).toMatchObject({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=pki,O=Example', tls_client_certificate_bound_access_tokens: true });
+    expectOneLineFailure(await run(['client', 'create', '--name', 'x', '--grant', 'client_credentials', '--auth-method', 'tls_client_auth']), /tls_client_auth_subject_dn/);
+    expectOneLineFailure(await run(['client', 'rotate-secret', tls.client_id]), /has no secret to rotate/);
+  });
 
   it('client list | show | update | disable | enable | rotate-secret | delete --json: one object each, audited with the CLI as actor; show never prints a secret', { timeout: 600_000 }, async () => {
     const created = ok(await run(['client', 'create', '--name', 'managed', '--redirect-uri', 'https://app.example/cb', '--json']));

@@ -204,3 +204,18 @@ describe('development-default secrets', () => {
     );
   });
 });
+
+describe('mTLS behind a TLS terminator (RFC 8705)', () => {
+  it('the certificate headers default to nginx-style names, are read only with TRUST_PROXY (off by default), and are compared lower-cased', () => {
+    const auth = loadAuthConfig({});
+    expect(auth).toMatchObject({ AUTH_TRUST_PROXY: false, AUTH_MTLS_CERT_HEADER: 'x-ssl-client-cert', AUTH_MTLS_VERIFY_HEADER: 'x-ssl-client-verify' });
+    expect(loadDocsConfig({})).toMatchObject({ DOCS_API_TRUST_PROXY: false, DOCS_API_MTLS_CERT_HEADER: 'x-ssl-client-cert' });
+    expect(loadAuthConfig({ AUTH_MTLS_CERT_HEADER: 'X-Client-Cert' }).AUTH_MTLS_CERT_HEADER).toBe('x-client-cert');
+  });
+
+  it('a header name that is not one -> ConfigError naming the variable', () => {
+    expect(() => loadAuthConfig({ AUTH_MTLS_VERIFY_HEADER: 'x ssl: verify' })).toThrow(ConfigError);
+    expect(() => loadAuthConfig({ AUTH_MTLS_VERIFY_HEADER: 'x ssl: verify' })).toThrow(/AUTH_MTLS_VERIFY_HEADER: must be an HTTP header name/);
+    expect(() => loadDocsConfig({ DOCS_API_TRUST_PROXY: 'maybe' })).toThrow(/DOCS_API_TRUST_PROXY/);
+  });
+});

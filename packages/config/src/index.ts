@@ -17,6 +17,10 @@ const httpUrl = z
   .refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL')
   .refine((v) => !v.endsWith('/'), 'must not end with a slash');
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+  .transform((v) => v.toLowerCase());
 const positiveInt = z.coerce.number().int().positive();
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
 const postgresUrl = z.preprocess(
@@ -81,6 +85,10 @@ const authOnly = {
     .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
     .refine((keys) => keys.length > 0 && keys.every((k) => k.length >= 32), 'comma-separated keys of at least 32 characters each'),
   AUTH_TRUST_PROXY: bool.default(false),
+  // RFC 8705: the TLS terminator's client certificate (URL-encoded PEM, nginx `$ssl_client_escaped_cert`)
+  // and its verification result (`$ssl_client_verify`); read only when AUTH_TRUST_PROXY is true.
+  AUTH_MTLS_CERT_HEADER: headerName.default('x-ssl-client-cert'),
+  AUTH_MTLS_VERIFY_HEADER: headerName.default('x-ssl-client-verify'),
   AUTH_KEY_ACTIVATION_DELAY_SECONDS: z.coerce.number().int().min(0).default(60),
   AUTH_KEY_REFRESH_SECONDS: positiveInt.default(10),
   /** Scheduled signing-key rotation period; 0 turns it off (manual `clouddocs keys rotate` only). */
@@ -103,6 +111,9 @@ const docsOnly = {
   DOCS_API_CURSOR_KEY: z.string().min(32, 'must be at least 32 characters').default(DEV_CURSOR_KEY),
   DOCS_API_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   DOCS_API_MAX_BODY_BYTES: positiveInt.default(256 * 1024),
+  /** Trust the TLS terminator in front: its client-certificate header (certificate-bound tokens). */
+  DOCS_API_TRUST_PROXY: bool.default(false),
+  DOCS_API_MTLS_CERT_HEADER: headerName.default('x-ssl-client-cert'),
 };
 
 const authSchema = z.object({ ...common, ...authOnly });

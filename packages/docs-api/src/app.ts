@@ -34,6 +34,7 @@ import { buildOpenApi, openApiRoute } from './routes/openapi';
 import { orgRoutes } from './routes/orgs';
 import { mount, type CommonSteps, type RouteDefinition } from './routes/route';
 import { shareRoutes } from './routes/shares';
+import { clientCertificateReader } from './client-certificate';
 import { createTokenVerifier } from './token-verifier';
 
 /** Revocations are remembered as long as the longest access token lives (the auth server's TTL). */
@@ -117,7 +118,13 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const recordDenial = createDenialRecorder(audit, logger);
   const common: CommonSteps = {
     // DPoP proofs name the API's public URL (DOCS_API_AUDIENCE) in htu; their jtis are kept in the shared cache.
-    authenticate: authenticate(verifyAccessToken, createDpopProofVerifier({ kv, publicUrl: config.DOCS_API_AUDIENCE, logger }), apiKeys),
+    // Certificate-bound tokens: the terminator's certificate header, read only behind a trusted proxy.
+    authenticate: authenticate(
+      verifyAccessToken,
+      createDpopProofVerifier({ kv, publicUrl: config.DOCS_API_AUDIENCE, logger }),
+      apiKeys,
+      clientCertificateReader({ trustProxy: config.DOCS_API_TRUST_PROXY, header: config.DOCS_API_MTLS_CERT_HEADER }),
+    ),
     requireScope: (scope) => requireScope(scope, recordDenial),
     loadMemberships: loadMemberships(knex),
     loadCachedMemberships: loadCachedMemberships(knex, authz),

@@ -2,8 +2,9 @@
 // in this one place. The descriptions say which check failed and never echo the token.
 // A token that verified is remembered by its SHA-256 for at most VERIFIED_TOKEN_REUSE_MS; every use
 // still checks `exp` (with the same clock tolerance) and the revocation list. What it is bound to
-// (`cnf.jkt`, RFC 9449 §6) is part of what is remembered: authenticate checks the binding against the
-// request's scheme on every use, cached or not, and a DPoP proof is checked on every request.
+// (`cnf.jkt`, RFC 9449 §6; `cnf["x5t#S256"]`, RFC 8705 §3) is part of what is remembered: authenticate
+// checks the binding against the request's scheme and client certificate on every use, cached or not,
+// and a DPoP proof is checked on every request.
 import { hash as digest } from 'node:crypto';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { RevocableToken, RevocationList } from '@clouddocs/kv';
@@ -26,6 +27,8 @@ export interface VerifiedToken {
   principal: Principal;
   /** The JWK SHA-256 thumbprint of the key the token is bound to (`cnf.jkt`); absent for a bearer token. */
   jkt?: string;
+  /** The SHA-256 thumbprint of the client certificate it is bound to (`cnf["x5t#S256"]`, RFC 8705 §3.1). */
+  x5t?: string;
   /** base64url(SHA-256(token)): what a DPoP proof's `ath` must be (RFC 9449 §4.2). */
   hash: string;
 }
@@ -67,20 +70,23 @@ function reasonFor(err: unknown): string | undefined {
   return undefined;
 }
 
-const JKT = /^[A-Za-z0-9_-]{43}$/; // base64url of a SHA-256
+const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/; // base64url of a SHA-256
+const X5T = 'x5t#S256';
 
 /**
- * The key a token is bound to. RFC 7800 §3.1: a confirmation method this API cannot check makes the
- * token unusable here (it never falls back to a bearer token), so only `cnf.jkt` alone is accepted.
+ * What a token is bound to: a DPoP key (`cnf.jkt`, RFC 9449 §6) and/or a client certificate
+ * (`cnf["x5t#S256"]`, RFC 8705 §3.1). RFC 7800 §3.1: a confirmation method this API cannot check makes
+ * the token unusable here (it never falls back to a bearer token), so no other member is accepted.
  */
-function boundKeyOf(cnf: unknown): string | undefined {
-  if (cnf === undefined) return undefined;
+function bindingOf(cnf: unknown): { jkt?: string; x5t?: string } {
+  if (cnf === undefined) return {};
   if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw new UnauthorizedError("the token's cnf claim is invalid", true);
   const methods = Object.keys(cnf);
-  if (methods.length !== 1 || methods[0] !== 'jkt') throw new UnauthorizedError('the token is bound by a confirmation method this API does not accept', true);
-  const { jkt } = cnf as { jkt: unknown };
-  if (typeof jkt !== 'string' || !JKT.test(jkt)) throw new UnauthorizedError("the token's cnf.jkt is not a JWK SHA-256 thumbprint", true);
-  return jkt;
+  if (methods.length === 0 || methods.some((m) => m !== 'jkt' && m !== X5T)) throw new UnauthorizedError('the token is bound by a confirmation method this API does not accept', true);
+  const { jkt, [X5T]: x5t } = cnf as { jkt?: unknown; [X5T]?: unknown };
+  if (jkt !== undefined && (typeof jkt !== 'string' || !THUMBPRINT.test(jkt))) throw new UnauthorizedError("the token's cnf.jkt is not a JWK SHA-256 thumbprint", true);
+  if (x5t !== undefined && (typeof x5t !== 'string' || !THUMBPRINT.test(x5t))) throw new UnauthorizedError(`the token's cnf.${X5T} is not a certificate SHA-256 thumbprint`, true);
+  return { ...(jkt !== undefined ? { jkt: jkt as string } : {}), ...(x5t !== undefined ? { x5t: x5t as string } : {}) };
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions) {
@@ -121,7 +127,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
       throw new UnauthorizedError('the token lacks a string sub, client_id or jti', true);
     }
     if (scope !== undefined && typeof scope !== 'string') throw new UnauthorizedError("the token's scope claim is invalid", true);
-    const jkt = boundKeyOf(cnf);
+    const binding = bindingOf(cnf);
     // RFC 7009: a revoked token (or one of a revoked grant, a disabled user or client) is refused on
     // the next request, not at expiry.
     const revocable: RevocableToken = { jti, gid, sub, client_id: clientId, iat: payload.iat };
@@ -132,7 +138,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
       clientId,
       scopes: new Set((scope ?? '').split(' ').filter(Boolean)),
     };
-    const result: VerifiedToken = { principal, hash, ...(jkt ? { jkt } : {}) };
+    const result: VerifiedToken = { principal, hash, ...binding };
     verified.delete(hash);
     if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
     verified.set(hash, { token: result, exp: payload.exp!, revocable, reuseUntil: Date.now() + VERIFIED_TOKEN_REUSE_MS });

@@ -15,16 +15,20 @@ const ID = { clientId: 'the client id' };
 const missing = () => new NotFoundError('no such client');
 
 /** Snake-case API fields → the library's input. */
-function inputOf(body: z.infer<typeof clientUpdate> & { token_endpoint_auth_method?: string; application_type?: 'web' | 'native' }): Partial<ClientInput> {
+function inputOf(body: z.infer<typeof clientUpdate> & { application_type?: 'web' | 'native' }): Partial<ClientInput> {
   const input: Partial<ClientInput> = {};
   if (body.client_name !== undefined) input.name = body.client_name;
   if (body.redirect_uris !== undefined) input.redirectUris = body.redirect_uris;
   if (body.post_logout_redirect_uris !== undefined) input.postLogoutRedirectUris = body.post_logout_redirect_uris;
   if (body.grant_types !== undefined) input.grants = body.grant_types;
   if (body.scope !== undefined) input.scope = body.scope;
-  if (body.token_endpoint_auth_method !== undefined) input.public = body.token_endpoint_auth_method === 'none';
+  if (body.token_endpoint_auth_method !== undefined) input.authMethod = body.token_endpoint_auth_method;
   if (body.application_type !== undefined) input.applicationType = body.application_type;
   if (body.dpop_bound_access_tokens !== undefined) input.dpopBoundAccessTokens = body.dpop_bound_access_tokens;
+  if (body.jwks !== undefined) input.jwks = body.jwks as unknown as NonNullable<ClientInput['jwks']>;
+  if (body.jwks_uri !== undefined) input.jwksUri = body.jwks_uri;
+  if (body.tls_client_auth_subject_dn !== undefined) input.tlsSubjectDn = body.tls_client_auth_subject_dn;
+  if (body.tls_client_certificate_bound_access_tokens !== undefined) input.mtlsBound = body.tls_client_certificate_bound_access_tokens;
   return input;
 }
 
@@ -68,7 +72,7 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
       handler: async (ctx) => {
         const body = bodyOf<z.infer<typeof clientCreate>>(ctx);
         const created = await rules(() => deps.clients.create({ ...inputOf(body), name: body.client_name }));
-        audit(ctx, { action: 'client.created', actor: callerOf(ctx).actor, target: { type: 'client', id: created.client_id }, outcome: 'success', detail: { name: created.client_name, grants: created.grant_types, public: !created.client_secret, route: 'admin' } });
+        audit(ctx, { action: 'client.created', actor: callerOf(ctx).actor, target: { type: 'client', id: created.client_id }, outcome: 'success', detail: { name: created.client_name, grants: created.grant_types, public: created.token_endpoint_auth_method === 'none', authMethod: created.token_endpoint_auth_method, route: 'admin' } });
         ctx.status = 201;
         ctx.body = { ...(await deps.clients.get(created.client_id)), ...(created.client_secret ? { client_secret: created.client_secret } : {}) };
       },

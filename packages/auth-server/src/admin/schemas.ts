@@ -1,9 +1,18 @@
 // The admin API's shapes (strict: unknown fields are 400), shared by validation and the OpenAPI.
 import { z } from 'zod';
+import { CLIENT_AUTH_METHODS } from '../libraries/client-authentication';
 import { GRANT_TYPES } from '../libraries/clients';
 
 const text = (max: number) => z.string().min(1).max(max);
 const uris = z.array(text(2000)).max(20);
+// A JWK Set of public keys; the library refuses private and symmetric keys with the reason.
+const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) }).strict();
+const clientAuthFields = {
+  jwks: jwks.optional(),
+  jwks_uri: text(2000).optional(),
+  tls_client_auth_subject_dn: text(1024).optional(),
+  tls_client_certificate_bound_access_tokens: z.boolean().optional(),
+};
 
 export const pageQuery = (filter: 'q' | 'email') =>
   z
@@ -21,9 +30,10 @@ export const clientCreate = z
     post_logout_redirect_uris: uris.optional(),
     grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
     scope: text(1000).optional(),
-    token_endpoint_auth_method: z.enum(['client_secret_basic', 'none']).optional(),
+    token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).optional(),
     application_type: z.enum(['web', 'native']).optional(),
     dpop_bound_access_tokens: z.boolean().optional(),
+    ...clientAuthFields,
   })
   .strict();
 
@@ -35,6 +45,8 @@ export const clientUpdate = z
     grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
     scope: text(1000).optional(),
     dpop_bound_access_tokens: z.boolean().optional(),
+    token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).optional(),
+    ...clientAuthFields,
   })
   .strict();
 
@@ -51,6 +63,10 @@ export const clientView = z.object({
   scope: z.string(),
   token_endpoint_auth_method: z.string(),
   dpop_bound_access_tokens: z.boolean().optional(),
+  jwks: jwks.optional().describe('public keys only'),
+  jwks_uri: z.string().optional(),
+  tls_client_auth_subject_dn: z.string().optional(),
+  tls_client_certificate_bound_access_tokens: z.boolean().optional(),
   disabled: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),

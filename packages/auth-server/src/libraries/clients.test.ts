@@ -1,4 +1,5 @@
 // OAuth client registration against the real database (PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise).
+import { generateKeyPairSync } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useAuthDatabase } from '../test-support';
@@ -225,5 +226,60 @@ describe('createClientLibrary(): the operator plane', () => {
     await lib.rotateSecret(created.client_id, 0);
     expect(await lib.currentSecretFor(created.client_id, rotated!.client_secret)).toBeUndefined();
     expect(JSON.stringify(await lib.get(created.client_id))).not.toContain(rotated!.client_secret);
+  });
+});
+
+describe('client authentication methods (private_key_jwt, tls_client_auth, self_signed_tls_client_auth)', () => {
+  const ec = () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return { pub: { ...(publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: 'k' }, priv: privateKey.export({ format: 'jwk' }) as Record<string, unknown> };
+  };
+  const machine = { name: 'm', grants: ['client_credentials'] };
+
+  it('private_key_jwt with jwks: no secret is made; the provider gets the public keys', async () => {
+    const { pub } = ec();
+    const created = await library().create({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [pub] } as never });
+    expect(created).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [pub] } });
+    expect(created).not.toHaveProperty('client_secret');
+    expect(await library().findForProvider(created.client_id)).not.toHaveProperty('client_secret');
+  });
+
+  it('a private key, a symmetric key, a non-key or an empty set in jwks is refused, with the reason', async () => {
+    const { priv } = ec();
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [priv] } as never })).toBe('jwks key 0 is a private or symmetric key: register public keys only');
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } as never })).toMatch(/private or symmetric/);
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' }] } as never })).toMatch(/not a valid public key/);
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [] } as never })).toMatch(/between 1 and 20/);
+  });
+
+  it('jwks xor jwks_uri; jwks_uri https (http only for a localhost issuer); keys only for key methods', async () => {
+    const { pub } = ec();
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt' })).toMatch(/jwks or jwks_uri/);
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [pub] } as never, jwksUri: 'https://k.example/jwks' })).toMatch(/not both/);
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwksUri: 'http://k.example/jwks' })).toMatch(/must use https/);
+    expect((await library(LOCAL_ISSUER).create({ ...machine, authMethod: 'private_key_jwt', jwksUri: 'http://127.0.0.1:9/jwks' })).jwks_uri).toBe('http://127.0.0.1:9/jwks');
+    expect(await refused({ ...machine, jwks: { keys: [pub] } as never })).toMatch(/jwks and jwks_uri are for/);
+    expect(await refused({ ...machine, authMethod: 'password' as never })).toMatch(/unknown auth method/);
+  });
+
+  it('tls_client_auth needs a subject DN; self_signed_tls_client_auth needs jwks with x5c; --mtls-bound sets tls_client_certificate_bound_access_tokens', async () => {
+    expect(await refused({ ...machine, authMethod: 'tls_client_auth' })).toMatch(/tls_client_auth_subject_dn/);
+    expect(await refused({ ...machine, authMethod: 'tls_client_auth', tlsSubjectDn: 'not a dn' })).toMatch(/RFC 4514/);
+    expect(await refused({ ...machine, tlsSubjectDn: 'CN=a' })).toMatch(/is for tls_client_auth clients/);
+    const tls = await library().create({ ...machine, authMethod: 'tls_client_auth', tlsSubjectDn: 'CN=robot,O=Example', mtlsBound: true });
+    expect(tls).toMatchObject({ tls_client_auth_subject_dn: 'CN=robot,O=Example', tls_client_certificate_bound_access_tokens: true });
+    expect(tls).not.toHaveProperty('client_secret');
+    expect(await refused({ ...machine, authMethod: 'self_signed_tls_client_auth', jwks: { keys: [ec().pub] } as never })).toMatch(/x5c/);
+  });
+
+  it('update: moving to a key method drops the secret; a keyless client cannot move back to a secret; a public client stays public', async () => {
+    const lib = library();
+    const created = await lib.create({ ...machine });
+    const moved = await lib.update(created.client_id, { authMethod: 'private_key_jwt', jwks: { keys: [ec().pub] } as never });
+    expect(moved?.token_endpoint_auth_method).toBe('private_key_jwt');
+    expect(await lib.findForProvider(created.client_id)).not.toHaveProperty('client_secret');
+    await expect(lib.update(created.client_id, { authMethod: 'client_secret_basic' })).rejects.toThrow(/cannot switch to a secret method/);
+    const spa = await lib.create({ name: 'spa', public: true, redirectUris: ['https://app.example/cb'] });
+    await expect(lib.update(spa.client_id, { authMethod: 'private_key_jwt', jwks: { keys: [ec().pub] } as never })).rejects.toThrow(/stays public/);
   });
 });

@@ -1,6 +1,6 @@
 // oidc-provider storage behind one seam. Durable models (grants, refresh tokens) go to PostgreSQL;
-// short-lived ones (sessions, interactions, codes, opaque access tokens, replay detection) go to the
-// cache (Redis, or the in-process store). Clients come from auth.clients (operator-registered).
+// short-lived ones (sessions, interactions, codes, opaque access tokens, replay detection: its find
+// is an atomic claim) go to the cache (Redis, or the in-process store). Clients come from auth.clients (operator-registered).
 // `consume` is an atomic compare-and-set in both stores: of two concurrent redemptions exactly one
 // wins; the loser revokes the grant and gets invalid_grant (oidc-provider checks, then consumes).
 // Refresh tokens have a grace window (AUTH_REFRESH_REUSE_GRACE_SECONDS, see refresh-grace.ts): while a
@@ -11,6 +11,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { kvKeys } from '../constants';
 import { followClientChanges } from '../libraries/client-lifecycle';
 import type { ClientLibrary } from '../libraries/clients';
+import { claimReplayId, PROVISIONAL_CLAIM_SECONDS, REPLAY_MODEL } from '../libraries/replay-detection';
 import type { PayloadQueries } from '../queries/payloads';
 import type { RefreshReuseGrace } from './refresh-grace';
 
@@ -136,6 +137,9 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
       if (payload.userCode) await kv.set(kvKeys.byUserCode(payload.userCode), id, ttl);
     }
     async find(id: string) {
+      // ReplayDetection.unique() finds, then saves: the find claims the id atomically instead, so two
+      // processes presented the same assertion or proof at once cannot both see it as new.
+      if (this.model === REPLAY_MODEL) return (await claimReplayId(kv, id, '', PROVISIONAL_CLAIM_SECONDS)) ? undefined : { jti: id };
       const consumable = CONSUMABLE.has(this.model);
       const [raw, consumed] = await Promise.all([kv.get(key(this.model, id)), consumable ? kv.get(kvKeys.consumed(this.model, id)) : null]);
       if (!raw) return undefined;

@@ -4,6 +4,8 @@ import { grantClaim } from '@clouddocs/kv';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountLibrary } from '../accounts/accounts';
 import type { KeySetState } from '../keys/keys';
+import { ASSERTION_ALGS, ASSERTION_CLOCK_TOLERANCE, CLIENT_AUTH_METHODS } from '../libraries/client-authentication';
+import { MalformedCertificateError, presentedCertificate, subjectMatches, type PresentedCertificate } from '../libraries/client-certificates';
 import { ADMIN_SCOPES, ALL_SCOPES, API_SCOPES, isAdminScope, isApiScope } from '../scopes';
 import { TTL } from './ttl';
 import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames } from '../constants';
@@ -39,10 +41,22 @@ function refuseUnknownScopes(ctx: KoaContextWithOIDC): void {
   if (unknown.length) throw new errors.InvalidScope('requested scope is not supported', unknown.join(' '));
 }
 
+const LOCAL_ISSUER = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|\/|$)/;
+
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
   const { config, accounts, keys } = deps;
   const audience = config.DOCS_API_AUDIENCE;
   const https = config.AUTH_ISSUER.startsWith('https:');
+  const certificateHeaders = { trustProxy: config.AUTH_TRUST_PROXY, certHeader: config.AUTH_MTLS_CERT_HEADER, verifyHeader: config.AUTH_MTLS_VERIFY_HEADER };
+  /** RFC 8705: the certificate the trusted terminator forwarded; a malformed header is invalid_request. */
+  const certificateOf = (ctx: KoaContextWithOIDC): PresentedCertificate | undefined => {
+    try {
+      return presentedCertificate((name) => ctx.get(name), certificateHeaders);
+    } catch (err) {
+      if (err instanceof MalformedCertificateError) throw new errors.InvalidRequest(err.message);
+      throw err;
+    }
+  };
   return {
     adapter: deps.adapter,
     jwks: { keys: keys.jwks as never },
@@ -64,7 +78,14 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     claims: { openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name'] },
     // Only the code flow: no implicit or hybrid response types (RFC 9700 §2.1.2).
     responseTypes: ['code'],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // RFC 7523 private_key_jwt and RFC 8705 tls_client_auth / self_signed_tls_client_auth beside the
+    // secrets; the JWT introspection/revocation front accepts the same list (libraries/client-authentication).
+    clientAuthMethods: [...CLIENT_AUTH_METHODS],
+    // The library's default skew (15 s), named here because the JWT front allows the same for assertions.
+    clockTolerance: ASSERTION_CLOCK_TOLERANCE,
+    // jwks_uri of a client on this machine is fetched only for a localhost issuer (development, tests):
+    // elsewhere the library's protection against loopback and private addresses stays.
+    ...(LOCAL_ISSUER.test(config.AUTH_ISSUER) ? { fetch: (url: string | URL | Request, options?: RequestInit) => globalThis.fetch(url, { ...options, dispatcher: undefined } as RequestInit) } : {}),
     // RFC 6749 §4.1.3: the code exchange repeats the redirect_uri of the authorization request, even
     // for a client with a single registered one (the library's default lets it be omitted).
     allowOmittingSingleRegisteredRedirectUri: false,
@@ -75,6 +96,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       introspectionSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      // Asymmetric assertions only (no client_secret_jwt); discovery's token_endpoint_auth_signing_alg_values_supported.
+      clientAuthSigningAlgValues: [...ASSERTION_ALGS],
     },
     clientDefaults: { id_token_signed_response_alg: 'RS256', grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
     cookies: {
@@ -147,6 +170,20 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      // RFC 8705 behind a TLS terminator: its forwarded certificate, trusted only with AUTH_TRUST_PROXY.
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        tlsClientAuth: true,
+        selfSignedTlsClientAuth: true,
+        getCertificate: (ctx) => certificateOf(ctx)?.pem,
+        // tls_client_auth is the PKI method: only a certificate the terminator verified against its CAs.
+        certificateAuthorized: (ctx) => certificateOf(ctx)?.verified === true,
+        certificateSubjectMatches: (ctx, property, expected) => {
+          const certificate = certificateOf(ctx);
+          return property === 'tls_client_auth_subject_dn' && certificate !== undefined && subjectMatches(certificate.x509, expected);
+        },
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => deps.pages.logoutPrompt(ctx, form),

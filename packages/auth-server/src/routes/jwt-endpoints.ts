@@ -7,18 +7,32 @@
 // token introspects with its `cnf`, and a DPoP-bound one (`cnf.jkt`) as `token_type: DPoP` (RFC 9449 §6.2).
 import type { RevocationList } from '@clouddocs/kv';
 import type { Context, Next } from 'koa';
-import { InvalidClientError } from '../errors';
+import { BadRequestError, InvalidClientError } from '../errors';
 import type { AccessTokenVerifier } from '../libraries/access-tokens';
 import type { ClientAuthentication } from '../libraries/client-authentication';
+import { MalformedCertificateError, presentedCertificate, type CertificateHeaders } from '../libraries/client-certificates';
 import { actors, audit } from '../request-scope';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 export const JWT_ENDPOINTS = { introspection: '/token/introspection', revocation: '/token/revocation' } as const;
 
-export function jwtTokenEndpoints(deps: { tokens: AccessTokenVerifier; revocations: RevocationList; clientAuthentication: ClientAuthentication }) {
+export function jwtTokenEndpoints(deps: {
+  tokens: AccessTokenVerifier;
+  revocations: RevocationList;
+  clientAuthentication: ClientAuthentication;
+  issuer: string;
+  certificates: CertificateHeaders;
+}) {
   async function authenticate(ctx: Context, body: URLSearchParams, endpoint: 'introspection' | 'revocation') {
+    let certificate;
     try {
-      const client = await deps.clientAuthentication.authenticate(ctx.get('authorization'), body);
+      certificate = presentedCertificate((name) => ctx.get(name), deps.certificates);
+    } catch (err) {
+      if (err instanceof MalformedCertificateError) throw new BadRequestError(err.message);
+      throw err;
+    }
+    try {
+      const client = await deps.clientAuthentication.authenticate({ authorization: ctx.get('authorization'), body, endpoint: `${deps.issuer}${JWT_ENDPOINTS[endpoint]}`, certificate });
       if (endpoint === 'introspection' && !client.confidential) throw new InvalidClientError();
       return client;
     } catch (err) {

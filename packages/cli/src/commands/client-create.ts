@@ -4,6 +4,7 @@ import { bindClientToOrg, OrganizationNotFoundError, ProblemError } from '@cloud
 import { parseOptions, required } from '../args';
 import { withContext } from '../context';
 import { CliError, type CommandResult } from '../output';
+import { authLines, clientAuthInput, CLIENT_AUTH_FLAGS } from './client-auth-flags';
 
 const ROLES = ['owner', 'admin', 'editor', 'viewer'];
 
@@ -19,6 +20,7 @@ export async function run(args: string[]): Promise<CommandResult> {
     'application-type': { type: 'string' },
     org: { type: 'string' },
     role: { type: 'string' },
+    ...CLIENT_AUTH_FLAGS,
   });
   const name = required(opts.name, '--name');
   if ((opts.org === undefined) !== (opts.role === undefined)) throw new CliError('--org and --role go together', 2);
@@ -41,6 +43,7 @@ export async function run(args: string[]): Promise<CommandResult> {
             public: opts.public,
             applicationType,
             dpopBoundAccessTokens: opts.dpop,
+            ...clientAuthInput(opts),
           },
           trx,
         );
@@ -55,7 +58,7 @@ export async function run(args: string[]): Promise<CommandResult> {
             target: { type: 'client', id: client.client_id },
             outcome: 'success',
             orgId: opts.org ?? null,
-            detail: { name, grants: client.grant_types, public: !client.client_secret, org: opts.org ?? null, role: opts.role ?? null },
+            detail: { name, grants: client.grant_types, public: client.token_endpoint_auth_method === 'none', authMethod: client.token_endpoint_auth_method, org: opts.org ?? null, role: opts.role ?? null },
           },
         ]);
         return client;
@@ -65,6 +68,7 @@ export async function run(args: string[]): Promise<CommandResult> {
       if (created.client_secret) lines.push(`client_secret: ${created.client_secret}   (shown once; store it now)`);
       lines.push(`token_endpoint_auth_method: ${created.token_endpoint_auth_method}`, `grants: ${created.grant_types.join(', ')}`, `scope: ${created.scope}`);
       if (created.redirect_uris.length) lines.push(`redirect_uris: ${created.redirect_uris.join(', ')}`);
+      lines.push(...authLines(created));
       if (created.dpop_bound_access_tokens) lines.push('dpop_bound_access_tokens: true (every token request needs a DPoP proof)');
       if (opts.org) lines.push(`bound to org ${opts.org} as ${opts.role}`);
       return { json, text: lines.join('\n') };

@@ -4,10 +4,11 @@
 // same: a change reaches every auth server process at once, disabling or deleting revokes the
 // client's grants and tokens. Every change is audited with the CLI as actor. A client's secret is
 // never printed by `show` or `list`; `rotate-secret` prints the new one once.
-import { ClientError, type ClientInput, type ClientView } from '@clouddocs/auth-server';
+import { ClientError, SECRET_METHODS, type ClientInput, type ClientView } from '@clouddocs/auth-server';
 import { parseOptions } from '../args';
 import { allPages, CLI_ACTOR, idAndRest, recorded, withOperator } from '../operator';
 import { CliError, type CommandResult } from '../output';
+import { authLines, clientAuthInput, CLIENT_AUTH_FLAGS } from './client-auth-flags';
 
 const missing = (id: string) => `no client has the id ${id}`;
 const MAX_OVERLAP = 30 * 24 * 3600;
@@ -24,6 +25,7 @@ function describe(c: ClientView): string {
   if (c.redirect_uris.length) lines.push(`redirect_uris: ${c.redirect_uris.join(', ')}`);
   if (c.post_logout_redirect_uris.length) lines.push(`post_logout_redirect_uris: ${c.post_logout_redirect_uris.join(', ')}`);
   if (c.dpop_bound_access_tokens) lines.push('dpop_bound_access_tokens: true');
+  lines.push(...authLines(c));
   if (c.previous_secret_expires_at) lines.push(`previous secret works until: ${c.previous_secret_expires_at}`);
   lines.push(`created_at: ${c.created_at}`, `updated_at: ${c.updated_at}`);
   return lines.join('\n');
@@ -69,8 +71,9 @@ export async function update(args: string[]): Promise<CommandResult> {
     dpop: { type: 'boolean' },
     'no-dpop': { type: 'boolean' },
     'application-type': { type: 'string' },
+    ...CLIENT_AUTH_FLAGS,
   });
-  const change: Partial<ClientInput> = {};
+  const change: Partial<ClientInput> = clientAuthInput(opts);
   if (opts.name !== undefined) change.name = opts.name;
   if (opts['redirect-uri'] !== undefined) change.redirectUris = opts['redirect-uri'];
   if (opts['post-logout-redirect-uri'] !== undefined) change.postLogoutRedirectUris = opts['post-logout-redirect-uri'];
@@ -83,7 +86,7 @@ export async function update(args: string[]): Promise<CommandResult> {
     if (applicationType !== 'web' && applicationType !== 'native') throw new CliError('--application-type must be web or native', 2);
     change.applicationType = applicationType;
   }
-  if (Object.keys(change).length === 0) throw new CliError('nothing to change: give --name, --redirect-uri, --post-logout-redirect-uri, --grant, --scope, --dpop/--no-dpop or --application-type', 2);
+  if (Object.keys(change).length === 0) throw new CliError('nothing to change: give --name, --redirect-uri, --post-logout-redirect-uri, --grant, --scope, --dpop/--no-dpop, --application-type, --auth-method, --jwks-file, --jwks-uri, --tls-subject-dn or --mtls-bound', 2);
   return withOperator(async (op) => {
     const client = await recorded(op, await rules(() => op.clientLifecycle.update(CLI_ACTOR, id, change)), missing(id));
     return { json: { ...client }, text: `updated client ${client.client_id}\n${describe(client)}` };
@@ -122,6 +125,7 @@ export async function rotateSecret(args: string[]): Promise<CommandResult> {
     const client = await op.clients.get(id);
     if (!client) throw new CliError(missing(id));
     if (client.token_endpoint_auth_method === 'none') throw new CliError(`client ${id} is public: it has no secret to rotate`);
+    if (!SECRET_METHODS.includes(client.token_endpoint_auth_method)) throw new CliError(`client ${id} authenticates with ${client.token_endpoint_auth_method}: it has no secret to rotate`);
     const rotated = await recorded(op, await op.clientLifecycle.rotateSecret(CLI_ACTOR, id, Number(raw)), missing(id));
     const previous = rotated.previous_secret_expires_at ? `the previous secret works until ${rotated.previous_secret_expires_at}` : 'the previous secret no longer works';
     return {

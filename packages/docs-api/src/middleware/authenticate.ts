@@ -11,10 +11,14 @@
 // - an unbound token sent as DPoP → 401 `DPoP error="invalid_token"`;
 // - a DPoP-bound token sent as DPoP: its proof is checked on every request (dpop-proof.ts), else 401
 //   `DPoP error="invalid_dpop_proof"`;
+// - a certificate-bound token (`cnf["x5t#S256"]`, RFC 8705 §3) → 401 invalid_token unless the client
+//   certificate the trusted terminator forwarded (DOCS_API_MTLS_CERT_HEADER, only with
+//   DOCS_API_TRUST_PROXY) has that SHA-256 thumbprint; a malformed certificate header is the same 401;
 // - `Bearer cd_pat_…` is an API key (api-key-verifier.ts): its user, with its scopes; any failure → 401
 //   invalid_token. An API key sent as DPoP is 401 invalid_token (a key is never bound to a proof key).
 import { InvalidRequestHeaderError, UnauthorizedError, type AuthScheme } from '../errors';
 import { API_KEY_PREFIX, type ApiKeyVerifier } from '../api-key-verifier';
+import type { ReadClientCertificate } from '../client-certificate';
 import type { VerifyDpopProof } from '../dpop-proof';
 import type { VerifyAccessToken } from '../token-verifier';
 import { eventContext, type Step } from './state';
@@ -23,7 +27,12 @@ const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([^ ].*)$/; // RFC 9110 §1
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/; // RFC 6750 §2.1 b64token, RFC 9110 §11.2 token68
 const SCHEMES: Record<string, AuthScheme> = { bearer: 'Bearer', dpop: 'DPoP' };
 
-export function authenticate(verifyAccessToken: VerifyAccessToken, verifyDpopProof: VerifyDpopProof, apiKeys: Pick<ApiKeyVerifier, 'verify'>): Step {
+export function authenticate(
+  verifyAccessToken: VerifyAccessToken,
+  verifyDpopProof: VerifyDpopProof,
+  apiKeys: Pick<ApiKeyVerifier, 'verify'>,
+  clientCertificate: ReadClientCertificate = () => undefined,
+): Step {
   return async (ctx, next) => {
     const header = ctx.get('authorization');
     if (header === '') throw new UnauthorizedError('an access token is required', false);
@@ -46,6 +55,12 @@ export function authenticate(verifyAccessToken: VerifyAccessToken, verifyDpopPro
     if (scheme === 'DPoP') {
       if (!token.jkt) throw new UnauthorizedError('this token is not DPoP-bound: send it as "Authorization: Bearer <token>"', true);
       await verifyDpopProof({ method: ctx.method, path: ctx.path, proofs: ctx.req.headersDistinct.dpop ?? [], ath: token.hash, jkt: token.jkt });
+    }
+    if (token.x5t) {
+      const certificate = clientCertificate((name) => ctx.get(name));
+      if (!certificate) throw new UnauthorizedError('this token is bound to a client certificate: send it over mutual TLS with that certificate', true, scheme);
+      if ('malformed' in certificate) throw new UnauthorizedError(certificate.malformed, true, scheme);
+      if (certificate.thumbprint !== token.x5t) throw new UnauthorizedError('the client certificate is not the one this token is bound to', true, scheme);
     }
     ctx.state.principal = token.principal;
     await next();

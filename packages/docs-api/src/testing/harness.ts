@@ -184,6 +184,8 @@ export interface HarnessOptions {
   keySource?: 'local' | 'http';
   /** Start with the stand-in auth server answering 503 (for readiness tests). */
   authServerDown?: boolean;
+  /** Extra configuration of the API (e.g. DOCS_API_TRUST_PROXY). */
+  env?: Record<string, string>;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness & { authServer?: Awaited<ReturnType<typeof serveAuthServer>> }> {
@@ -206,6 +208,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     REDIS_URL: process.env.REDIS_URL,
     REDIS_PREFIX: `clouddocs-test-${randomBytes(4).toString('hex')}:`,
     LOG_LEVEL: 'silent',
+    ...options.env,
   });
   const kv = createKv(config);
   const revocations = new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
