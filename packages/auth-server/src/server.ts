@@ -25,6 +25,8 @@ import { createClientAuthentication } from './libraries/client-authentication';
 import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
 import { createApiKeyLibrary } from './libraries/api-keys';
+import { createBackchannelLogout } from './libraries/backchannel-logout';
+import { startBackchannelDelivery } from './oidc/backchannel-delivery';
 import { createGrantLibrary } from './libraries/grants';
 import { createInteractionLibrary } from './libraries/interactions';
 import { startKeyRotation } from './libraries/key-rotation';
@@ -112,6 +114,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   // oidc-provider on those stores; its pages and events plug in through callbacks.
   let host: ReturnType<typeof createProviderHost> | undefined;
   const provider = () => host!.provider();
+  let delivery: ReturnType<typeof startBackchannelDelivery> | undefined;
+  const backchannel = createBackchannelLogout({ knex, clients, onEnqueued: () => delivery?.kick() });
   const interactions = createInteractionLibrary({ provider });
   const grants = createGrantLibrary({ payloads, kv, revocations, clientName: (id) => interactions.clientName(id) });
   const refreshGrace = createRefreshGrace({ answers: createRefreshAnswerLibrary({ kv, box, graceSeconds: config.AUTH_REFRESH_REUSE_GRACE_SECONDS }), logger });
@@ -135,11 +139,25 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     wire: (p) => {
       wireProviderEvents(p, { grants, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }), replaying: refreshGrace.replaying });
       p.use(refreshGrace.middleware);
+      // RP-initiated logout: oidc-provider asks each client to deliver its logout token itself, at once
+      // and only once; the delivery is queued instead (durable, retried, audited: oidc/backchannel-delivery).
+      (p.Client.prototype as unknown as { backchannelLogout(sub: string, sid?: string): Promise<void> }).backchannelLogout = async function (this: { clientId: string }, sub, sid) {
+        await backchannel.enqueue([{ clientId: this.clientId, sub, sid }], 'rp_logout');
+      };
     },
   });
 
   const mailer = deps.mailer ?? createMailer({ config, logger });
-  const sessions = createSessionDirectory({ provider, kv });
+  const sessions = createSessionDirectory({ provider, kv, onEnded: backchannel.sessionEnded });
+  delivery = startBackchannelDelivery({
+    queries: backchannel.queries,
+    provider,
+    audit,
+    logger,
+    timeoutSeconds: config.AUTH_BACKCHANNEL_TIMEOUT_SECONDS,
+    attempts: config.AUTH_BACKCHANNEL_ATTEMPTS,
+    retrySeconds: config.AUTH_BACKCHANNEL_RETRY_SECONDS,
+  });
   const tokens = createAccountTokenLibrary({ knex });
   const stopKeyRotation = startKeyRotation({
     keyStore,
@@ -230,6 +248,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       accepting = false;
       host!.stop();
       stopKeyRotation();
+      await delivery?.stop();
       if (server) {
         await new Promise<void>((resolve) => {
           server!.close(() => resolve());

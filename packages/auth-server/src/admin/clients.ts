@@ -25,6 +25,8 @@ function inputOf(body: z.infer<typeof clientUpdate> & { token_endpoint_auth_meth
   if (body.token_endpoint_auth_method !== undefined) input.public = body.token_endpoint_auth_method === 'none';
   if (body.application_type !== undefined) input.applicationType = body.application_type;
   if (body.dpop_bound_access_tokens !== undefined) input.dpopBoundAccessTokens = body.dpop_bound_access_tokens;
+  if (body.backchannel_logout_uri !== undefined) input.backchannelLogoutUri = body.backchannel_logout_uri;
+  if (body.backchannel_logout_session_required !== undefined) input.backchannelLogoutSessionRequired = body.backchannel_logout_session_required;
   return input;
 }
 

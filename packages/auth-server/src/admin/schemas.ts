@@ -24,6 +24,8 @@ export const clientCreate = z
     token_endpoint_auth_method: z.enum(['client_secret_basic', 'none']).optional(),
     application_type: z.enum(['web', 'native']).optional(),
     dpop_bound_access_tokens: z.boolean().optional(),
+    backchannel_logout_uri: text(2000).optional(),
+    backchannel_logout_session_required: z.boolean().optional(),
   })
   .strict();
 
@@ -35,6 +37,8 @@ export const clientUpdate = z
     grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
     scope: text(1000).optional(),
     dpop_bound_access_tokens: z.boolean().optional(),
+    backchannel_logout_uri: text(2000).nullable().optional(),
+    backchannel_logout_session_required: z.boolean().optional(),
   })
   .strict();
 
@@ -51,6 +55,8 @@ export const clientView = z.object({
   scope: z.string(),
   token_endpoint_auth_method: z.string(),
   dpop_bound_access_tokens: z.boolean().optional(),
+  backchannel_logout_uri: z.string().optional(),
+  backchannel_logout_session_required: z.boolean().optional(),
   disabled: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),

@@ -20,6 +20,10 @@ export interface ClientInput {
   applicationType?: 'web' | 'native';
   /** RFC 9449 §5.2: the client's access tokens are DPoP-bound; its token requests must carry a proof. */
   dpopBoundAccessTokens?: boolean;
+  /** OIDC Back-Channel Logout 1.0: where logout tokens are POSTed (null removes it). */
+  backchannelLogoutUri?: string | null;
+  /** The logout token must carry the session's `sid`. */
+  backchannelLogoutSessionRequired?: boolean;
 }
 
 export interface RegisteredClient {
@@ -34,6 +38,8 @@ export interface RegisteredClient {
   scope: string;
   application_type: 'web' | 'native';
   dpop_bound_access_tokens?: true;
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: boolean;
 }
 
 export class ClientError extends Error {
@@ -46,21 +52,21 @@ const LOOPBACK = new Set(['127.0.0.1', '[::1]']);
  * Redirect URI rules: absolute, no fragment, https anywhere; http only for loopback IP literals
  * (RFC 8252 §7.3) or when the issuer itself is on localhost (development).
  */
-export function redirectUriProblem(uri: string, issuer: string): string | undefined {
+export function redirectUriProblem(uri: string, issuer: string, what = 'redirect URI'): string | undefined {
   let url: URL;
   try {
     url = new URL(uri);
   } catch {
-    return `redirect URI ${JSON.stringify(uri)} is not an absolute URL`;
+    return `${what} ${JSON.stringify(uri)} is not an absolute URL`;
   }
-  if (url.hash || uri.includes('#')) return `redirect URI ${uri} must not contain a fragment`;
-  if (url.username || url.password) return `redirect URI ${uri} must not contain credentials`;
+  if (url.hash || uri.includes('#')) return `${what} ${uri} must not contain a fragment`;
+  if (url.username || url.password) return `${what} ${uri} must not contain credentials`;
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol !== 'http:') return `redirect URI ${uri} must use https (or http on loopback)`;
+  if (url.protocol !== 'http:') return `${what} ${uri} must use https (or http on loopback)`;
   if (LOOPBACK.has(url.hostname)) return undefined;
   const issuerHost = new URL(issuer).hostname;
   if (issuerHost === 'localhost' || LOOPBACK.has(issuerHost) || issuerHost === '127.0.0.1') return undefined;
-  return `redirect URI ${uri} must use https: plain http is only for loopback addresses or a localhost issuer`;
+  return `${what} ${uri} must use https: plain http is only for loopback addresses or a localhost issuer`;
 }
 
 /** Client metadata from an operator's input, by the rules every client follows; ClientError otherwise. */
@@ -84,6 +90,15 @@ export function clientMetadata(input: ClientInput, issuer: string) {
     const problem = redirectUriProblem(uri, issuer);
     if (problem) throw new ClientError(problem);
   }
+  const backchannel = input.backchannelLogoutUri ?? undefined;
+  if (backchannel !== undefined) {
+    // OIDC Back-Channel Logout 1.0 §2.2: the redirect URI rules, and no fragment.
+    const problem = redirectUriProblem(backchannel, issuer, 'backchannel logout URI');
+    if (problem) throw new ClientError(problem);
+    if (!grants.includes('authorization_code')) throw new ClientError('a backchannel logout URI is only for clients that sign people in (authorization_code)');
+  } else if (input.backchannelLogoutSessionRequired) {
+    throw new ClientError('backchannel_logout_session_required needs a backchannel logout URI');
+  }
   const defaultScope = grants.includes('authorization_code') ? DEFAULT_CLIENT_SCOPES : API_SCOPES;
   const scopes = input.scope === undefined ? [...defaultScope] : input.scope.split(/\s+/).filter(Boolean);
   for (const s of scopes) if (!ALL_SCOPES.includes(s)) throw new ClientError(`unknown scope ${JSON.stringify(s)}`);
@@ -98,6 +113,7 @@ export function clientMetadata(input: ClientInput, issuer: string) {
     scope: [...new Set(scopes)].join(' '),
     token_endpoint_auth_method: (isPublic ? 'none' : 'client_secret_basic') as RegisteredClient['token_endpoint_auth_method'],
     ...(input.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true as const } : {}),
+    ...(backchannel !== undefined ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: input.backchannelLogoutSessionRequired === true } : {}),
   };
 }
 
@@ -123,6 +139,8 @@ function inputOf(metadata: Metadata): ClientInput {
     public: metadata.token_endpoint_auth_method === 'none',
     applicationType: metadata.application_type,
     dpopBoundAccessTokens: metadata.dpop_bound_access_tokens === true,
+    backchannelLogoutUri: metadata.backchannel_logout_uri ?? null,
+    backchannelLogoutSessionRequired: metadata.backchannel_logout_session_required === true,
   };
 }
 
@@ -162,6 +180,8 @@ export function createClientLibrary(deps: { knex: Knex; box: SecretBox; issuer: 
       const row = await queries.byId(clientId, trx);
       if (!row) return undefined;
       const current = inputOf(row.metadata as Metadata);
+      // Removing the backchannel logout URI removes what only it means.
+      if (change.backchannelLogoutUri === null && change.backchannelLogoutSessionRequired === undefined) current.backchannelLogoutSessionRequired = false;
       const metadata = clientMetadata({ ...current, ...change, public: current.public, applicationType: change.applicationType ?? current.applicationType }, deps.issuer);
       await queries.update(clientId, { name: metadata.client_name, metadata: JSON.stringify(metadata) }, trx);
       return view((await queries.byId(clientId, trx))!);

@@ -147,6 +147,9 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      // OIDC Back-Channel Logout 1.0 (discovery, client metadata); the tokens are delivered from a durable
+      // queue (libraries/backchannel-logout.ts), not by the library's one fire-and-forget attempt.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => deps.pages.logoutPrompt(ctx, form),

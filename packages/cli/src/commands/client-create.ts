@@ -16,6 +16,8 @@ export async function run(args: string[]): Promise<CommandResult> {
     scope: { type: 'string' },
     public: { type: 'boolean' },
     dpop: { type: 'boolean' },
+    'backchannel-logout-uri': { type: 'string' },
+    'backchannel-logout-session-required': { type: 'boolean' },
     'application-type': { type: 'string' },
     org: { type: 'string' },
     role: { type: 'string' },
@@ -41,6 +43,8 @@ export async function run(args: string[]): Promise<CommandResult> {
             public: opts.public,
             applicationType,
             dpopBoundAccessTokens: opts.dpop,
+            backchannelLogoutUri: opts['backchannel-logout-uri'],
+            backchannelLogoutSessionRequired: opts['backchannel-logout-session-required'],
           },
           trx,
         );
