@@ -26,6 +26,8 @@ import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
 import { createApiKeyLibrary } from './libraries/api-keys';
 import { createBackchannelLogout } from './libraries/backchannel-logout';
+import { createRegistrationTokenLibrary } from './libraries/registration-tokens';
+import { registrationGate } from './routes/registration';
 import { startBackchannelDelivery } from './oidc/backchannel-delivery';
 import { createGrantLibrary } from './libraries/grants';
 import { createInteractionLibrary } from './libraries/interactions';
@@ -104,6 +106,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const payloads = createPayloadQueries(knex);
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
+  const registrationTokens = createRegistrationTokenLibrary({ knex });
   const keyStore = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
   if (await keyStore.ensure()) logger.info('created the first signing key set');
   const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
@@ -123,6 +126,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     payloads,
     kv,
     clients,
+    registrationTokens,
     refreshGrace: refreshGrace.adapterHooks,
     async onReuse(model, grantId) {
       if (!grantId) return;
@@ -170,6 +174,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER });
   const clientLifecycle = createClientLifecycle({ clients, payloads, grants, revocations, kv });
   const apiKeys = createApiKeyLibrary({ knex, revocations });
+  const limits = createLimits(kv);
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -188,7 +193,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     mailer,
     interactionCsrf: createInteractionCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, interactionCookie: cookies.interaction }),
     pageCsrf: createPageCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, cookieName: cookies.csrf, https }),
-    limits: createLimits(kv),
+    limits,
     accountStateCookie: cookies.accountState,
     users,
     activity: createActivityLibrary({ knex }),
@@ -198,6 +203,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
   const admin = adminApi({
     clients: { clients, lifecycle: clientLifecycle },
+    registrationTokens: { tokens: registrationTokens },
     users: { users, apiKeys },
     keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
     steps: createAdminSteps({ tokens: accessTokens, revocations, audience: config.ADMIN_API_AUDIENCE }),
@@ -221,6 +227,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     admin,
     jwtTokenEndpoints({ tokens: accessTokens, revocations, clientAuthentication: createClientAuthentication({ provider }) }),
     pages(pageDeps),
+    registrationGate({ provider, tokens: registrationTokens, clients, lifecycle: clientLifecycle, limits, issuer: config.AUTH_ISSUER }),
     providerOutcome(() => host!.handler()),
   ];
   for (const layer of layers) app.use(layer);

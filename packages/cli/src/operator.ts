@@ -60,6 +60,7 @@ function build(ctx: CliContext) {
   return {
     kv,
     mailer,
+    knex,
     accounts,
     clients,
     keys,

@@ -29,6 +29,7 @@ export const commands: Record<string, Command> = {
   'client enable': lazy('enable a disabled client: ID', pick(clientManage, 'enable')),
   'client delete': lazy('delete a client, its grants and tokens: ID', pick(clientManage, 'remove')),
   'client rotate-secret': lazy('a new client secret, shown once: ID [--previous-expires-in S] (the old one works S more seconds; 0 by default)', pick(clientManage, 'rotateSecret')),
+  'client registration-token create': lazy('an initial access token for dynamic client registration, shown once: [--max-uses N] [--expires-in S]', () => import('./registration-token-create')),
   'user list': lazy('list the users [--email E]', pick(userManage, 'list')),
   'user show': lazy('show one user: ID', pick(userManage, 'show')),
   'user disable': lazy('disable a user: ID (sign-in refused; sessions, grants and tokens ended)', pick(userManage, 'disable')),
