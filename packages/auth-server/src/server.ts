@@ -26,6 +26,7 @@ import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
 import { createApiKeyLibrary } from './libraries/api-keys';
 import { createBackchannelLogout } from './libraries/backchannel-logout';
+import { isLocalIssuer } from './libraries/clients';
 import { createRegistrationTokenLibrary } from './libraries/registration-tokens';
 import { registrationGate } from './routes/registration';
 import { startBackchannelDelivery } from './oidc/backchannel-delivery';
@@ -161,6 +162,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     timeoutSeconds: config.AUTH_BACKCHANNEL_TIMEOUT_SECONDS,
     attempts: config.AUTH_BACKCHANNEL_ATTEMPTS,
     retrySeconds: config.AUTH_BACKCHANNEL_RETRY_SECONDS,
+    allowInternal: isLocalIssuer(config.AUTH_ISSUER),
   });
   const tokens = createAccountTokenLibrary({ knex });
   const stopKeyRotation = startKeyRotation({

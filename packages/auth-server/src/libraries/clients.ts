@@ -55,6 +55,12 @@ export class ClientError extends Error {
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]']);
 
+/** An issuer on localhost or a loopback address: a development server. */
+export function isLocalIssuer(issuer: string): boolean {
+  const host = new URL(issuer).hostname;
+  return host === 'localhost' || LOOPBACK.has(host);
+}
+
 /**
  * Redirect URI rules: absolute, no fragment, https anywhere; http only for loopback IP literals
  * (RFC 8252 §7.3) or when the issuer itself is on localhost (development).
@@ -71,8 +77,7 @@ export function redirectUriProblem(uri: string, issuer: string, what = 'redirect
   if (url.protocol === 'https:') return undefined;
   if (url.protocol !== 'http:') return `${what} ${uri} must use https (or http on loopback)`;
   if (LOOPBACK.has(url.hostname)) return undefined;
-  const issuerHost = new URL(issuer).hostname;
-  if (issuerHost === 'localhost' || LOOPBACK.has(issuerHost) || issuerHost === '127.0.0.1') return undefined;
+  if (isLocalIssuer(issuer)) return undefined;
   return `${what} ${uri} must use https: plain http is only for loopback addresses or a localhost issuer`;
 }
 

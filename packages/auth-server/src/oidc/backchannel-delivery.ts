@@ -8,6 +8,7 @@
 import type { AuditLog } from '@clouddocs/audit';
 import type { Logger } from '@clouddocs/observability';
 import type Provider from 'oidc-provider';
+import { OutboundRefusedError, OutboundTimeoutError, postForm } from '../libraries/outbound-post';
 import type { DeliveryQueries, DeliveryRow } from '../queries/backchannel-deliveries';
 import { actors } from '../request-scope';
 
@@ -24,6 +25,8 @@ export interface BackchannelDeliveryOptions {
   timeoutSeconds: number;
   attempts: number;
   retrySeconds: number;
+  /** Deliveries may go to loopback and private addresses (only a localhost issuer: development). */
+  allowInternal: boolean;
 }
 
 type ProviderClient = InstanceType<Provider['Client']> & { backchannelLogoutUri?: string };
@@ -49,23 +52,19 @@ export function startBackchannelDelivery(options: BackchannelDeliveryOptions) {
   async function attempt(row: DeliveryRow): Promise<{ error: string; status?: number; final?: boolean } | undefined> {
     const client = (await options.provider().Client.find(row.client_id).catch(() => undefined)) as ProviderClient | undefined;
     if (!client?.backchannelLogoutUri) return { error: 'the client is gone, disabled or has no backchannel logout URI', final: true };
-    let response: Response;
+    let status: number;
     try {
-      response = await fetch(client.backchannelLogoutUri, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ logout_token: await logoutToken(client, row) }).toString(),
-        signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
-      });
+      const body = new URLSearchParams({ logout_token: await logoutToken(client, row) }).toString();
+      status = await postForm(new URL(client.backchannelLogoutUri), body, { timeoutMs: options.timeoutSeconds * 1000, allowInternal: options.allowInternal });
     } catch (err) {
-      const e = err as { name?: string; cause?: { code?: string } };
-      return { error: e.name === 'TimeoutError' ? `no answer within ${options.timeoutSeconds} s` : `request failed (${e.cause?.code ?? e.name ?? 'error'})` };
+      if (err instanceof OutboundTimeoutError) return { error: `no answer within ${options.timeoutSeconds} s` };
+      if (err instanceof OutboundRefusedError) return { error: `refused: ${err.message} (back-channel logout goes to public addresses only)`, final: true };
+      const e = err as { code?: string; name?: string };
+      return { error: `request failed (${e.code ?? e.name ?? 'error'})` };
     }
-    await response.body?.cancel().catch(() => undefined);
-    if (response.status >= 200 && response.status < 300) return undefined;
-    const what = response.status >= 300 && response.status < 400 ? 'a redirect (not followed)' : `HTTP ${response.status}`;
-    return { error: `answered ${what}`, status: response.status };
+    if (status >= 200 && status < 300) return undefined;
+    const what = status >= 300 && status < 400 ? 'a redirect (not followed)' : `HTTP ${status}`;
+    return { error: `answered ${what}`, status };
   }
 
   async function deliver(row: DeliveryRow): Promise<void> {
