@@ -190,6 +190,24 @@ describe('every way a session ends reaches the RP', () => {
     expect(logout!.sid).toBe(decodeJwtParts(tokens.id_token!).payload.sid);
   });
 
+  it('a password change in the account console signs out the other sessions: their apps get a logout token, this one\'s do not', async () => {
+    const client = await backchannelClient('/others');
+    const user = await stack.createUser();
+    const elsewhere = new Visitor(stack);
+    const elsewhereTokens = await elsewhere.signIn(client, user);
+    const here = new Visitor(stack);
+    await here.signIn(client, user);
+    await signInToAccount(here, user);
+    const changed = await here.submitAndFollow(await here.get('/account'), '/account/password', { current: user.password, password: 'saffron-glacier-ember-19' });
+    expect(changed.status).toBe(200);
+    const [logout] = await verifiedAt('/others', client.client_id);
+    expect(logout!.sid).toBe(decodeJwtParts(elsewhereTokens.id_token!).payload.sid);
+    const delivered = await auditedAtLeast('auth.backchannel_logout.delivered', client.client_id);
+    expect(delivered[0]!.detail).toMatchObject({ reason: 'session_revoked' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(received.filter((r) => r.path === '/others')).toHaveLength(1);
+  });
+
   it('a password reset ends every session with a logout token to each app', async () => {
     const client = await backchannelClient('/reset', false);
     const user = await stack.createUser();
