@@ -229,7 +229,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     admin,
     jwtTokenEndpoints({ tokens: accessTokens, revocations, clientAuthentication: createClientAuthentication({ provider }) }),
     pages(pageDeps),
-    registrationGate({ provider, tokens: registrationTokens, clients, lifecycle: clientLifecycle, limits, issuer: config.AUTH_ISSUER }),
+    registrationGate({ provider, tokens: registrationTokens, lifecycle: clientLifecycle, limits, issuer: config.AUTH_ISSUER }),
     providerOutcome(() => host!.handler()),
   ];
   for (const layer of layers) app.use(layer);

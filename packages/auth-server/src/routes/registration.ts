@@ -11,10 +11,9 @@
 import type { Actor } from '@clouddocs/audit';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { ClientMetadataError } from '../errors';
-import { RegistrationTokenRequiredError } from '../errors';
+import { ClientMetadataError, RegistrationTokenRequiredError } from '../errors';
 import type { ClientLifecycle } from '../libraries/client-lifecycle';
-import { ClientError, clientMetadata, registrationInput, type ClientLibrary } from '../libraries/clients';
+import { ClientError, clientMetadata, registrationInput } from '../libraries/clients';
 import type { Limits } from '../libraries/limits';
 import type { RegistrationTokenLibrary } from '../libraries/registration-tokens';
 import { actors, audit } from '../request-scope';
@@ -38,7 +37,7 @@ function jsonBody(ctx: Context): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-export function registrationGate(deps: { provider: () => Provider; tokens: RegistrationTokenLibrary; clients: ClientLibrary; lifecycle: ClientLifecycle; limits: Limits; issuer: string }) {
+export function registrationGate(deps: { provider: () => Provider; tokens: RegistrationTokenLibrary; lifecycle: ClientLifecycle; limits: Limits; issuer: string }) {
   /** The client's metadata by the rules, as the JSON the provider registers; ClientMetadataError otherwise. */
   function normalised(ctx: Context, body: Record<string, unknown>, actor: Actor, clientId: string | null): Record<string, unknown> {
     try {
