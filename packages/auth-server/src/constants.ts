@@ -52,6 +52,7 @@ export const LIMITS = {
   verifyMails: 'verify-mail',
   signupsPerIp: 'signup-ip',
   resetsPerIp: 'reset-ip',
+  registrationsPerIp: 'registration-ip',
   resetsPerAccount: 'reset-account',
   secondFactorFailures: 'mfa-fail',
 } as const;

@@ -81,6 +81,25 @@ export class UnauthorizedError extends AuthServerError {
   }
 }
 
+/** RFC 7591 §3.2.2: registration metadata the server will not take. */
+export class ClientMetadataError extends AuthServerError {
+  constructor(code: 'invalid_redirect_uri' | 'invalid_client_metadata', message: string) {
+    super(400, code, message, { title: 'Request not accepted' });
+  }
+}
+
+/** RFC 7591 §3 / RFC 6750 §3: a registration without an initial access token, or with one that is not usable. */
+export class RegistrationTokenRequiredError extends AuthServerError {
+  constructor(tokenSent: boolean) {
+    const message = tokenSent ? 'the initial access token is unknown, used up, expired or revoked' : 'registration needs an initial access token (Authorization: Bearer …)';
+    super(401, tokenSent ? 'invalid_token' : 'missing_token', message, {
+      oauthError: 'invalid_token',
+      title: 'Unauthorized',
+      headers: { 'WWW-Authenticate': tokenSent ? `Bearer realm="clouddocs-registration", error="invalid_token"` : 'Bearer realm="clouddocs-registration"' },
+    });
+  }
+}
+
 /** RFC 6750 §3.1: the token lacks the scope this request needs. */
 export class InsufficientScopeError extends AuthServerError {
   constructor(readonly scope: string) {

@@ -13,6 +13,8 @@ export { createClientLifecycle, type ClientLifecycle } from './libraries/client-
 export { createUserLifecycle, type UserLifecycle, type UserView } from './libraries/user-lifecycle';
 export { type ClientView } from './libraries/clients';
 export { createGrantLibrary } from './libraries/grants';
+export { createRegistrationTokenLibrary, RegistrationTokenError, REGISTRATION_TOKEN_PREFIX, type RegistrationTokenView } from './libraries/registration-tokens';
+export { createBackchannelLogout, type BackchannelLogout } from './libraries/backchannel-logout';
 export { createSessionDirectory, endAccountSessionsInCache, type SessionDirectory } from './libraries/sessions';
 export { createPayloadQueries } from './queries/payloads';
 export { createMfaLibrary } from './mfa/totp';

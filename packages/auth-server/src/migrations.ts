@@ -171,6 +171,48 @@ export const authMigrations: Migration[] = [
     },
   },
   {
+    // OIDC Back-Channel Logout 1.0: one row per logout token to deliver, so that a restart loses none.
+    // A process claims due rows (FOR UPDATE SKIP LOCKED) by moving next_attempt_at past its lease; the
+    // token itself is signed at delivery time and never stored.
+    name: 'auth_009_backchannel_logout',
+    async up(knex) {
+      await knex.raw(`
+        CREATE TABLE auth.backchannel_deliveries (
+          id text PRIMARY KEY,
+          client_id text NOT NULL,
+          sub text NOT NULL,
+          sid text,
+          jti text NOT NULL,
+          reason text NOT NULL,
+          status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+          attempts integer NOT NULL DEFAULT 0,
+          next_attempt_at timestamptz NOT NULL DEFAULT now(),
+          last_error text,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          finished_at timestamptz
+        )`);
+      await knex.raw(`CREATE INDEX backchannel_deliveries_due_idx ON auth.backchannel_deliveries (next_attempt_at) WHERE status = 'pending'`);
+    },
+  },
+  {
+    // Dynamic client registration (RFC 7591): initial access tokens, kept as SHA-256 hashes, with how
+    // often they may be used and until when; a registered client names the token it came with.
+    name: 'auth_010_registration_tokens',
+    async up(knex) {
+      await knex.raw(`
+        CREATE TABLE auth.registration_tokens (
+          id text PRIMARY KEY,
+          token_hash text NOT NULL UNIQUE,
+          max_uses integer CHECK (max_uses IS NULL OR max_uses > 0),
+          uses integer NOT NULL DEFAULT 0,
+          expires_at timestamptz,
+          revoked_at timestamptz,
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await knex.raw('ALTER TABLE auth.clients ADD COLUMN registered_with text');
+    },
+  },
+  {
     // Settings that are secrets of the deployment rather than of one object, sealed like the others
     // (the recovery-code pepper: kept here so that it outlives a rotation of AUTH_ENCRYPTION_KEY).
     name: 'auth_013_sealed_settings',

@@ -25,6 +25,11 @@ import { createClientAuthentication } from './libraries/client-authentication';
 import { createClientLibrary } from './libraries/clients';
 import { createInteractionCsrf, createPageCsrf } from './libraries/csrf';
 import { createApiKeyLibrary } from './libraries/api-keys';
+import { createBackchannelLogout } from './libraries/backchannel-logout';
+import { isLocalIssuer } from './libraries/clients';
+import { createRegistrationTokenLibrary } from './libraries/registration-tokens';
+import { registrationGate } from './routes/registration';
+import { startBackchannelDelivery } from './oidc/backchannel-delivery';
 import { createGrantLibrary } from './libraries/grants';
 import { createInteractionLibrary } from './libraries/interactions';
 import { startKeyRotation } from './libraries/key-rotation';
@@ -102,6 +107,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const payloads = createPayloadQueries(knex);
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
+  const registrationTokens = createRegistrationTokenLibrary({ knex });
   const keyStore = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
   if (await keyStore.ensure()) logger.info('created the first signing key set');
   const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
@@ -112,6 +118,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   // oidc-provider on those stores; its pages and events plug in through callbacks.
   let host: ReturnType<typeof createProviderHost> | undefined;
   const provider = () => host!.provider();
+  let delivery: ReturnType<typeof startBackchannelDelivery> | undefined;
+  const backchannel = createBackchannelLogout({ knex, clients, onEnqueued: () => delivery?.kick() });
   const interactions = createInteractionLibrary({ provider });
   const grants = createGrantLibrary({ payloads, kv, revocations, clientName: (id) => interactions.clientName(id) });
   const refreshGrace = createRefreshGrace({ answers: createRefreshAnswerLibrary({ kv, box, graceSeconds: config.AUTH_REFRESH_REUSE_GRACE_SECONDS }), logger });
@@ -119,6 +127,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     payloads,
     kv,
     clients,
+    registrationTokens,
     refreshGrace: refreshGrace.adapterHooks,
     async onReuse(model, grantId) {
       if (!grantId) return;
@@ -135,11 +144,26 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     wire: (p) => {
       wireProviderEvents(p, { grants, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }), replaying: refreshGrace.replaying });
       p.use(refreshGrace.middleware);
+      // RP-initiated logout: oidc-provider asks each client to deliver its logout token itself, at once
+      // and only once; the delivery is queued instead (durable, retried, audited: oidc/backchannel-delivery).
+      (p.Client.prototype as unknown as { backchannelLogout(sub: string, sid?: string): Promise<void> }).backchannelLogout = async function (this: { clientId: string }, sub, sid) {
+        await backchannel.enqueue([{ clientId: this.clientId, sub, sid }], 'rp_logout');
+      };
     },
   });
 
   const mailer = deps.mailer ?? createMailer({ config, logger });
-  const sessions = createSessionDirectory({ provider, kv });
+  const sessions = createSessionDirectory({ provider, kv, onEnded: backchannel.sessionEnded });
+  delivery = startBackchannelDelivery({
+    queries: backchannel.queries,
+    provider,
+    audit,
+    logger,
+    timeoutSeconds: config.AUTH_BACKCHANNEL_TIMEOUT_SECONDS,
+    attempts: config.AUTH_BACKCHANNEL_ATTEMPTS,
+    retrySeconds: config.AUTH_BACKCHANNEL_RETRY_SECONDS,
+    allowInternal: isLocalIssuer(config.AUTH_ISSUER),
+  });
   const tokens = createAccountTokenLibrary({ knex });
   const stopKeyRotation = startKeyRotation({
     keyStore,
@@ -152,6 +176,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER });
   const clientLifecycle = createClientLifecycle({ clients, payloads, grants, revocations, kv });
   const apiKeys = createApiKeyLibrary({ knex, revocations });
+  const limits = createLimits(kv);
   const pageDeps = {
     provider,
     issuer: config.AUTH_ISSUER,
@@ -170,7 +195,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     mailer,
     interactionCsrf: createInteractionCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, interactionCookie: cookies.interaction }),
     pageCsrf: createPageCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, cookieName: cookies.csrf, https }),
-    limits: createLimits(kv),
+    limits,
     accountStateCookie: cookies.accountState,
     users,
     activity: createActivityLibrary({ knex }),
@@ -180,6 +205,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
   const admin = adminApi({
     clients: { clients, lifecycle: clientLifecycle },
+    registrationTokens: { tokens: registrationTokens },
     users: { users, apiKeys },
     keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },
     steps: createAdminSteps({ tokens: accessTokens, revocations, audience: config.ADMIN_API_AUDIENCE }),
@@ -210,6 +236,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       certificates: certificateHeaders,
     }),
     pages(pageDeps),
+    registrationGate({ provider, tokens: registrationTokens, lifecycle: clientLifecycle, limits, issuer: config.AUTH_ISSUER }),
     providerOutcome(() => host!.handler()),
   ];
   for (const layer of layers) app.use(layer);
@@ -237,6 +264,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       accepting = false;
       host!.stop();
       stopKeyRotation();
+      await delivery?.stop();
       if (server) {
         await new Promise<void>((resolve) => {
           server!.close(() => resolve());

@@ -425,6 +425,50 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expect(await events('user.deleted', id)).toHaveLength(1);
   });
 
+  it('client create | update --backchannel-logout-uri: set, shown, removed; a bad one is a one-line failure', async () => {
+    const created = ok(await run(['client', 'create', '--name', 'BCL', '--redirect-uri', 'http://127.0.0.1:9/cb', '--backchannel-logout-uri', 'http://127.0.0.1:9/logout', '--backchannel-logout-session-required', '--json']));
+    expect(created).toMatchObject({ backchannel_logout_uri: 'http://127.0.0.1:9/logout', backchannel_logout_session_required: true });
+    expect(ok(await run(['client', 'show', created.client_id, '--json']))).toMatchObject({ backchannel_logout_uri: 'http://127.0.0.1:9/logout' });
+    const removed = ok(await run(['client', 'update', created.client_id, '--backchannel-logout-uri', '', '--json']));
+    expect(removed.backchannel_logout_uri).toBeUndefined();
+    expectOneLineFailure(await run(['client', 'create', '--name', 'BCL', '--redirect-uri', 'http://127.0.0.1:9/cb', '--backchannel-logout-uri', 'ftp://example.com/x']), /backchannel logout URI .* must use https/);
+  });
+
+  it('user sign-out queues a back-channel logout for each app the session signed in to (a running auth server delivers it)', async () => {
+    const config = loadAuthConfig(env);
+    if (!config.REDIS_URL) return; // without a shared cache the CLI cannot see the server's sessions at all
+    const address = email('bcl');
+    const { id } = ok(await run(['user', 'create', '--email', address, '--password-stdin', '--json'], `${PASSWORD}\n`));
+    const app = ok(await run(['client', 'create', '--name', 'BCL app', '--redirect-uri', 'http://127.0.0.1:9/cb', '--backchannel-logout-uri', 'http://127.0.0.1:9/logout', '--json']));
+    const other = ok(await run(['client', 'create', '--name', 'plain app', '--redirect-uri', 'http://127.0.0.1:9/cb', '--json']));
+    const kv = createKv(config);
+    try {
+      const session = { accountId: id, uid: `uid-${id}`, kind: 'Session', authorizations: { [app.client_id]: { sid: `sid-of-${id}` }, [other.client_id]: { sid: 'x' } } };
+      await kv.set(`oidc:Session:sid-${id}`, JSON.stringify(session), 600);
+      await kv.set(`oidc:uid:Session:uid-${id}`, `sid-${id}`, 600);
+      await kv.addToSet(`oidc:account-sessions:${id}`, `uid-${id}`, 600);
+      expect(ok(await run(['user', 'sign-out', id, '--json']))).toMatchObject({ sessions_ended: 1 });
+    } finally {
+      await kv.close();
+    }
+    const queued = await (await db_())('auth.backchannel_deliveries').where({ sub: id });
+    expect(queued).toEqual([expect.objectContaining({ client_id: app.client_id, sid: `sid-of-${id}`, status: 'pending', reason: 'signed_out' })]);
+  });
+
+  it('client registration-token create [--max-uses N] [--expires-in S] --json -> { token, id, max_uses, expires_at }, audited without the token', async () => {
+    const created = ok(await run(['client', 'registration-token', 'create', '--max-uses', '2', '--expires-in', '600', '--json']));
+    expect(created).toMatchObject({ token: expect.stringMatching(/^cd_reg_/), id: expect.stringMatching(/^rt_/), max_uses: 2, uses: 0, revoked: false });
+    expect(Date.parse(created.expires_at) - Date.now()).toBeGreaterThan(500_000);
+    const unlimited = ok(await run(['client', 'registration-token', 'create', '--json']));
+    expect(unlimited).toMatchObject({ max_uses: null, expires_at: null });
+    const row = await (await db_())('auth.registration_tokens').where({ id: created.id }).first();
+    expect(JSON.stringify(row)).not.toContain(created.token);
+    expect(await events('registration_token.created', created.id)).toEqual([expect.objectContaining(byCli)]);
+    expect(JSON.stringify(await events('registration_token.created', created.id))).not.toContain(created.token);
+    expectOneLineFailure(await run(['client', 'registration-token', 'create', '--max-uses', '0']), /max uses must be a whole number from 1/);
+    expectOneLineFailure(await run(['client', 'registration-token', 'create', '--expires-in', 'soon']), /--expires-in must be a whole number/);
+  });
+
   it('admin grant | revoke --email: the platform administrator flag, audited; the last one cannot be revoked or deleted', { timeout: 600_000 }, async () => {
     const [first, second] = [email('admin1'), email('admin2')];
     const a = ok(await run(['user', 'create', '--email', first, '--password-stdin', '--json'], `${PASSWORD}\n`));

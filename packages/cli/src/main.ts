@@ -13,7 +13,7 @@ ${Object.entries(commands)
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
   const words = argv.filter((a) => !a.startsWith('-'));
-  for (const length of [2, 1]) {
+  for (const length of [3, 2, 1]) {
     const name = words.slice(0, length).join(' ');
     const command = commands[name];
     if (command && argv.slice(0, length).join(' ') === name) return { command, rest: argv.slice(length) };

@@ -10,6 +10,7 @@ import { AuditLog, type Actor } from '@clouddocs/audit';
 import {
   argon2ParamsFrom,
   ConflictError,
+  createBackchannelLogout,
   createAccountLibrary,
   createAccountTokenLibrary,
   createClientLibrary,
@@ -52,11 +53,14 @@ function build(ctx: CliContext) {
   const noProvider = () => {
     throw new Error('the CLI runs no OIDC provider');
   };
-  const sessions: SessionDirectory = { ...createSessionDirectory({ provider: noProvider, kv }), revokeAll: (accountId) => endAccountSessionsInCache(kv, accountId) };
+  // Back-channel logout tokens are queued here and delivered by a running auth server.
+  const backchannel = createBackchannelLogout({ knex, clients });
+  const sessions: SessionDirectory = { ...createSessionDirectory({ provider: noProvider, kv }), revokeAll: (accountId) => endAccountSessionsInCache(kv, accountId, backchannel.sessionEnded) };
   const mailer = createMailer({ config, logger: createLogger({ level: config.LOG_LEVEL, name: 'clouddocs' }) });
   return {
     kv,
     mailer,
+    knex,
     accounts,
     clients,
     keys,

@@ -97,6 +97,11 @@ const authOnly = {
   // (retries, parallel tabs); later it revokes the grant. Capped well below the access token lifetime
   // (600 s) so that an answer given again always carries a live access token; 0 turns it off.
   AUTH_REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
+  // OIDC Back-Channel Logout deliveries: how long one may take, how often it is tried, and the first
+  // retry's delay (doubled each time after).
+  AUTH_BACKCHANNEL_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(5),
+  AUTH_BACKCHANNEL_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  AUTH_BACKCHANNEL_RETRY_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   AUTH_ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
   AUTH_ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
   AUTH_ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),

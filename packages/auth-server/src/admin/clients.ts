@@ -29,6 +29,8 @@ function inputOf(body: z.infer<typeof clientUpdate> & { application_type?: 'web'
   if (body.jwks_uri !== undefined) input.jwksUri = body.jwks_uri;
   if (body.tls_client_auth_subject_dn !== undefined) input.tlsSubjectDn = body.tls_client_auth_subject_dn;
   if (body.tls_client_certificate_bound_access_tokens !== undefined) input.mtlsBound = body.tls_client_certificate_bound_access_tokens;
+  if (body.backchannel_logout_uri !== undefined) input.backchannelLogoutUri = body.backchannel_logout_uri;
+  if (body.backchannel_logout_session_required !== undefined) input.backchannelLogoutSessionRequired = body.backchannel_logout_session_required;
   return input;
 }
 

@@ -5,6 +5,7 @@ import type { Context, Next } from 'koa';
 import { NotFoundError } from '../errors';
 import { clientRoutes } from './clients';
 import { keyAndAuditRoutes } from './keys-and-audit';
+import { registrationTokenRoutes } from './registration-tokens';
 import { buildAdminOpenApi } from './openapi';
 import { ADMIN_PREFIX, mountAdmin, type AdminRoute, type AdminSteps } from './route';
 import { userRoutes } from './users';
@@ -13,13 +14,14 @@ export interface AdminApiDeps {
   clients: Parameters<typeof clientRoutes>[0];
   users: Parameters<typeof userRoutes>[0];
   keysAndAudit: Parameters<typeof keyAndAuditRoutes>[0];
+  registrationTokens: Parameters<typeof registrationTokenRoutes>[0];
   steps: AdminSteps;
   issuer: string;
   audience: string;
 }
 
 export function adminRouteTable(deps: Omit<AdminApiDeps, 'steps'>): AdminRoute[] {
-  const routes = [...clientRoutes(deps.clients), ...userRoutes(deps.users), ...keyAndAuditRoutes(deps.keysAndAudit)];
+  const routes = [...clientRoutes(deps.clients), ...userRoutes(deps.users), ...keyAndAuditRoutes(deps.keysAndAudit), ...registrationTokenRoutes(deps.registrationTokens)];
   const document = buildAdminOpenApi(routes, { issuer: deps.issuer, audience: deps.audience });
   const openapi: AdminRoute = {
     method: 'get',

@@ -23,6 +23,9 @@ export const pageQuery = (filter: 'q' | 'email') =>
     })
     .strict();
 
+/** A page of a list without a search filter. */
+export const pageOnlyQuery = z.object({ cursor: text(500).optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }).strict();
+
 export const clientCreate = z
   .object({
     client_name: text(200),
@@ -34,6 +37,8 @@ export const clientCreate = z
     application_type: z.enum(['web', 'native']).optional(),
     dpop_bound_access_tokens: z.boolean().optional(),
     ...clientAuthFields,
+    backchannel_logout_uri: text(2000).optional(),
+    backchannel_logout_session_required: z.boolean().optional(),
   })
   .strict();
 
@@ -47,6 +52,8 @@ export const clientUpdate = z
     dpop_bound_access_tokens: z.boolean().optional(),
     token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).optional(),
     ...clientAuthFields,
+    backchannel_logout_uri: text(2000).nullable().optional(),
+    backchannel_logout_session_required: z.boolean().optional(),
   })
   .strict();
 
@@ -67,7 +74,10 @@ export const clientView = z.object({
   jwks_uri: z.string().optional(),
   tls_client_auth_subject_dn: z.string().optional(),
   tls_client_certificate_bound_access_tokens: z.boolean().optional(),
+  backchannel_logout_uri: z.string().optional(),
+  backchannel_logout_session_required: z.boolean().optional(),
   disabled: z.boolean(),
+  registered: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),
   previous_secret_expires_at: z.string().nullable(),
@@ -113,3 +123,19 @@ export const auditQuery = z
   .strict();
 
 export const list = (item: z.ZodType) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
+export const registrationTokenCreate = z
+  .object({
+    max_uses: z.number().int().min(1).max(1_000_000).optional(),
+    expires_in: z.number().int().min(1).max(365 * 24 * 3600).optional(),
+  })
+  .strict();
+
+export const registrationTokenView = z.object({
+  id: z.string(),
+  max_uses: z.number().nullable(),
+  uses: z.number(),
+  expires_at: z.string().nullable(),
+  revoked: z.boolean(),
+  created_at: z.string(),
+});

@@ -51,6 +51,9 @@ export function createClientLifecycle(deps: { clients: ClientLibrary; payloads: 
   }
 
   return {
+    /** A change made elsewhere (oidc-provider's registration management): every process drops its copy. */
+    announce: (clientId: string) => changed(clientId),
+
     async update(actor: Actor, clientId: string, change: Partial<ClientInput>): Promise<Outcome<ClientView>> {
       const result = await deps.clients.update(clientId, change);
       if (!result) return undefined;

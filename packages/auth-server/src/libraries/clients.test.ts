@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useAuthDatabase } from '../test-support';
 import { API_SCOPES, DEFAULT_CLIENT_SCOPES } from '../scopes';
 import { SecretBox } from '../secret-box';
-import { ClientError, createClientLibrary, redirectUriProblem, type ClientInput } from './clients';
+import { clientMetadata, ClientError, createClientLibrary, redirectUriProblem, registrationInput, type ClientInput } from './clients';
 
 const LOCAL_ISSUER = 'http://localhost:3000';
 const PUBLIC_ISSUER = 'https://id.example.com';
@@ -281,5 +281,40 @@ describe('client authentication methods (private_key_jwt, tls_client_auth, self_
     await expect(lib.update(created.client_id, { authMethod: 'client_secret_basic' })).rejects.toThrow(/cannot switch to a secret method/);
     const spa = await lib.create({ name: 'spa', public: true, redirectUris: ['https://app.example/cb'] });
     await expect(lib.update(spa.client_id, { authMethod: 'private_key_jwt', jwks: { keys: [ec().pub] } as never })).rejects.toThrow(/stays public/);
+  });
+});
+
+describe('dynamic registration metadata (RFC 7591) by the same rules', () => {
+  const rule = (body: Record<string, unknown>, issuer = PUBLIC_ISSUER): ClientError => {
+    try {
+      clientMetadata(registrationInput(body), issuer);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ClientError);
+      return err as ClientError;
+    }
+    throw new Error('expected a ClientError');
+  };
+  const app = { client_name: 'App', redirect_uris: ['https://app.example.com/cb'] };
+
+  it('an http redirect URI on a public issuer is invalid_redirect_uri; on loopback it is fine', () => {
+    expect(rule({ ...app, redirect_uris: ['http://app.example.com/cb'] }).registrationError).toBe('invalid_redirect_uri');
+    expect(clientMetadata(registrationInput({ ...app, redirect_uris: ['http://127.0.0.1:7000/cb'] }), PUBLIC_ISSUER).redirect_uris).toEqual(['http://127.0.0.1:7000/cb']);
+  });
+
+  it('an http backchannel logout URI on a public issuer is refused (the redirect URI rules)', () => {
+    expect(rule({ ...app, backchannel_logout_uri: 'http://app.example.com/logout' }).message).toMatch(/backchannel logout URI .* must use https/);
+  });
+
+  it('admin scopes and client_credentials are never registered; defaults are the operator defaults', () => {
+    expect(rule({ ...app, scope: 'openid admin:read' }).registrationError).toBe('invalid_client_metadata');
+    expect(rule({ ...app, grant_types: ['authorization_code', 'client_credentials'] }).message).toMatch(/registered by an operator/);
+    const metadata = clientMetadata(registrationInput(app), PUBLIC_ISSUER);
+    expect(metadata).toMatchObject({ grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', application_type: 'web' });
+    expect(metadata.scope.split(' ')).toEqual([...DEFAULT_CLIENT_SCOPES]);
+  });
+
+  it('fields it does not understand are ignored, known ones of the wrong type refused', () => {
+    expect(clientMetadata(registrationInput({ ...app, logo_uri: 'https://x', jwks_uri: 'https://x' }), PUBLIC_ISSUER)).not.toHaveProperty('logo_uri');
+    expect(rule({ ...app, post_logout_redirect_uris: 'https://app.example.com/out' }).message).toMatch(/post_logout_redirect_uris must be an array/);
   });
 });

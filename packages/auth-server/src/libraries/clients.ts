@@ -32,6 +32,10 @@ export interface ClientInput {
   tlsSubjectDn?: string;
   /** RFC 8705 §3: its access tokens are bound to the client certificate of the token request. */
   mtlsBound?: boolean;
+  /** OIDC Back-Channel Logout 1.0: where logout tokens are POSTed (null removes it). */
+  backchannelLogoutUri?: string | null;
+  /** The logout token must carry the session's `sid`. */
+  backchannelLogoutSessionRequired?: boolean;
 }
 
 export interface RegisteredClient {
@@ -50,33 +54,47 @@ export interface RegisteredClient {
   jwks_uri?: string;
   tls_client_auth_subject_dn?: string;
   tls_client_certificate_bound_access_tokens?: true;
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: boolean;
 }
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';
+  /** RFC 7591 §3.2.2: which error code a registration gets for this rule. */
+  constructor(
+    message: string,
+    readonly registrationError: 'invalid_redirect_uri' | 'invalid_client_metadata' = 'invalid_client_metadata',
+  ) {
+    super(message);
+  }
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]']);
+
+/** An issuer on localhost or a loopback address: a development server. */
+export function isLocalIssuer(issuer: string): boolean {
+  const host = new URL(issuer).hostname;
+  return host === 'localhost' || LOOPBACK.has(host);
+}
 
 /**
  * Redirect URI rules: absolute, no fragment, https anywhere; http only for loopback IP literals
  * (RFC 8252 §7.3) or when the issuer itself is on localhost (development).
  */
-export function redirectUriProblem(uri: string, issuer: string): string | undefined {
+export function redirectUriProblem(uri: string, issuer: string, what = 'redirect URI'): string | undefined {
   let url: URL;
   try {
     url = new URL(uri);
   } catch {
-    return `redirect URI ${JSON.stringify(uri)} is not an absolute URL`;
+    return `${what} ${JSON.stringify(uri)} is not an absolute URL`;
   }
-  if (url.hash || uri.includes('#')) return `redirect URI ${uri} must not contain a fragment`;
-  if (url.username || url.password) return `redirect URI ${uri} must not contain credentials`;
+  if (url.hash || uri.includes('#')) return `${what} ${uri} must not contain a fragment`;
+  if (url.username || url.password) return `${what} ${uri} must not contain credentials`;
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol !== 'http:') return `redirect URI ${uri} must use https (or http on loopback)`;
+  if (url.protocol !== 'http:') return `${what} ${uri} must use https (or http on loopback)`;
   if (LOOPBACK.has(url.hostname)) return undefined;
-  const issuerHost = new URL(issuer).hostname;
-  if (issuerHost === 'localhost' || LOOPBACK.has(issuerHost) || issuerHost === '127.0.0.1') return undefined;
-  return `redirect URI ${uri} must use https: plain http is only for loopback addresses or a localhost issuer`;
+  if (isLocalIssuer(issuer)) return undefined;
+  return `${what} ${uri} must use https: plain http is only for loopback addresses or a localhost issuer`;
 }
 
 /** The methods that authenticate with a client secret (the only clients that get one). */
@@ -149,11 +167,20 @@ export function clientMetadata(input: ClientInput, issuer: string) {
   }
   if (isPublic && grants.includes('client_credentials')) throw new ClientError('a public client cannot use client_credentials (it has no secret)');
   if (grants.includes('refresh_token') && !grants.includes('authorization_code')) throw new ClientError('refresh_token needs the authorization_code grant');
-  if (grants.includes('authorization_code') && redirectUris.length === 0) throw new ClientError('authorization_code needs at least one --redirect-uri');
+  if (grants.includes('authorization_code') && redirectUris.length === 0) throw new ClientError('authorization_code needs at least one --redirect-uri', 'invalid_redirect_uri');
   if (!grants.includes('authorization_code') && redirectUris.length > 0) throw new ClientError('--redirect-uri is only for the authorization_code grant');
   for (const uri of [...redirectUris, ...(input.postLogoutRedirectUris ?? [])]) {
     const problem = redirectUriProblem(uri, issuer);
+    if (problem) throw new ClientError(problem, 'invalid_redirect_uri');
+  }
+  const backchannel = input.backchannelLogoutUri ?? undefined;
+  if (backchannel !== undefined) {
+    // OIDC Back-Channel Logout 1.0 §2.2: the redirect URI rules, and no fragment.
+    const problem = redirectUriProblem(backchannel, issuer, 'backchannel logout URI');
     if (problem) throw new ClientError(problem);
+    if (!grants.includes('authorization_code')) throw new ClientError('a backchannel logout URI is only for clients that sign people in (authorization_code)');
+  } else if (input.backchannelLogoutSessionRequired) {
+    throw new ClientError('backchannel_logout_session_required needs a backchannel logout URI');
   }
   const defaultScope = grants.includes('authorization_code') ? DEFAULT_CLIENT_SCOPES : API_SCOPES;
   const scopes = input.scope === undefined ? [...defaultScope] : input.scope.split(/\s+/).filter(Boolean);
@@ -171,6 +198,7 @@ export function clientMetadata(input: ClientInput, issuer: string) {
     ...(input.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true as const } : {}),
     ...keys,
     ...(input.mtlsBound ? { tls_client_certificate_bound_access_tokens: true as const } : {}),
+    ...(backchannel !== undefined ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: input.backchannelLogoutSessionRequired === true } : {}),
   };
 }
 
@@ -203,10 +231,73 @@ function authKeyMetadata(input: ClientInput, method: ClientAuthMethod, issuer: s
 
 type Metadata = ReturnType<typeof clientMetadata>;
 
+/** The registration metadata (RFC 7591 §2) CloudDocs understands; others are ignored (§2: MUST ignore). */
+const REGISTRATION_AUTH_METHODS = ['client_secret_basic', 'none'];
+
+function stringField(body: Record<string, unknown>, field: string, max = 2000): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw new ClientError(`${field} must be a non-empty string of at most ${max} characters`);
+  return value;
+}
+
+function stringArray(body: Record<string, unknown>, field: string, registrationError?: 'invalid_redirect_uri'): string[] | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.length > 20 || !value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 2000)) {
+    throw new ClientError(`${field} must be an array of at most 20 non-empty strings`, registrationError);
+  }
+  return value as string[];
+}
+
+function booleanField(body: Record<string, unknown>, field: string): boolean | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw new ClientError(`${field} must be true or false`);
+  return value;
+}
+
+/**
+ * A dynamic registration's metadata (RFC 7591 §2) → the input every client follows, with what only
+ * registration refuses: no client_credentials (machine clients are bound to an organization by an
+ * operator), never an admin:* scope, only the code response type. ClientError otherwise.
+ */
+export function registrationInput(body: Record<string, unknown>): ClientInput {
+  const name = stringField(body, 'client_name', 200);
+  if (!name) throw new ClientError('client_name is required');
+  const grants = stringArray(body, 'grant_types');
+  if (grants?.includes('client_credentials')) throw new ClientError('client_credentials clients are registered by an operator (they are bound to an organization)');
+  const responseTypes = stringArray(body, 'response_types');
+  if (responseTypes && (responseTypes.length !== 1 || responseTypes[0] !== 'code')) throw new ClientError('response_types must be ["code"] (the authorization code flow only)');
+  const scope = stringField(body, 'scope', 1000);
+  const admin = scope?.split(/\s+/).filter((s) => s.startsWith('admin:'));
+  if (admin?.length) throw new ClientError(`${admin.join(' ')} cannot be registered: admin API scopes are given by an operator only`);
+  const method = stringField(body, 'token_endpoint_auth_method') ?? 'client_secret_basic';
+  if (!REGISTRATION_AUTH_METHODS.includes(method)) throw new ClientError(`token_endpoint_auth_method must be one of ${REGISTRATION_AUTH_METHODS.join(', ')}`);
+  const applicationType = stringField(body, 'application_type');
+  if (applicationType !== undefined && applicationType !== 'web' && applicationType !== 'native') throw new ClientError('application_type must be web or native');
+  const redirectUris = stringArray(body, 'redirect_uris', 'invalid_redirect_uri');
+  if (!redirectUris?.length) throw new ClientError('redirect_uris must name at least one redirect URI', 'invalid_redirect_uri');
+  return {
+    name,
+    redirectUris,
+    postLogoutRedirectUris: stringArray(body, 'post_logout_redirect_uris'),
+    grants: grants ?? ['authorization_code', 'refresh_token'],
+    ...(scope !== undefined ? { scope } : {}),
+    public: method === 'none',
+    applicationType: applicationType ?? 'web',
+    dpopBoundAccessTokens: booleanField(body, 'dpop_bound_access_tokens'),
+    backchannelLogoutUri: stringField(body, 'backchannel_logout_uri'),
+    backchannelLogoutSessionRequired: booleanField(body, 'backchannel_logout_session_required'),
+  };
+}
+
 /** What an operator sees of a client: its metadata and state, never a secret. */
 export interface ClientView extends Metadata {
   client_id: string;
   disabled: boolean;
+  /** Registered by the client itself (RFC 7591), not by an operator: a third-party client. */
+  registered: boolean;
   created_at: string;
   updated_at: string;
   previous_secret_expires_at: string | null;
@@ -228,6 +319,8 @@ function inputOf(metadata: Metadata): ClientInput {
     ...(metadata.jwks_uri ? { jwksUri: metadata.jwks_uri } : {}),
     ...(metadata.tls_client_auth_subject_dn ? { tlsSubjectDn: metadata.tls_client_auth_subject_dn } : {}),
     mtlsBound: metadata.tls_client_certificate_bound_access_tokens === true,
+    backchannelLogoutUri: metadata.backchannel_logout_uri ?? null,
+    backchannelLogoutSessionRequired: metadata.backchannel_logout_session_required === true,
   };
 }
 
@@ -260,6 +353,7 @@ export function createClientLibrary(deps: { knex: Knex; box: SecretBox; issuer: 
     client_id: row.client_id,
     ...(row.metadata as Metadata),
     disabled: row.disabled_at !== null,
+    registered: row.registered_with !== null && row.registered_with !== undefined,
     created_at: iso(row.created_at)!,
     updated_at: iso(row.updated_at)!,
     previous_secret_expires_at: row.previous_secret_expires_at && new Date(row.previous_secret_expires_at) > new Date() ? iso(row.previous_secret_expires_at) : null,
@@ -288,6 +382,8 @@ export function createClientLibrary(deps: { knex: Knex; box: SecretBox; issuer: 
       const row = await queries.byId(clientId, trx);
       if (!row) return undefined;
       const current = inputOf(row.metadata as Metadata);
+      // Removing the backchannel logout URI removes what only it means.
+      if (change.backchannelLogoutUri === null && change.backchannelLogoutSessionRequired === undefined) current.backchannelLogoutSessionRequired = false;
       const metadata = clientMetadata(changed(current, change), deps.issuer);
       // A client that moves to keys or certificates keeps no secret that would still authenticate it.
       const secretGone = !SECRET_METHODS.includes(metadata.token_endpoint_auth_method) && row.secret_enc !== null;
@@ -327,6 +423,24 @@ export function createClientLibrary(deps: { knex: Knex; box: SecretBox; issuer: 
       if (!row?.secret_enc || !row.previous_secret_enc || !row.previous_secret_expires_at || row.disabled_at) return undefined;
       if (new Date(row.previous_secret_expires_at) <= new Date()) return undefined;
       return sameSecret(deps.box.open(row.previous_secret_enc), presented) ? deps.box.open(row.secret_enc) : undefined;
+    },
+
+    /**
+     * A client oidc-provider registered (RFC 7591) or updated (RFC 7592) through the storage adapter,
+     * checked again by the same rules; `registeredWith` names the initial access token of a new one.
+     */
+    async upsertRegistered(payload: Record<string, unknown>, registeredWith: string): Promise<void> {
+      const clientId = payload.client_id as string;
+      const metadata = clientMetadata(registrationInput(payload), deps.issuer);
+      const secret = typeof payload.client_secret === 'string' && metadata.token_endpoint_auth_method !== 'none' ? payload.client_secret : undefined;
+      const row = await queries.byId(clientId);
+      if (!row) {
+        await queries.insert({ client_id: clientId, name: metadata.client_name, metadata: JSON.stringify(metadata), secret_enc: secret ? deps.box.seal(secret) : null, registered_with: registeredWith });
+        return;
+      }
+      if (!row.registered_with) throw new ClientError('only a registered client changes itself through registration');
+      const sameSecret = secret !== undefined && row.secret_enc !== null && deps.box.open(row.secret_enc) === secret;
+      await queries.update(clientId, { name: metadata.client_name, metadata: JSON.stringify(metadata), ...(sameSecret ? {} : { secret_enc: secret ? deps.box.seal(secret) : null }) });
     },
 
     /** The metadata oidc-provider needs, secret unsealed; undefined for unknown and disabled clients. */

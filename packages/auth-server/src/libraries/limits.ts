@@ -9,6 +9,8 @@ export const SELF_SERVICE_LIMITS = {
   RESET_REQUESTS_PER_IP_PER_HOUR: 20,
   RESET_MAILS_PER_ACCOUNT_PER_HOUR: 3,
   VERIFY_MAILS_PER_ACCOUNT_PER_HOUR: 3,
+  /** Dynamic client registrations (RFC 7591), every attempt counted: token guessing included. */
+  REGISTRATIONS_PER_IP_PER_HOUR: 50,
 } as const;
 
 export function createLimits(kv: Kv) {
@@ -18,6 +20,7 @@ export function createLimits(kv: Kv) {
     resetsPerIp: hourly(LIMITS.resetsPerIp, SELF_SERVICE_LIMITS.RESET_REQUESTS_PER_IP_PER_HOUR),
     resetMailsPerAccount: hourly(LIMITS.resetsPerAccount, SELF_SERVICE_LIMITS.RESET_MAILS_PER_ACCOUNT_PER_HOUR),
     verifyMailsPerAccount: hourly(LIMITS.verifyMails, SELF_SERVICE_LIMITS.VERIFY_MAILS_PER_ACCOUNT_PER_HOUR),
+    registrationsPerIp: hourly(LIMITS.registrationsPerIp, SELF_SERVICE_LIMITS.REGISTRATIONS_PER_IP_PER_HOUR),
   };
   type Name = keyof typeof limiters;
   return {

@@ -4,6 +4,10 @@
 import type { Kv } from '@clouddocs/kv';
 import type Provider from 'oidc-provider';
 import { kvKeys } from '../constants';
+import type { LogoutReason, SessionAuthorizations } from './backchannel-logout';
+
+/** Told of every session this directory ends, before it ends (back-channel logout is queued there). */
+export type SessionEndedHook = (accountId: string, authorizations: SessionAuthorizations | undefined, reason: LogoutReason) => Promise<unknown>;
 
 export interface AccountSession {
   uid: string;
@@ -15,7 +19,8 @@ export interface AccountSession {
 
 type SessionInstance = InstanceType<Provider['Session']>;
 
-export function createSessionDirectory(deps: { provider: () => Provider; kv: Kv }) {
+export function createSessionDirectory(deps: { provider: () => Provider; kv: Kv; onEnded?: SessionEndedHook }) {
+  const ended = (s: SessionInstance, reason: LogoutReason) => deps.onEnded?.(s.accountId!, s.authorizations as SessionAuthorizations | undefined, reason);
   async function load(accountId: string): Promise<SessionInstance[]> {
     const uids = await deps.kv.setMembers(kvKeys.accountSessions(accountId));
     const found = await Promise.all(uids.map((uid) => deps.provider().Session.findByUid(uid)));
@@ -43,12 +48,14 @@ export function createSessionDirectory(deps: { provider: () => Provider; kv: Kv 
     async revoke(accountId: string, uid: string): Promise<boolean> {
       const session = await deps.provider().Session.findByUid(uid);
       if (!session || session.accountId !== accountId) return false;
+      await ended(session, 'session_revoked');
       await session.destroy();
       return true;
     },
-    /** Ends every session of the account (after a password reset). Returns how many ended. */
-    async revokeAll(accountId: string): Promise<number> {
+    /** Ends every session of the account (an operator's sign-out, a password reset). Returns how many ended. */
+    async revokeAll(accountId: string, reason: LogoutReason = 'signed_out'): Promise<number> {
       const sessions = await load(accountId);
+      for (const s of sessions) await ended(s, reason);
       await Promise.all(sessions.map((s) => s.destroy()));
       return sessions.length;
     },
@@ -62,20 +69,21 @@ export type SessionDirectory = ReturnType<typeof createSessionDirectory>;
  * CLI): what `Session#destroy` deletes (the session under oidc-provider's model key, and its uid
  * index), found through the same account -> uid index. Returns how many sessions ended.
  */
-export async function endAccountSessionsInCache(kv: Kv, accountId: string): Promise<number> {
+export async function endAccountSessionsInCache(kv: Kv, accountId: string, onEnded?: SessionEndedHook): Promise<number> {
   const uids = await kv.setMembers(kvKeys.accountSessions(accountId));
   let ended = 0;
   for (const uid of uids) {
     const id = await kv.get(kvKeys.byUid('Session', uid));
     if (!id) continue;
     const raw = await kv.get(kvKeys.model('Session', id));
-    let owner: unknown;
+    let stored: { accountId?: unknown; authorizations?: SessionAuthorizations } | undefined;
     try {
-      owner = raw ? (JSON.parse(raw) as { accountId?: unknown }).accountId : undefined;
+      stored = raw ? (JSON.parse(raw) as typeof stored) : undefined;
     } catch {
-      owner = undefined;
+      stored = undefined;
     }
-    if (owner !== accountId) continue;
+    if (stored?.accountId !== accountId) continue;
+    await onEnded?.(accountId, stored.authorizations, 'signed_out');
     await kv.del(kvKeys.model('Session', id), kvKeys.byUid('Session', uid));
     ended += 1;
   }

@@ -1,21 +1,26 @@
 // oidc-provider storage behind one seam. Durable models (grants, refresh tokens) go to PostgreSQL;
 // short-lived ones (sessions, interactions, codes, opaque access tokens, replay detection: its find
-// is an atomic claim) go to the cache (Redis, or the in-process store). Clients come from auth.clients (operator-registered).
+// is an atomic claim) go to the cache (Redis, or the in-process store). Clients come from auth.clients
+// (operator-registered, or registered by themselves through RFC 7591, checked by the same rules);
+// registration access tokens are durable (they live as long as their client); initial access tokens
+// are the operator's auth.registration_tokens (libraries/registration-tokens.ts), read-only here.
 // `consume` is an atomic compare-and-set in both stores: of two concurrent redemptions exactly one
 // wins; the loser revokes the grant and gets invalid_grant (oidc-provider checks, then consumes).
 // Refresh tokens have a grace window (AUTH_REFRESH_REUSE_GRACE_SECONDS, see refresh-grace.ts): while a
 // used one is presented again within it, its consumption is overlooked by `find`, and a lost `consume`
 // waits for the first answer to be given again instead of revoking.
 import type { Kv } from '@clouddocs/kv';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { kvKeys } from '../constants';
 import { followClientChanges } from '../libraries/client-lifecycle';
 import type { ClientLibrary } from '../libraries/clients';
 import { claimReplayId, PROVISIONAL_CLAIM_SECONDS, REPLAY_MODEL } from '../libraries/replay-detection';
+import type { RegistrationTokenLibrary } from '../libraries/registration-tokens';
+import type { RegistrationState } from '../routes/registration';
 import type { PayloadQueries } from '../queries/payloads';
 import type { RefreshReuseGrace } from './refresh-grace';
 
-const DURABLE = new Set(['Grant', 'RefreshToken']);
+const DURABLE = new Set(['Grant', 'RefreshToken', 'RegistrationAccessToken']);
 const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
 const GRANT_INDEXED_KV = ['AuthorizationCode', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];
 
@@ -23,6 +28,8 @@ export interface AdapterDeps {
   payloads: PayloadQueries;
   kv: Kv;
   clients: ClientLibrary;
+  /** Initial access tokens for dynamic registration (absent: none is ever found). */
+  registrationTokens?: RegistrationTokenLibrary;
   /** Called when a consume race is lost: the grant must die everywhere (tokens, revocation list, audit). */
   onReuse(model: string, grantId: string | undefined): Promise<void>;
   /** The refresh token reuse grace window (absent or 0 seconds: every reuse revokes). */
@@ -46,8 +53,11 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
   const key = kvKeys.model;
 
   class ClientAdapter implements Adapter {
-    async upsert() {
-      throw new Error('clients are registered with `clouddocs client create`');
+    /** Dynamic registration (RFC 7591) and its management (RFC 7592); operators' clients come from the CLI and admin API. */
+    async upsert(id: string, payload: AdapterPayload) {
+      const state = (Provider as unknown as { ctx?: { state?: RegistrationState } }).ctx?.state;
+      await deps.clients.upsertRegistered({ ...payload, client_id: id }, state?.registrationTokenId ?? 'registration');
+      clientCache.delete(id);
     }
     async find(id: string) {
       const cached = clientCache.get(id);
@@ -71,6 +81,26 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     async destroy(id: string) {
       clientCache.delete(id);
     }
+    async revokeByGrantId() {}
+  }
+
+  /** Initial access tokens: looked up by their value (hashed), never written by the provider. */
+  class InitialAccessTokenAdapter implements Adapter {
+    async upsert() {
+      throw new Error('initial access tokens are made with `clouddocs client registration-token create` or the admin API');
+    }
+    async find(value: string) {
+      const id = value && deps.registrationTokens ? await deps.registrationTokens.live(value) : undefined;
+      return id ? ({ jti: value, kind: 'InitialAccessToken', iat: epoch() } as AdapterPayload) : undefined;
+    }
+    async findByUserCode() {
+      return undefined;
+    }
+    async findByUid() {
+      return undefined;
+    }
+    async consume() {}
+    async destroy() {}
     async revokeByGrantId() {}
   }
 
@@ -176,7 +206,7 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
   return class StoreAdapter implements Adapter {
     private readonly inner: Adapter;
     constructor(name: string) {
-      this.inner = name === 'Client' ? new ClientAdapter() : DURABLE.has(name) ? new PgAdapter(name) : new KvAdapter(name);
+      this.inner = name === 'Client' ? new ClientAdapter() : name === 'InitialAccessToken' ? new InitialAccessTokenAdapter() : DURABLE.has(name) ? new PgAdapter(name) : new KvAdapter(name);
     }
     upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       return this.inner.upsert(id, payload, expiresIn);

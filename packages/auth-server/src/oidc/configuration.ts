@@ -1,6 +1,7 @@
 // oidc-provider configuration. Where it departs from the library's defaults, a comment says why.
 import type { AuthConfig } from '@clouddocs/config';
 import { grantClaim } from '@clouddocs/kv';
+import { randomBytes } from 'node:crypto';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountLibrary } from '../accounts/accounts';
 import type { KeySetState } from '../keys/keys';
@@ -184,6 +185,21 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
           return property === 'tls_client_auth_subject_dn' && certificate !== undefined && subjectMatches(certificate.x509, expected);
         },
       },
+      // Dynamic client registration (RFC 7591) behind an operator's initial access token (the storage
+      // adapter reads auth.registration_tokens; routes/registration.ts takes its uses and applies the
+      // client rules first); registered clients manage themselves (RFC 7592) with their registration
+      // access token, rotated at each update. Ids and secrets look like an operator's clients'.
+      registration: {
+        enabled: true,
+        initialAccessToken: true,
+        issueRegistrationAccessToken: true,
+        idFactory: () => `cd_${randomBytes(12).toString('base64url')}`,
+        secretFactory: () => randomBytes(32).toString('base64url'),
+      },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+      // OIDC Back-Channel Logout 1.0 (discovery, client metadata); the tokens are delivered from a durable
+      // queue (libraries/backchannel-logout.ts), not by the library's one fire-and-forget attempt.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => deps.pages.logoutPrompt(ctx, form),

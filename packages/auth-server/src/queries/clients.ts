@@ -9,6 +9,8 @@ export interface ClientRow {
   previous_secret_enc: string | null;
   previous_secret_expires_at: Date | string | null;
   disabled_at: Date | string | null;
+  /** The initial access token a dynamically registered client came with (null: an operator's client). */
+  registered_with?: string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
@@ -22,7 +24,7 @@ function parse(row: ClientRow | undefined): ClientRow | undefined {
 
 export function createClientQueries(knex: Knex) {
   return {
-    async insert(row: { client_id: string; name: string; metadata: string; secret_enc: string | null }, trx?: Knex.Transaction): Promise<void> {
+    async insert(row: { client_id: string; name: string; metadata: string; secret_enc: string | null; registered_with?: string }, trx?: Knex.Transaction): Promise<void> {
       await (trx ?? knex)(TABLE).insert(row);
     },
     async byId(clientId: string, trx?: Knex.Transaction): Promise<ClientRow | undefined> {

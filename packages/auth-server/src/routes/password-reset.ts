@@ -112,7 +112,7 @@ export function passwordResetRoutes(deps: PageDeps): PageRoute[] {
           await deps.accounts.setPassword(account.id, body.password, { email: account.email });
           // Whoever opened the mailed link controls the mailbox: the address is confirmed.
           if (!account.emailVerified) await deps.accounts.markVerified(account.id);
-          const ended = await deps.sessions.revokeAll(account.id);
+          const ended = await deps.sessions.revokeAll(account.id, 'password_reset');
           await deps.throttle.succeeded(account.email, ctx.ip).catch(() => undefined);
           audit(ctx, { action: 'auth.password_reset.completed', actor: actors.user(account.id), target: { type: 'account', id: account.id }, outcome: 'success', detail: { sessionsEnded: ended } });
           seeOther(ctx, withContinue('/reset-password/done', used.returnTo));

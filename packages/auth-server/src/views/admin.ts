@@ -50,6 +50,8 @@ export function clientDetailView(c: ClientView, csrf: string, newSecret?: string
 <dt>Grants</dt><dd>${c.grant_types.join(', ')}</dd>
 <dt>Scope</dt><dd>${c.scope}</dd>
 <dt>Redirect URIs</dt><dd>${c.redirect_uris.join(' ') || '—'}</dd>
+<dt>Back-channel logout</dt><dd>${c.backchannel_logout_uri ?? '—'}</dd>
+<dt>Registered by</dt><dd>${c.registered ? 'the client itself (dynamic registration): third-party' : 'an operator'}</dd>
 <dt>State</dt><dd>${c.disabled ? 'disabled' : 'enabled'}</dd>
 <dt>Previous secret valid until</dt><dd>${c.previous_secret_expires_at ?? '—'}</dd>
 </dl>

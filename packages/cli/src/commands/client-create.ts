@@ -17,6 +17,8 @@ export async function run(args: string[]): Promise<CommandResult> {
     scope: { type: 'string' },
     public: { type: 'boolean' },
     dpop: { type: 'boolean' },
+    'backchannel-logout-uri': { type: 'string' },
+    'backchannel-logout-session-required': { type: 'boolean' },
     'application-type': { type: 'string' },
     org: { type: 'string' },
     role: { type: 'string' },
@@ -44,6 +46,8 @@ export async function run(args: string[]): Promise<CommandResult> {
             applicationType,
             dpopBoundAccessTokens: opts.dpop,
             ...clientAuthInput(opts),
+            backchannelLogoutUri: opts['backchannel-logout-uri'],
+            backchannelLogoutSessionRequired: opts['backchannel-logout-session-required'],
           },
           trx,
         );

@@ -26,6 +26,7 @@ function describe(c: ClientView): string {
   if (c.post_logout_redirect_uris.length) lines.push(`post_logout_redirect_uris: ${c.post_logout_redirect_uris.join(', ')}`);
   if (c.dpop_bound_access_tokens) lines.push('dpop_bound_access_tokens: true');
   lines.push(...authLines(c));
+  if (c.backchannel_logout_uri) lines.push(`backchannel_logout_uri: ${c.backchannel_logout_uri}${c.backchannel_logout_session_required ? ' (sid required)' : ''}`);
   if (c.previous_secret_expires_at) lines.push(`previous secret works until: ${c.previous_secret_expires_at}`);
   lines.push(`created_at: ${c.created_at}`, `updated_at: ${c.updated_at}`);
   return lines.join('\n');
@@ -70,6 +71,8 @@ export async function update(args: string[]): Promise<CommandResult> {
     scope: { type: 'string' },
     dpop: { type: 'boolean' },
     'no-dpop': { type: 'boolean' },
+    'backchannel-logout-uri': { type: 'string' },
+    'backchannel-logout-session-required': { type: 'boolean' },
     'application-type': { type: 'string' },
     ...CLIENT_AUTH_FLAGS,
   });
@@ -81,12 +84,15 @@ export async function update(args: string[]): Promise<CommandResult> {
   if (opts.scope !== undefined) change.scope = opts.scope;
   if (opts.dpop && opts['no-dpop']) throw new CliError('--dpop and --no-dpop exclude each other', 2);
   if (opts.dpop || opts['no-dpop']) change.dpopBoundAccessTokens = opts.dpop === true;
+  // An empty --backchannel-logout-uri "" removes it.
+  if (opts['backchannel-logout-uri'] !== undefined) change.backchannelLogoutUri = opts['backchannel-logout-uri'] || null;
+  if (opts['backchannel-logout-session-required'] !== undefined) change.backchannelLogoutSessionRequired = opts['backchannel-logout-session-required'];
   const applicationType = opts['application-type'];
   if (applicationType !== undefined) {
     if (applicationType !== 'web' && applicationType !== 'native') throw new CliError('--application-type must be web or native', 2);
     change.applicationType = applicationType;
   }
-  if (Object.keys(change).length === 0) throw new CliError('nothing to change: give --name, --redirect-uri, --post-logout-redirect-uri, --grant, --scope, --dpop/--no-dpop, --application-type, --auth-method, --jwks-file, --jwks-uri, --tls-subject-dn or --mtls-bound', 2);
+  if (Object.keys(change).length === 0) throw new CliError('nothing to change: give --name, --redirect-uri, --post-logout-redirect-uri, --grant, --scope, --dpop/--no-dpop, --backchannel-logout-uri, --application-type, --auth-method, --jwks-file, --jwks-uri, --tls-subject-dn or --mtls-bound', 2);
   return withOperator(async (op) => {
     const client = await recorded(op, await rules(() => op.clientLifecycle.update(CLI_ACTOR, id, change)), missing(id));
     return { json: { ...client }, text: `updated client ${client.client_id}\n${describe(client)}` };
