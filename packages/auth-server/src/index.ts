@@ -21,4 +21,5 @@ export { createMfaLibrary } from './mfa/totp';
 export { createAccountTokenLibrary } from './accounts/tokens';
 export { createMailer } from './mail/mailer';
 export { ConflictError } from './errors';
+export { OrgBindingError, ORG_ROLES, type OrgBinder } from './libraries/org-binding';
 export { createApiKeyLibrary, ApiKeyError, API_KEY_SCOPES, API_KEY_PREFIX, generateApiKey, hashApiKey, isWellFormedApiKey, type ApiKeyLibrary, type ApiKeyView } from './libraries/api-keys';

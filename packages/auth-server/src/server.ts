@@ -5,6 +5,7 @@
 //   are still audited and counted) → body reader (bad bytes) → a rotated secret's
 //   predecessor → admin API → JWT introspection / revocation → pages → oidc-provider (its 404 and
 //   500 made consistent).
+import type { OrgBinder } from './libraries/org-binding';
 import type { Server } from 'node:http';
 import { AuditLog, auditCheckpointOptions, type AuditLogOptions } from '@clouddocs/audit';
 import type { AuthConfig } from '@clouddocs/config';
@@ -71,6 +72,8 @@ export interface AuthServerDeps {
   metrics?: Metrics;
   audit?: AuditLog;
   mailer?: Mailer;
+  /** Binds a machine client to an organization in the docs API's schema (admin API `org_id`/`role`). */
+  bindClientToOrg?: OrgBinder;
 }
 
 export interface AuthServer {
@@ -204,7 +207,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
 
   const accessTokens = createAccessTokenVerifier({ keys: () => host!.keys(), issuer: config.AUTH_ISSUER });
   const admin = adminApi({
-    clients: { clients, lifecycle: clientLifecycle },
+    clients: { clients, lifecycle: clientLifecycle, knex, audit, ...(deps.bindClientToOrg ? { bindToOrg: deps.bindClientToOrg } : {}) },
     registrationTokens: { tokens: registrationTokens },
     users: { users, apiKeys },
     keysAndAudit: { knex, keyStore, activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS, refreshKeys: () => host!.refreshKeys() },

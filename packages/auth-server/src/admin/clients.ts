@@ -2,7 +2,10 @@
 // update (checked by the same rules as a creation), delete, disable/enable and secret rotation with
 // an overlap window. A client's secret is never returned by a read. Changes take effect at once in
 // every process (libraries/client-lifecycle) and are audited with the caller as actor.
+import type { AuditLog } from '@clouddocs/audit';
+import type { Knex } from '@clouddocs/db';
 import { ClientError, type ClientInput, type ClientLibrary } from '../libraries/clients';
+import { OrgBindingError, type OrgBinder } from '../libraries/org-binding';
 import type { ClientLifecycle } from '../libraries/client-lifecycle';
 import { BadRequestError, NotFoundError } from '../errors';
 import { audit } from '../request-scope';
@@ -39,14 +42,23 @@ async function rules<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
-    if (err instanceof ClientError) throw new BadRequestError(err.message);
+    if (err instanceof ClientError || err instanceof OrgBindingError) throw new BadRequestError(err.message);
     throw err;
   }
 }
 
 const done = <T>(ctx: AdminContext, outcome: { result: T; event: EventFields } | undefined, status = 200): void => answer(ctx, outcome, 'no such client', status);
 
-export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLifecycle }): AdminRoute[] {
+export interface ClientRouteDeps {
+  clients: ClientLibrary;
+  lifecycle: ClientLifecycle;
+  knex: Knex;
+  audit: AuditLog;
+  /** Binds a machine client to an organization (org_id/role); absent when the auth server runs alone. */
+  bindToOrg?: OrgBinder;
+}
+
+export function clientRoutes(deps: ClientRouteDeps): AdminRoute[] {
   return [
     {
       method: 'get',
@@ -70,13 +82,27 @@ export function clientRoutes(deps: { clients: ClientLibrary; lifecycle: ClientLi
       access: 'admin:write',
       body: clientCreate,
       success: { status: 201, description: 'the client, with client_secret for a confidential one' },
-      errors: { 400: 'a client rule is broken' },
+      errors: { 400: 'a client rule is broken, or the organization binding is refused' },
       handler: async (ctx) => {
         const body = bodyOf<z.infer<typeof clientCreate>>(ctx);
-        const created = await rules(() => deps.clients.create({ ...inputOf(body), name: body.client_name }));
-        audit(ctx, { action: 'client.created', actor: callerOf(ctx).actor, target: { type: 'client', id: created.client_id }, outcome: 'success', detail: { name: created.client_name, grants: created.grant_types, public: created.token_endpoint_auth_method === 'none', authMethod: created.token_endpoint_auth_method, route: 'admin' } });
+        const { org_id: orgId, role } = body;
+        if ((orgId === undefined) !== (role === undefined)) throw new BadRequestError('org_id and role go together');
+        if (orgId !== undefined && !deps.bindToOrg) throw new BadRequestError('this auth server runs without the docs API schema: org_id cannot be bound here');
+        const input = { ...inputOf(body), name: body.client_name };
+        // The client and its organization binding commit together, or neither does.
+        const created = await rules(() =>
+          deps.knex.transaction(async (trx) => {
+            const client = await deps.clients.create(input, trx);
+            if (orgId !== undefined && role !== undefined) {
+              if (!client.grant_types.includes('client_credentials')) throw new ClientError('org_id and role bind a client_credentials client to an organization');
+              await deps.bindToOrg!(trx, deps.audit, { orgId, clientId: client.client_id, role });
+            }
+            return client;
+          }),
+        );
+        audit(ctx, { action: 'client.created', actor: callerOf(ctx).actor, target: { type: 'client', id: created.client_id }, outcome: 'success', ...(orgId ? { orgId } : {}), detail: { name: created.client_name, grants: created.grant_types, public: created.token_endpoint_auth_method === 'none', authMethod: created.token_endpoint_auth_method, route: 'admin', ...(orgId ? { org: orgId, role } : {}) } });
         ctx.status = 201;
-        ctx.body = { ...(await deps.clients.get(created.client_id)), ...(created.client_secret ? { client_secret: created.client_secret } : {}) };
+        ctx.body = { ...(await deps.clients.get(created.client_id)), ...(created.client_secret ? { client_secret: created.client_secret } : {}), ...(orgId ? { org_id: orgId, role } : {}) };
       },
     },
     {

@@ -1,5 +1,6 @@
 // The admin API's shapes (strict: unknown fields are 400), shared by validation and the OpenAPI.
 import { z } from 'zod';
+import { ORG_ROLES } from '../libraries/org-binding';
 import { CLIENT_AUTH_METHODS } from '../libraries/client-authentication';
 import { GRANT_TYPES } from '../libraries/clients';
 
@@ -29,6 +30,8 @@ export const pageOnlyQuery = z.object({ cursor: text(500).optional(), limit: z.c
 export const clientCreate = z
   .object({
     client_name: text(200),
+    org_id: text(100).optional().describe('a client_credentials client: the organization it acts in (with role)'),
+    role: z.enum(ORG_ROLES).optional().describe('its role in org_id'),
     redirect_uris: uris.optional(),
     post_logout_redirect_uris: uris.optional(),
     grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
