@@ -16,6 +16,9 @@ const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const BATCH = 10;
 const IDLE_POLL_MS = 5_000;
 const MAX_BACKOFF_SECONDS = 3_600;
+/** Finished deliveries are kept this long (the audit log keeps them for good), pruned at most hourly. */
+export const FINISHED_DELIVERY_DAYS = 7;
+const PRUNE_EVERY_MS = 3_600_000;
 
 export interface BackchannelDeliveryOptions {
   queries: DeliveryQueries;
@@ -95,7 +98,12 @@ export function startBackchannelDelivery(options: BackchannelDeliveryOptions) {
     });
   }
 
+  let prunedAt = 0;
   async function drain(): Promise<void> {
+    if (Date.now() - prunedAt > PRUNE_EVERY_MS) {
+      prunedAt = Date.now();
+      await queries.pruneFinished(FINISHED_DELIVERY_DAYS).catch((err) => logger.warn({ err }, 'finished back-channel logout deliveries could not be pruned'));
+    }
     for (;;) {
       const rows = await queries.claim(BATCH, options.timeoutSeconds + 30);
       await Promise.all(rows.map((row) => deliver(row).catch((err) => logger.warn({ err, delivery: row.id }, 'back-channel logout delivery could not be recorded'))));

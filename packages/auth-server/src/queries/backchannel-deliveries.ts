@@ -43,6 +43,17 @@ export function createDeliveryQueries(knex: Knex) {
       if (retryInSeconds === null) await knex(TABLE).where({ id }).update({ status: 'failed', finished_at: knex.fn.now(), last_error: error });
       else await knex(TABLE).where({ id }).update({ last_error: error, next_attempt_at: knex.raw('now() + make_interval(secs => ?)', [retryInSeconds]) });
     },
+    /**
+     * Deletes up to `limit` finished deliveries (delivered or given up) older than `days`: the audit log
+     * keeps their record, the queue only what is still to do. Returns how many went.
+     */
+    async pruneFinished(days: number, limit = 1000): Promise<number> {
+      const { rowCount } = await knex.raw(
+        `DELETE FROM ${TABLE} WHERE id IN (SELECT id FROM ${TABLE} WHERE status <> 'pending' AND finished_at < now() - make_interval(days => ?) LIMIT ?)`,
+        [days, limit],
+      );
+      return Number(rowCount ?? 0);
+    },
     /** When the next pending delivery is due, in milliseconds from now (undefined: none pending). */
     async nextDueInMs(): Promise<number | undefined> {
       const { rows } = await knex.raw(`SELECT GREATEST(0, EXTRACT(EPOCH FROM (min(next_attempt_at) - now())) * 1000)::float AS ms FROM ${TABLE} WHERE status = 'pending'`);
