@@ -21,6 +21,12 @@ export function cookieNames(https: boolean): CookieNames {
     : { session: 'cd_session', interaction: 'cd_interaction', resume: 'cd_resume', csrf: 'cd_csrf', accountState: 'cd_account_state' };
 }
 
+/**
+ * Step-up (contract "Step-up and second factors"): `acr_values` naming this ACR requires a second factor
+ * for the sign-in, even inside a password session; the login prompt then names `reason`.
+ */
+export const STEP_UP = { acr: 'urn:clouddocs:mfa', passwordAcr: 'urn:clouddocs:pwd', reason: 'second_factor_required' } as const;
+
 /** Cache keys: every module that reads or writes one builds it here. */
 export const kvKeys = {
   /** An oidc-provider model instance in the cache. */

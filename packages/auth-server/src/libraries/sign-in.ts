@@ -128,6 +128,21 @@ export function createSignInLibrary(deps: {
       return signedIn(ctx, pending.accountId, input.clientId, method, pending.rehashed);
     },
 
+    /**
+     * Step-up inside a signed-in session (acr_values asks for a second factor): the session's account
+     * owes its second factor in interaction `uid`, or has none to give.
+     */
+    async stepUp(uid: string, accountId: string): Promise<'second_factor' | 'none_enrolled'> {
+      if (!(await deps.mfa.enabled(accountId))) return 'none_enrolled';
+      await kv.set(kvKeys.pendingSecondFactor(uid), JSON.stringify({ accountId, rehashed: false } satisfies PendingSecondFactor), PENDING_SECONDS);
+      return 'second_factor';
+    },
+
+    /** The person declined to set up the second factor a client required (unmet_authentication_requirements). */
+    declineStepUp(ctx: RequestLike, accountId: string, clientId: string | null): void {
+      audit(ctx, { action: 'auth.login.failed', actor: actors.user(accountId), target: { type: 'account', id: accountId }, outcome: 'denied', detail: { reason: 'unmet_authentication_requirements', clientId } });
+    },
+
     /** Drops a pending second factor (the person cancelled). */
     async cancel(uid: string): Promise<void> {
       await kv.del(kvKeys.pendingSecondFactor(uid));

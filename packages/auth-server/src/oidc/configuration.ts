@@ -1,12 +1,12 @@
 // oidc-provider configuration. Where it departs from the library's defaults, a comment says why.
 import type { AuthConfig } from '@clouddocs/config';
 import { grantClaim } from '@clouddocs/kv';
-import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountLibrary } from '../accounts/accounts';
 import type { KeySetState } from '../keys/keys';
 import { ADMIN_SCOPES, ALL_SCOPES, API_SCOPES, isAdminScope, isApiScope } from '../scopes';
 import { TTL } from './ttl';
-import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames } from '../constants';
+import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames, STEP_UP } from '../constants';
 
 export interface ConfigurationDeps {
   config: AuthConfig;
@@ -39,6 +39,23 @@ function refuseUnknownScopes(ctx: KoaContextWithOIDC): void {
   if (unknown.length) throw new errors.InvalidScope('requested scope is not supported', unknown.join(' '));
 }
 
+/**
+ * The library's prompts, and one more login check: `acr_values` naming urn:clouddocs:mfa is not only
+ * voluntary (as the library treats acr_values) but required, so a session without a second factor is
+ * asked for one (the pages then ask only for the second factor of the session's account).
+ */
+function interactionPolicyWithStepUp() {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(STEP_UP.reason, 'a second factor is required', 'login_required', (ctx) => {
+      const acrValues = ctx.oidc.params?.acr_values;
+      const wanted = typeof acrValues === 'string' && acrValues.split(' ').includes(STEP_UP.acr);
+      return wanted && ctx.oidc.acr !== STEP_UP.acr ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return policy;
+}
+
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
   const { config, accounts, keys } = deps;
   const audience = config.DOCS_API_AUDIENCE;
@@ -58,7 +75,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       },
     ],
     // Password alone, or password and a second factor (TOTP or a recovery code); `amr` says which.
-    acrValues: ['urn:clouddocs:pwd', 'urn:clouddocs:mfa'],
+    acrValues: [STEP_UP.passwordAcr, STEP_UP.acr],
     scopes: [...ALL_SCOPES],
     // ID tokens say how the person signed in (RFC 8176 `amr`: pwd, otp, mfa; `acr`), not only who.
     claims: { openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name'] },
@@ -97,7 +114,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     // except within AUTH_REFRESH_REUSE_GRACE_SECONDS of its first use, when its own client gets the first
     // answer again (the adapter and oidc/refresh-grace.ts).
     rotateRefreshToken: true,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: interactionPolicyWithStepUp(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // Consent is remembered per user and client (not only per browser session): a returning user is
     // asked again only for what the existing grant does not cover, or when the client sends prompt=consent.
     loadExistingGrant: async (ctx) => {

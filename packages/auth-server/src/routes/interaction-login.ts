@@ -6,13 +6,13 @@
 // counts for the browser whose interaction it is (cookie + URL + CSRF); success completes the login
 // step, and oidc-provider then gives the browser a new session id (no fixation).
 import { z } from 'zod';
-import { ACCOUNT_CONSOLE_CLIENT_ID } from '../constants';
+import { ACCOUNT_CONSOLE_CLIENT_ID, STEP_UP } from '../constants';
 import type { InteractionDetails } from '../libraries/interactions';
 import type { SignInOutcome } from '../libraries/sign-in';
 import { loadInteraction } from '../steps/load-interaction';
 import { formOf, interactionOf, type PageContext, type PageRoute } from '../steps/page';
 import { readForm } from '../steps/read-form';
-import { loginView, messageView, renderPage, secondFactorView, seeOther } from '../views/interaction';
+import { loginView, messageView, renderPage, secondFactorView, seeOther, stepUpOfferView } from '../views/interaction';
 import { grantConsent, showConsent } from './interaction-consent';
 import { CSRF, field, type PageDeps } from './deps';
 
@@ -49,6 +49,27 @@ export async function showSecondFactor(deps: PageDeps, ctx: PageContext, interac
   );
 }
 
+/** A client's step-up for an account without a second factor: set one up, or cancel (unmet_authentication_requirements). */
+export async function showStepUpOffer(deps: PageDeps, ctx: PageContext, interaction: InteractionDetails, status = 200) {
+  deps.interactions.allowRedirectOrigin(ctx, interaction.params.redirect_uri);
+  renderPage(
+    ctx,
+    'Two-step verification required',
+    stepUpOfferView({
+      declineAction: `/interaction/${interaction.uid}/step-up/decline`,
+      csrf: deps.interactionCsrf.token(ctx, interaction.uid),
+      clientName: await deps.interactions.clientName(interaction.params.client_id as string | undefined),
+      setupHref: '/account',
+      continueHref: `/interaction/${interaction.uid}`,
+    }),
+    status,
+  );
+}
+
+/** Only the step-up check asks for the login prompt: the session's account gives its second factor, no password. */
+export const isStepUpOnly = (interaction: InteractionDetails) =>
+  Boolean(interaction.session?.accountId) && interaction.prompt.reasons.length > 0 && interaction.prompt.reasons.every((r) => r === STEP_UP.reason);
+
 /** Turns a sign-in outcome into the next page (shared by the password and the second-factor steps). */
 export async function answerSignIn(deps: PageDeps, ctx: PageContext, outcome: SignInOutcome, again: (error: string, status: number) => Promise<void>) {
   const interaction = interactionOf(ctx);
@@ -82,6 +103,10 @@ export function interactionLoginRoutes(deps: PageDeps): PageRoute[] {
           const { uid, prompt, params, session } = interaction;
           if (prompt.name === 'login') {
             if (await deps.signIn.awaitsSecondFactor(uid)) return showSecondFactor(deps, ctx, interaction);
+            if (isStepUpOnly(interaction)) {
+              if ((await deps.signIn.stepUp(uid, session!.accountId!)) === 'second_factor') return showSecondFactor(deps, ctx, interaction);
+              return showStepUpOffer(deps, ctx, interaction);
+            }
             return showLogin(deps, ctx, interaction);
           }
           if (prompt.name === 'consent') {

@@ -135,6 +135,19 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 </form>`;
 }
 
+export function stepUpOfferView(input: { declineAction: string; csrf: string; clientName: string; setupHref: string; continueHref: string }): Raw {
+  return html`
+<h1>Two-step verification required</h1>
+<p><strong>${input.clientName}</strong> asks for two-step verification for this sign-in, and your account does not have a second factor yet.</p>
+<p><a href="${input.setupHref}">Set up two-step verification</a> in your account, then <a href="${input.continueHref}">continue</a>.</p>
+<form method="post" action="${input.declineAction}">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <div class="row">
+    <button type="submit" class="secondary">Cancel and go back to ${input.clientName}</button>
+  </div>
+</form>`;
+}
+
 /** Redirect after a POST that changed state or checked a credential (RFC 9110 §15.4.4). */
 export function seeOther(ctx: Context, location: string): void {
   ctx.set('Cache-Control', 'no-store');
