@@ -47,7 +47,12 @@ export const kvKeys = {
   /** New recovery codes, shown once. */
   recoveryCodesOnce: (accountId: string) => `mfa-codes-once:${accountId}`,
   lockoutNoted: (accountKey: string) => `login-lock-noted:${accountKey}`,
+  /** A device's last poll at the token endpoint (by the device code's digest), for slow_down. */
+  devicePoll: (deviceCodeDigest: string) => `device-poll:${deviceCodeDigest}`,
 } as const;
+
+/** oidc-provider's device flow routes (its defaults): the device authorization endpoint and the verification page. */
+export const DEVICE_PATHS = { authorization: '/device/auth', verification: '/device' } as const;
 
 /** Rate limiter key prefixes (rate-limiter-flexible), one per limit. */
 export const LIMITS = {
@@ -60,4 +65,5 @@ export const LIMITS = {
   resetsPerIp: 'reset-ip',
   resetsPerAccount: 'reset-account',
   secondFactorFailures: 'mfa-fail',
+  userCodesPerIp: 'device-code-ip',
 } as const;

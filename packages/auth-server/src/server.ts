@@ -57,6 +57,9 @@ import { jwtTokenEndpoints } from './routes/jwt-endpoints';
 import { pages } from './routes/pages';
 import { SecretBox } from './secret-box';
 import { providerPages } from './views/provider-pages';
+import { devicePages } from './routes/device';
+import { userCodeLimit } from './middleware/user-code-limit';
+import { devicePolling } from './middleware/device-polling';
 
 export interface AuthServerDeps {
   config: AuthConfig;
@@ -131,7 +134,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     logger,
     keyStore,
     keys: await keyStore.load(),
-    configure: (keys) => buildConfiguration({ config, accounts, adapter: Adapter, keys, rememberedGrant: grants.rememberedGrantId, pages: providerPages }),
+    configure: (keys) => buildConfiguration({ config, accounts, adapter: Adapter, keys, rememberedGrant: grants.rememberedGrantId, pages: { ...providerPages, device: { userCodeInputSource: devicePages.userCodeInput, userCodeConfirmSource: devicePages.userCodeConfirm, successSource: devicePages.success } } }),
     wire: (p) => {
       wireProviderEvents(p, { grants, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }), replaying: refreshGrace.replaying });
       p.use(refreshGrace.middleware);
@@ -199,6 +202,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),
+    userCodeLimit(pageDeps.limits),
+    devicePolling(kv),
     previousSecret({ provider, clients, kv, logger }),
     admin,
     jwtTokenEndpoints({ tokens: accessTokens, revocations, clientAuthentication: createClientAuthentication({ provider }) }),

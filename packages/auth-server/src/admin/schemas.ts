@@ -19,7 +19,7 @@ export const clientCreate = z
     client_name: text(200),
     redirect_uris: uris.optional(),
     post_logout_redirect_uris: uris.optional(),
-    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
+    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(4).optional(),
     scope: text(1000).optional(),
     token_endpoint_auth_method: z.enum(['client_secret_basic', 'none']).optional(),
     application_type: z.enum(['web', 'native']).optional(),
@@ -32,7 +32,7 @@ export const clientUpdate = z
     client_name: text(200).optional(),
     redirect_uris: uris.optional(),
     post_logout_redirect_uris: uris.optional(),
-    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3).optional(),
+    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(4).optional(),
     scope: text(1000).optional(),
     dpop_bound_access_tokens: z.boolean().optional(),
   })

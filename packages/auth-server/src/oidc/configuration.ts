@@ -8,6 +8,8 @@ import { ADMIN_SCOPES, ALL_SCOPES, API_SCOPES, isAdminScope, isApiScope } from '
 import { TTL } from './ttl';
 import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames, STEP_UP } from '../constants';
 
+type DeviceFlowFeature = NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
+
 export interface ConfigurationDeps {
   config: AuthConfig;
   accounts: AccountLibrary;
@@ -20,6 +22,8 @@ export interface ConfigurationDeps {
     error: NonNullable<Configuration['renderError']>;
     logoutPrompt: (ctx: KoaContextWithOIDC, form: string) => void;
     logoutDone: (ctx: KoaContextWithOIDC) => void;
+    /** The device flow's user-code, confirmation and result pages (RFC 8628 §3.3). */
+    device: Required<Pick<DeviceFlowFeature, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'>>;
   };
 }
 
@@ -109,6 +113,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       Session: TTL.Session,
       Grant: TTL.Grant,
       RefreshToken: TTL.RefreshToken,
+      DeviceCode: TTL.DeviceCode,
     },
     // Every refresh returns a new refresh token; presenting an old one revokes the grant (RFC 9700 §4.14.2),
     // except within AUTH_REFRESH_REUSE_GRACE_SECONDS of its first use, when its own client gets the first
@@ -164,6 +169,15 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      // RFC 8628 for clients registered with the grant (libraries/clients.ts); user codes of 8 base-20
+      // characters (the library's default), entered on our pages; the per-IP limit on wrong codes and the
+      // polling interval (slow_down) are koa layers in front (middleware/user-code-limit, device-polling).
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: deps.pages.device.userCodeInputSource,
+        userCodeConfirmSource: deps.pages.device.userCodeConfirmSource,
+        successSource: deps.pages.device.successSource,
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => deps.pages.logoutPrompt(ctx, form),
