@@ -32,6 +32,7 @@ import { createLimits } from './libraries/limits';
 import { createRefreshAnswerLibrary } from './libraries/refresh-answers';
 import { createSessionDirectory } from './libraries/sessions';
 import { createSignInLibrary } from './libraries/sign-in';
+import { createPasskeyLibrary } from './libraries/passkeys';
 import { createMailer, type Mailer } from './mail/mailer';
 import { adminApi } from './admin';
 import { createAdminSteps } from './admin/steps';
@@ -111,6 +112,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   await revocations.follow();
   const throttle = createLoginThrottle(kv);
   const mfa = createMfaLibrary({ knex, kv, box, encryptionKey: config.AUTH_ENCRYPTION_KEY });
+  const passkeys = createPasskeyLibrary({ knex, kv, issuer: config.AUTH_ISSUER });
 
   // oidc-provider on those stores; its pages and events plug in through callbacks.
   let host: ReturnType<typeof createProviderHost> | undefined;
@@ -152,7 +154,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS,
     refreshKeys: () => host!.refreshKeys(),
   });
-  const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER });
+  const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, passkeys, tokens, mailer, issuer: config.AUTH_ISSUER });
   const clientLifecycle = createClientLifecycle({ clients, payloads, grants, revocations, kv });
   const apiKeys = createApiKeyLibrary({ knex, revocations });
   const pageDeps = {
@@ -163,12 +165,13 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     logger,
     accounts,
     throttle,
-    signIn: createSignInLibrary({ accounts, throttle, mfa, kv, onOutcome: (outcome) => loginOutcomes.inc({ outcome }) }),
+    signIn: createSignInLibrary({ accounts, throttle, mfa, passkeys, kv, onOutcome: (outcome) => loginOutcomes.inc({ outcome }) }),
     interactions,
     grants,
     apiKeys,
     sessions,
     mfa,
+    passkeys,
     tokens,
     mailer,
     interactionCsrf: createInteractionCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, interactionCookie: cookies.interaction }),

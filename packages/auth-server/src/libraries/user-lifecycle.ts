@@ -14,6 +14,7 @@ import { ConflictError } from '../errors';
 import type { Mailer } from '../mail/mailer';
 import { invitationMessage } from '../mail/messages';
 import type { MfaLibrary } from '../mfa/totp';
+import type { PasskeyLibrary } from './passkeys';
 import type { PayloadQueries } from '../queries/payloads';
 import { pastRevocationSecond, type EventFields } from './client-lifecycle';
 import type { GrantLibrary } from './grants';
@@ -40,6 +41,8 @@ export function createUserLifecycle(deps: {
   payloads: PayloadQueries;
   revocations: RevocationList;
   mfa: MfaLibrary;
+  /** Passkeys are second factors too: a reset removes them (optional for callers without passkeys). */
+  passkeys?: PasskeyLibrary;
   tokens: AccountTokenLibrary;
   mailer: Mailer;
   issuer: string;
@@ -118,6 +121,7 @@ export function createUserLifecycle(deps: {
     async resetSecondFactors(actor: Actor, userId: string): Promise<Outcome<UserView>> {
       if (!(await deps.accounts.findById(userId))) return undefined;
       await deps.mfa.disable(userId);
+      await deps.passkeys?.removeAll(userId);
       return { result: (await this.get(userId))!, event: event(actor, 'user.second_factors_reset', userId) };
     },
 

@@ -13,6 +13,9 @@ import { answerSignIn, isStepUpOnly, showLogin, showSecondFactor, showStepUpOffe
 
 const codeBody = z.object({ code: field(64), csrf: CSRF }).strict();
 const csrfBody = z.object({ csrf: CSRF }).strict();
+/** A passkey's answer (WebAuthn JSON, a few hundred characters; read-body caps every parameter anyway). */
+const passkeyBody = z.object({ csrf: CSRF, response: field(8192) }).strict();
+const PASSKEY_REFUSED = 'That passkey could not be used. Try again.';
 
 export function interactionSecondFactorRoutes(deps: PageDeps): PageRoute[] {
   return [
@@ -37,6 +40,49 @@ export function interactionSecondFactorRoutes(deps: PageDeps): PageRoute[] {
               : ({ kind: 'no_pending' } as const);
           if (outcome.kind === 'no_pending') return showLogin(deps, ctx, interaction, { error: 'Sign in with your email and password first.', status: 400 });
           if (outcome.kind === 'invalid') return showSecondFactor(deps, ctx, interaction, 'That code is not valid (codes work once). Try the current code from your app.');
+          await answerSignIn(deps, ctx, outcome, (error, status) => showSecondFactor(deps, ctx, interaction, error, status));
+        },
+      ],
+    },
+    {
+      // A passkey alone signs in (user verification required): no password.
+      method: 'post',
+      path: '/interaction/:uid/passkey',
+      steps: [
+        loadInteraction(deps.interactions),
+        readForm({
+          schema: passkeyBody,
+          csrf: (ctx, sent) => deps.interactionCsrf.valid(ctx, interactionOf(ctx).uid, sent),
+          again: (ctx, problem, status) => showLogin(deps, ctx, interactionOf(ctx), { error: problem === 'csrf' ? 'This form has expired. Please try again.' : PASSKEY_REFUSED, status }),
+        }),
+        async (ctx) => {
+          const interaction = interactionOf(ctx);
+          if (interaction.prompt.name !== 'login') return showLogin(deps, ctx, interaction, { error: 'This sign-in step is already complete.', status: 400 });
+          const outcome = await deps.signIn.withPasskey(ctx, { uid: interaction.uid, response: formOf<z.infer<typeof passkeyBody>>(ctx).response, clientId: (interaction.params.client_id as string | undefined) ?? null });
+          if (outcome.kind === 'invalid') return showLogin(deps, ctx, interaction, { error: PASSKEY_REFUSED, status: 400 });
+          await answerSignIn(deps, ctx, outcome, (error, status) => showLogin(deps, ctx, interaction, { error, status }));
+        },
+      ],
+    },
+    {
+      // A passkey as the second factor after the password (or in a step-up).
+      method: 'post',
+      path: '/interaction/:uid/mfa/passkey',
+      steps: [
+        loadInteraction(deps.interactions),
+        readForm({
+          schema: passkeyBody,
+          csrf: (ctx, sent) => deps.interactionCsrf.valid(ctx, interactionOf(ctx).uid, sent),
+          again: (ctx, problem, status) => showSecondFactor(deps, ctx, interactionOf(ctx), problem === 'csrf' ? 'This form has expired. Please try again.' : PASSKEY_REFUSED, status),
+        }),
+        async (ctx) => {
+          const interaction = interactionOf(ctx);
+          const outcome =
+            interaction.prompt.name === 'login'
+              ? await deps.signIn.withSecondFactor(ctx, { uid: interaction.uid, code: '', passkeyResponse: formOf<z.infer<typeof passkeyBody>>(ctx).response, clientId: (interaction.params.client_id as string | undefined) ?? null })
+              : ({ kind: 'no_pending' } as const);
+          if (outcome.kind === 'no_pending') return showLogin(deps, ctx, interaction, { error: 'Sign in with your email and password first.', status: 400 });
+          if (outcome.kind === 'invalid') return showSecondFactor(deps, ctx, interaction, PASSKEY_REFUSED, 400);
           await answerSignIn(deps, ctx, outcome, (error, status) => showSecondFactor(deps, ctx, interaction, error, status));
         },
       ],
