@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { decodeJwtParts, discover, oauthError, oidc, tokenRequest } from '../support/rp';
+import { RedisKv } from '@clouddocs/kv';
+import { switchableKv } from '../support/faults';
 import { DOCS_AUDIENCE, startAuthStack, type AuthStack } from '../support/stack';
 import { generate } from 'otplib';
 import { BrowserAt, enrolTotp, go, LEAK, signInToAccount, submit, toPage, type Page } from './hostile';
@@ -262,5 +264,38 @@ describe('device authorization grant', () => {
     const res = await deviceAuthorization(web, { scope: 'openid' });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: 'invalid_request', error_description: `${DEVICE_GRANT} is not allowed for this client` });
+  });
+});
+
+describe('device flow limits fail closed', () => {
+  it('the cache unreachable -> a code entered at /device is a 503 page (not counted, not looked up), a poll is 503 temporarily_unavailable; cache back -> the code is found', async () => {
+    const down = new RedisKv('redis://127.0.0.1:1', 'down:');
+    const sw = { down: false };
+    const failing = await startAuthStack(process.env, { wrapKv: (kv) => switchableKv(kv, down, sw) });
+    try {
+      const client = await failing.createClient({ name: 'Outage TV', grants: [DEVICE_GRANT], public: true, redirectUris: [] });
+      const res = await fetch(`${failing.issuer}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: client.client_id, scope: 'openid' }).toString() });
+      const started = (await res.json()) as { device_code: string; user_code: string };
+      const browser = new BrowserAt();
+      const input = await go(browser, `${failing.issuer}/device`, () => false);
+
+      sw.down = true;
+      const refused = await browser.postForm(`${failing.issuer}/device`, { ...input.forms[0]!.fields, user_code: started.user_code });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('content-type')).toMatch(/text\/html/);
+      expect(await refused.text()).not.toMatch(LEAK);
+      const polled = await tokenRequest(failing, client, { grant_type: DEVICE_GRANT, device_code: started.device_code });
+      expect(polled.status).toBe(503);
+      expect(polled.body.error).toBe('temporarily_unavailable');
+
+      sw.down = false;
+      const page = await go(browser, `${failing.issuer}/device`, () => false);
+      const found = await submit(browser, page, '/device', { user_code: started.user_code }, () => false);
+      expect(found.text).toContain('Connect Outage TV?');
+    } finally {
+      sw.down = false;
+      await failing.stop();
+      await down.close();
+    }
   });
 });
