@@ -120,13 +120,23 @@ describe.skipIf(!haveChromium)('passkeys with a virtual authenticator', () => {
     expect((await auditRows('auth.mfa.enrolled')).some((r) => r.outcome === 'success' && (r.detail as { method?: string }).method === 'passkey')).toBe(true);
   }, 60_000);
 
-  it('sign-in with the passkey alone at a third-party app -> the ID token says amr hwk; the login page allows only its script', async () => {
+  it('step-up (acr_values=urn:clouddocs:mfa) inside that password session asks only for the passkey -> amr pwd hwk mfa, acr urn:clouddocs:mfa', async () => {
+    await page.goto(`${app.url}/login?acr_values=urn:clouddocs:mfa`);
+    await visible(page.getByRole('button', { name: 'Use your passkey' }));
+    expect(await page.getByLabel('Password', { exact: true }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Use your passkey' }).click();
+    expect(await allowAndReadAmr()).toBe('pwd hwk mfa');
+    expect(await page.locator('#acr').textContent()).toBe('urn:clouddocs:mfa');
+  }, 60_000);
+
+  it('sign-in with the passkey alone at a third-party app -> the ID token says amr hwk (acr urn:clouddocs:mfa: user verified); the login page allows only its script', async () => {
     await toLoginPage();
     const login = await context.request.get(page.url());
     const nonce = /<script nonce="([^"]+)">/.exec(await login.text())?.[1];
     expect(login.headers()['content-security-policy']).toContain(`script-src 'nonce-${nonce}'`);
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     expect(await allowAndReadAmr()).toBe('hwk');
+    expect(await page.locator('#acr').textContent()).toBe('urn:clouddocs:mfa');
     const signIns = await auditRows('auth.login.succeeded');
     expect(signIns.some((r) => (r.detail as { method?: string }).method === 'passkey')).toBe(true);
   }, 60_000);
