@@ -195,4 +195,35 @@ describe.skipIf(!haveChromium)('passkeys with a virtual authenticator', () => {
     expect(await page.getByRole('button', { name: 'Remove Test laptop' }).count()).toBe(0);
     expect((await auditRows('auth.mfa.disabled')).some((r) => (r.detail as { method?: string }).method === 'passkey')).toBe(true);
   }, 60_000);
+
+  it('the data download lists passkeys (never key material); the admin API counts them, and "reset second factors" removes them', async () => {
+    await page.goto(`${stack.issuer}/account`);
+    await page.locator('#passkey-password').fill(user.password);
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.getByLabel('Name (to tell your passkeys apart)').fill('Second key');
+    await page.getByRole('button', { name: 'Create passkey' }).click();
+    await visible(page.getByRole('button', { name: 'Remove Second key' }));
+
+    const data = (await (await context.request.get(`${stack.issuer}/account/data`)).json()) as { passkeys: Record<string, unknown>[] };
+    expect(data.passkeys).toEqual([expect.objectContaining({ name: 'Second key', synced: false })]);
+    expect(Object.keys(data.passkeys[0]!).sort()).toEqual(['createdAt', 'id', 'lastUsedAt', 'name', 'synced']);
+
+    const operator = await stack.createClient({ name: 'operator', grants: ['client_credentials'], scope: 'admin:read admin:write', redirectUris: [] });
+    const tokenRes = await fetch(`${stack.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${operator.client_id}:${operator.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin:read admin:write' }).toString(),
+    });
+    const adminToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const adminApi = async (method: string, path: string) => {
+      const res = await fetch(`${stack.issuer}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, accept: 'application/json' } });
+      return { status: res.status, body: (await res.json()) as { second_factors: { passkeys: number } } };
+    };
+    expect((await adminApi('GET', `/users/${user.id}`)).body.second_factors.passkeys).toBe(1);
+    const reset = await adminApi('POST', `/users/${user.id}/reset-second-factors`);
+    expect(reset.status).toBe(200);
+    expect(reset.body.second_factors.passkeys).toBe(0);
+    await page.goto(`${stack.issuer}/account`);
+    expect(await page.locator('main').textContent()).toContain('No passkey yet');
+  }, 60_000);
 });

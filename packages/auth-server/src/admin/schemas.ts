@@ -67,7 +67,7 @@ export const userView = z.object({
   email_verified: z.boolean(),
   disabled: z.boolean(),
   platform_admin: z.boolean(),
-  second_factors: z.object({ totp: z.boolean(), recovery_codes_left: z.number() }),
+  second_factors: z.object({ totp: z.boolean(), recovery_codes_left: z.number(), passkeys: z.number() }),
   created_at: z.string(),
   last_sign_in_at: z.string().nullable(),
 });

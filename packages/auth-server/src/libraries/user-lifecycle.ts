@@ -29,7 +29,7 @@ export interface UserView {
   email_verified: boolean;
   disabled: boolean;
   platform_admin: boolean;
-  second_factors: { totp: boolean; recovery_codes_left: number };
+  second_factors: { totp: boolean; recovery_codes_left: number; passkeys: number };
   created_at: string;
   last_sign_in_at: string | null;
 }
@@ -50,7 +50,7 @@ export function createUserLifecycle(deps: {
   const event = (actor: Actor, action: EventFields['action'], userId: string, detail?: EventFields['detail']): EventFields => ({ action, actor, target: { type: 'account', id: userId }, outcome: 'success', ...(detail ? { detail } : {}) });
 
   async function view(account: Account): Promise<UserView> {
-    const mfa = await deps.mfa.status(account.id);
+    const [mfa, passkeys] = await Promise.all([deps.mfa.status(account.id), deps.passkeys ? deps.passkeys.list(account.id) : []]);
     return {
       id: account.id,
       email: account.email,
@@ -58,7 +58,7 @@ export function createUserLifecycle(deps: {
       email_verified: account.emailVerified,
       disabled: account.disabled,
       platform_admin: account.platformAdmin,
-      second_factors: { totp: mfa.enabled, recovery_codes_left: mfa.recoveryCodesLeft },
+      second_factors: { totp: mfa.enabled, recovery_codes_left: mfa.recoveryCodesLeft, passkeys: passkeys.length },
       created_at: account.createdAt,
       last_sign_in_at: account.lastSignInAt,
     };
