@@ -15,6 +15,7 @@ export { createGrantLibrary } from './libraries/grants';
 export { createSessionDirectory, endAccountSessionsInCache, type SessionDirectory } from './libraries/sessions';
 export { createPayloadQueries } from './queries/payloads';
 export { createMfaLibrary } from './mfa/totp';
+export { createPasskeyLibrary } from './libraries/passkeys';
 export { createAccountTokenLibrary } from './accounts/tokens';
 export { createMailer } from './mail/mailer';
 export { ConflictError } from './errors';

@@ -361,7 +361,7 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
       email_verified: true,
       disabled: false,
       platform_admin: false,
-      second_factors: { totp: false, recovery_codes_left: 0 },
+      second_factors: { totp: false, recovery_codes_left: 0, passkeys: 0 },
       created_at: expect.any(String),
       last_sign_in_at: null,
     });

@@ -18,6 +18,7 @@ import {
   createKeyStore,
   createMailer,
   createMfaLibrary,
+  createPasskeyLibrary,
   createPayloadQueries,
   createSessionDirectory,
   createUserLifecycle,
@@ -61,7 +62,7 @@ function build(ctx: CliContext) {
     clients,
     keys,
     clientLifecycle: createClientLifecycle({ clients, payloads, grants, revocations, kv }),
-    users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens: createAccountTokenLibrary({ knex }), mailer, issuer: config.AUTH_ISSUER }),
+    users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, passkeys: createPasskeyLibrary({ knex, kv, issuer: config.AUTH_ISSUER }), tokens: createAccountTokenLibrary({ knex }), mailer, issuer: config.AUTH_ISSUER }),
   };
 }
 

@@ -41,8 +41,8 @@ export function createUserLifecycle(deps: {
   payloads: PayloadQueries;
   revocations: RevocationList;
   mfa: MfaLibrary;
-  /** Passkeys are second factors too: a reset removes them (optional for callers without passkeys). */
-  passkeys?: PasskeyLibrary;
+  /** Passkeys are second factors too: counted in the view, removed by a reset. */
+  passkeys: PasskeyLibrary;
   tokens: AccountTokenLibrary;
   mailer: Mailer;
   issuer: string;
@@ -50,7 +50,7 @@ export function createUserLifecycle(deps: {
   const event = (actor: Actor, action: EventFields['action'], userId: string, detail?: EventFields['detail']): EventFields => ({ action, actor, target: { type: 'account', id: userId }, outcome: 'success', ...(detail ? { detail } : {}) });
 
   async function view(account: Account): Promise<UserView> {
-    const [mfa, passkeys] = await Promise.all([deps.mfa.status(account.id), deps.passkeys ? deps.passkeys.list(account.id) : []]);
+    const [mfa, passkeys] = await Promise.all([deps.mfa.status(account.id), deps.passkeys.list(account.id)]);
     return {
       id: account.id,
       email: account.email,
@@ -121,7 +121,7 @@ export function createUserLifecycle(deps: {
     async resetSecondFactors(actor: Actor, userId: string): Promise<Outcome<UserView>> {
       if (!(await deps.accounts.findById(userId))) return undefined;
       await deps.mfa.disable(userId);
-      await deps.passkeys?.removeAll(userId);
+      await deps.passkeys.removeAll(userId);
       return { result: (await this.get(userId))!, event: event(actor, 'user.second_factors_reset', userId) };
     },
 
