@@ -50,6 +50,8 @@ export async function startNotesApp(options: { issuer: string; port: number; cli
           state,
           nonce,
           prompt: url.searchParams.get('prompt') ?? 'consent',
+          // A step-up request (/login?acr_values=…) passes through.
+          ...(url.searchParams.get('acr_values') ? { acr_values: url.searchParams.get('acr_values')! } : {}),
         });
         return send(302, '', { location: target.href, 'set-cookie': `notes_login=${id}; HttpOnly; SameSite=Lax; Path=/` });
       }
@@ -71,6 +73,7 @@ export async function startNotesApp(options: { issuer: string; port: number; cli
             `<h1>Signed in as <span id="email">${esc(claims.email)}</span></h1>
 <p>Verified email: <span id="email-verified">${esc(claims.email_verified)}</span></p>
 <p>Methods: <span id="amr">${esc(((claims.amr as string[] | undefined) ?? []).join(' '))}</span></p>
+<p>Level: <span id="acr">${esc(claims.acr ?? '')}</span></p>
 <p>Refresh token: <span id="has-refresh">${held.refresh_token ? 'yes' : 'no'}</span></p>
 <p><a href="/refresh">Refresh now</a></p>`,
           ),

@@ -60,6 +60,8 @@ export interface AuthStackOptions {
   dataDir?: string;
   /** Where the server's log lines go (e.g. to check that no credential reaches them). */
   logDestination?: NodeJS.WritableStream;
+  /** The issuer's host name (default 127.0.0.1); `localhost` where WebAuthn needs a host name, not an IP address. */
+  hostname?: string;
 }
 
 export async function startAuthStack(env: NodeJS.ProcessEnv = process.env, options: AuthStackOptions = {}): Promise<AuthStack> {
@@ -70,7 +72,7 @@ export async function startAuthStack(env: NodeJS.ProcessEnv = process.env, optio
 
   const port = await freePort();
   const config = loadAuthConfig({
-    AUTH_ISSUER: `${options.https ? 'https' : 'http'}://127.0.0.1:${port}`,
+    AUTH_ISSUER: `${options.https ? 'https' : 'http'}://${options.hostname ?? '127.0.0.1'}:${port}`,
     ...(options.https ? { AUTH_TRUST_PROXY: 'true' } : {}),
     ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
     AUTH_PORT: String(port),

@@ -21,6 +21,12 @@ export function cookieNames(https: boolean): CookieNames {
     : { session: 'cd_session', interaction: 'cd_interaction', resume: 'cd_resume', csrf: 'cd_csrf', accountState: 'cd_account_state' };
 }
 
+/**
+ * Step-up (contract "Step-up and second factors"): `acr_values` naming this ACR requires a second factor
+ * for the sign-in, even inside a password session; the login prompt then names `reason`.
+ */
+export const STEP_UP = { acr: 'urn:clouddocs:mfa', passwordAcr: 'urn:clouddocs:pwd', reason: 'second_factor_required' } as const;
+
 /** Cache keys: every module that reads or writes one builds it here. */
 export const kvKeys = {
   /** An oidc-provider model instance in the cache. */
@@ -41,7 +47,12 @@ export const kvKeys = {
   /** New recovery codes, shown once. */
   recoveryCodesOnce: (accountId: string) => `mfa-codes-once:${accountId}`,
   lockoutNoted: (accountKey: string) => `login-lock-noted:${accountKey}`,
+  /** A device's last poll at the token endpoint (by the device code's digest), for slow_down. */
+  devicePoll: (deviceCodeDigest: string) => `device-poll:${deviceCodeDigest}`,
 } as const;
+
+/** oidc-provider's device flow routes (its defaults): the device authorization endpoint and the verification page. */
+export const DEVICE_PATHS = { authorization: '/device/auth', verification: '/device' } as const;
 
 /** Rate limiter key prefixes (rate-limiter-flexible), one per limit. */
 export const LIMITS = {
@@ -55,4 +66,5 @@ export const LIMITS = {
   registrationsPerIp: 'registration-ip',
   resetsPerAccount: 'reset-account',
   secondFactorFailures: 'mfa-fail',
+  userCodesPerIp: 'device-code-ip',
 } as const;

@@ -64,6 +64,13 @@ export class TooManyRequestsError extends AuthServerError {
   }
 }
 
+/** RFC 8628 §3.5: a device polls faster than its interval. */
+export class SlowDownError extends AuthServerError {
+  constructor(intervalSeconds: number) {
+    super(400, 'slow_down', `polling too quickly: wait at least ${intervalSeconds} seconds between requests, 5 more after each slow_down`);
+  }
+}
+
 export class NotFoundError extends AuthServerError {
   constructor(message = 'no such endpoint; discovery at /.well-known/openid-configuration lists them') {
     super(404, 'not_found', message, { title: 'Not found' });
@@ -169,7 +176,8 @@ export const MAX_BODY_BYTES = 56 * 1024;
 
 export type ErrorSurface = 'oauth' | 'page' | 'problem';
 
-const PAGE_PATHS = /^\/(interaction\/|account(\/|$)|reset-password(\/|$)|verify-email(\/|$)|admin(?!\/v1(\/|$))(\/|$))/;
+// The device verification page (/device, /device/resume/…) is a page; the device authorization endpoint (/device/auth) is not.
+const PAGE_PATHS = /^\/(interaction\/|account(\/|$)|reset-password(\/|$)|verify-email(\/|$)|device(?!\/auth$)(\/|$)|admin(?!\/v1(\/|$))(\/|$))/;
 
 /** Which kind of answer a path gives. */
 export function surfaceOf(ctx: Pick<Context, 'path'>): ErrorSurface {

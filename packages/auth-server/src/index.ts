@@ -18,6 +18,7 @@ export { createBackchannelLogout, type BackchannelLogout } from './libraries/bac
 export { createSessionDirectory, endAccountSessionsInCache, type SessionDirectory } from './libraries/sessions';
 export { createPayloadQueries } from './queries/payloads';
 export { createMfaLibrary } from './mfa/totp';
+export { createPasskeyLibrary } from './libraries/passkeys';
 export { createAccountTokenLibrary } from './accounts/tokens';
 export { createMailer } from './mail/mailer';
 export { ConflictError } from './errors';

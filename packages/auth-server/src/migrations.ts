@@ -213,6 +213,28 @@ export const authMigrations: Migration[] = [
     },
   },
   {
+    // Passkeys (WebAuthn credentials): the public key and signature counter of each, never a secret.
+    // A passkey signs in without a password or serves as the second factor (libraries/passkeys.ts).
+    name: 'auth_011_passkeys',
+    async up(knex) {
+      await knex.raw(`
+        CREATE TABLE auth.passkeys (
+          id text PRIMARY KEY,
+          account_id text NOT NULL REFERENCES auth.accounts (id) ON DELETE CASCADE,
+          credential_id text NOT NULL UNIQUE,
+          public_key bytea NOT NULL,
+          counter bigint NOT NULL DEFAULT 0,
+          transports text[] NOT NULL DEFAULT '{}',
+          device_type text NOT NULL CHECK (device_type IN ('singleDevice', 'multiDevice')),
+          backed_up boolean NOT NULL DEFAULT false,
+          name text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          last_used_at timestamptz
+        )`);
+      await knex.raw('CREATE INDEX passkeys_account_idx ON auth.passkeys (account_id, created_at)');
+    },
+  },
+  {
     // Settings that are secrets of the deployment rather than of one object, sealed like the others
     // (the recovery-code pepper: kept here so that it outlives a rotation of AUTH_ENCRYPTION_KEY).
     name: 'auth_013_sealed_settings',

@@ -38,6 +38,7 @@ import { createLimits } from './libraries/limits';
 import { createRefreshAnswerLibrary } from './libraries/refresh-answers';
 import { createSessionDirectory } from './libraries/sessions';
 import { createSignInLibrary } from './libraries/sign-in';
+import { createPasskeyLibrary } from './libraries/passkeys';
 import { createMailer, type Mailer } from './mail/mailer';
 import { adminApi } from './admin';
 import { createAdminSteps } from './admin/steps';
@@ -63,6 +64,9 @@ import { jwtTokenEndpoints } from './routes/jwt-endpoints';
 import { pages } from './routes/pages';
 import { SecretBox } from './secret-box';
 import { providerPages } from './views/provider-pages';
+import { devicePages } from './routes/device';
+import { userCodeLimit } from './middleware/user-code-limit';
+import { devicePolling } from './middleware/device-polling';
 
 export interface AuthServerDeps {
   config: AuthConfig;
@@ -117,6 +121,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   await revocations.follow();
   const throttle = createLoginThrottle(kv);
   const mfa = createMfaLibrary({ knex, kv, box, pepperKey: config.AUTH_ENCRYPTION_KEY_PREVIOUS ?? config.AUTH_ENCRYPTION_KEY });
+  const passkeys = createPasskeyLibrary({ knex, kv, issuer: config.AUTH_ISSUER });
 
   // oidc-provider on those stores; its pages and events plug in through callbacks.
   let host: ReturnType<typeof createProviderHost> | undefined;
@@ -143,7 +148,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     logger,
     keyStore,
     keys: await keyStore.load(),
-    configure: (keys) => buildConfiguration({ config, accounts, adapter: Adapter, keys, rememberedGrant: grants.rememberedGrantId, pages: providerPages }),
+    configure: (keys) => buildConfiguration({ config, accounts, adapter: Adapter, keys, rememberedGrant: grants.rememberedGrantId, pages: { ...providerPages, device: { userCodeInputSource: devicePages.userCodeInput, userCodeConfirmSource: devicePages.userCodeConfirm, successSource: devicePages.success } } }),
     wire: (p) => {
       wireProviderEvents(p, { grants, logger, onTokenIssued: (g) => tokensIssued.inc({ grant_type: g }), replaying: refreshGrace.replaying });
       p.use(refreshGrace.middleware);
@@ -176,7 +181,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     activationDelaySeconds: config.AUTH_KEY_ACTIVATION_DELAY_SECONDS,
     refreshKeys: () => host!.refreshKeys(),
   });
-  const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens, mailer, issuer: config.AUTH_ISSUER });
+  const users = createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, passkeys, tokens, mailer, issuer: config.AUTH_ISSUER });
   const clientLifecycle = createClientLifecycle({ clients, payloads, grants, revocations, kv });
   const apiKeys = createApiKeyLibrary({ knex, revocations });
   const limits = createLimits(kv);
@@ -188,12 +193,13 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     logger,
     accounts,
     throttle,
-    signIn: createSignInLibrary({ accounts, throttle, mfa, kv, onOutcome: (outcome) => loginOutcomes.inc({ outcome }) }),
+    signIn: createSignInLibrary({ accounts, throttle, mfa, passkeys, kv, onOutcome: (outcome) => loginOutcomes.inc({ outcome }) }),
     interactions,
     grants,
     apiKeys,
     sessions,
     mfa,
+    passkeys,
     tokens,
     mailer,
     interactionCsrf: createInteractionCsrf({ cookieKey: config.AUTH_COOKIE_KEYS[0]!, interactionCookie: cookies.interaction }),
@@ -229,6 +235,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),
+    userCodeLimit(pageDeps.limits),
+    devicePolling(kv),
     previousSecret({ provider, clients, kv, logger }),
     admin,
     jwtTokenEndpoints({

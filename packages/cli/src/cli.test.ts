@@ -168,6 +168,16 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expect(JSON.parse(both.stdout)).toMatchObject({ grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://a.example/cb', 'https://a.example/cb2'] });
   });
 
+  it('client create --grant urn:ietf:params:oauth:grant-type:device_code: public or confidential, no redirect URI', async () => {
+    const device = 'urn:ietf:params:oauth:grant-type:device_code';
+    const tv = await run(['client', 'create', '--name', 'TV', '--public', '--grant', device, '--grant', 'refresh_token', '--json']);
+    expect(tv.code).toBe(0);
+    expect(JSON.parse(tv.stdout)).toMatchObject({ grant_types: [device, 'refresh_token'], redirect_uris: [], token_endpoint_auth_method: 'none' });
+    const cli = await run(['client', 'create', '--name', 'CLI', '--grant', device, '--json']);
+    expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ grant_types: [device], token_endpoint_auth_method: 'client_secret_basic', client_secret: expect.any(String) });
+  });
+
   it('client create refusals are one line: public + client_credentials, unknown grant, missing --name', async () => {
     expectOneLineFailure(await run(['client', 'create', '--name', 'p', '--public', '--grant', 'client_credentials']), /public client cannot use client_credentials/);
     expectOneLineFailure(await run(['client', 'create', '--name', 'g', '--grant', 'password']), /unknown grant/);
@@ -384,7 +394,7 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
       email_verified: true,
       disabled: false,
       platform_admin: false,
-      second_factors: { totp: false, recovery_codes_left: 0 },
+      second_factors: { totp: false, recovery_codes_left: 0, passkeys: 0 },
       created_at: expect.any(String),
       last_sign_in_at: null,
     });

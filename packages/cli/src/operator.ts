@@ -19,6 +19,7 @@ import {
   createKeyStore,
   createMailer,
   createMfaLibrary,
+  createPasskeyLibrary,
   createPayloadQueries,
   createSessionDirectory,
   createUserLifecycle,
@@ -65,7 +66,7 @@ function build(ctx: CliContext) {
     clients,
     keys,
     clientLifecycle: createClientLifecycle({ clients, payloads, grants, revocations, kv }),
-    users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, tokens: createAccountTokenLibrary({ knex }), mailer, issuer: config.AUTH_ISSUER }),
+    users: createUserLifecycle({ accounts, sessions, grants, payloads, revocations, mfa, passkeys: createPasskeyLibrary({ knex, kv, issuer: config.AUTH_ISSUER }), tokens: createAccountTokenLibrary({ knex }), mailer, issuer: config.AUTH_ISSUER }),
   };
 }
 

@@ -70,7 +70,20 @@ describe('createClientLibrary().create: rules', () => {
   });
 
   it('refresh_token needs authorization_code', async () => {
-    expect(await refused({ name: 'rt only', grants: ['refresh_token', 'client_credentials'] })).toMatch(/refresh_token needs the authorization_code grant/);
+    expect(await refused({ name: 'rt only', grants: ['refresh_token', 'client_credentials'] })).toMatch(/refresh_token needs the authorization_code or the device_code grant/);
+  });
+
+  it('the device grant (RFC 8628) for public and confidential clients, without redirect URIs, refreshable, with the scopes of a person', async () => {
+    const device = 'urn:ietf:params:oauth:grant-type:device_code';
+    const tv = await library().create({ name: 'TV app', grants: [device, 'refresh_token'], public: true });
+    expect(tv).toMatchObject({ grant_types: [device, 'refresh_token'], token_endpoint_auth_method: 'none', redirect_uris: [], response_types: [] });
+    expect(tv.scope.split(' ')).toContain('openid');
+    expect(tv).not.toHaveProperty('client_secret');
+    const cli = await library().create({ name: 'CLI', grants: [device] });
+    expect(cli).toMatchObject({ grant_types: [device], token_endpoint_auth_method: 'client_secret_basic', client_secret: expect.any(String) });
+    const both = await library().create({ name: 'web and device', grants: ['authorization_code', device], redirectUris: ['https://a.example/cb'] });
+    expect(both.response_types).toEqual(['code']);
+    expect(await refused({ name: 'device with redirect', grants: [device], redirectUris: ['https://a.example/cb'] })).toMatch(/only for the authorization_code grant/);
   });
 
   it('an unknown grant or scope is refused', async () => {

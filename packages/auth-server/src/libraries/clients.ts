@@ -10,7 +10,9 @@ import type { SecretBox } from '../secret-box';
 import { createClientQueries, type ClientRow } from '../queries/clients';
 import { ALL_SCOPES, API_SCOPES, DEFAULT_CLIENT_SCOPES } from '../scopes';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628 §3.4: the device authorization grant (a CLI or a TV; the person approves in a browser). */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface ClientInput {
@@ -166,7 +168,9 @@ export function clientMetadata(input: ClientInput, issuer: string) {
     if (!(GRANT_TYPES as readonly string[]).includes(g)) throw new ClientError(`unknown grant ${JSON.stringify(g)} (expected one of ${GRANT_TYPES.join(', ')})`);
   }
   if (isPublic && grants.includes('client_credentials')) throw new ClientError('a public client cannot use client_credentials (it has no secret)');
-  if (grants.includes('refresh_token') && !grants.includes('authorization_code')) throw new ClientError('refresh_token needs the authorization_code grant');
+  // A person's grants (code or device) can be refreshed; a machine's cannot.
+  const forPeople = grants.includes('authorization_code') || grants.includes(DEVICE_CODE_GRANT);
+  if (grants.includes('refresh_token') && !forPeople) throw new ClientError('refresh_token needs the authorization_code or the device_code grant');
   if (grants.includes('authorization_code') && redirectUris.length === 0) throw new ClientError('authorization_code needs at least one --redirect-uri', 'invalid_redirect_uri');
   if (!grants.includes('authorization_code') && redirectUris.length > 0) throw new ClientError('--redirect-uri is only for the authorization_code grant');
   for (const uri of [...redirectUris, ...(input.postLogoutRedirectUris ?? [])]) {
@@ -182,7 +186,7 @@ export function clientMetadata(input: ClientInput, issuer: string) {
   } else if (input.backchannelLogoutSessionRequired) {
     throw new ClientError('backchannel_logout_session_required needs a backchannel logout URI');
   }
-  const defaultScope = grants.includes('authorization_code') ? DEFAULT_CLIENT_SCOPES : API_SCOPES;
+  const defaultScope = forPeople ? DEFAULT_CLIENT_SCOPES : API_SCOPES;
   const scopes = input.scope === undefined ? [...defaultScope] : input.scope.split(/\s+/).filter(Boolean);
   for (const s of scopes) if (!ALL_SCOPES.includes(s)) throw new ClientError(`unknown scope ${JSON.stringify(s)}`);
   if (scopes.length === 0) throw new ClientError('--scope must name at least one scope');

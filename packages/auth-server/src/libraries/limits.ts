@@ -1,5 +1,6 @@
-// Rate limits of the self-service pages, one table: each takes a point per request and key, and a
-// store that cannot count refuses (fails closed). Sign-in has its own throttle (accounts/throttle).
+// Rate limits of the self-service pages and the device flow's user codes, one table: each takes a point
+// per request and key, and a store that cannot count refuses (fails closed). Sign-in has its own
+// throttle (accounts/throttle).
 import type { Kv } from '@clouddocs/kv';
 import { LIMITS } from '../constants';
 import { ServiceUnavailableError, TooManyRequestsError } from '../errors';
@@ -11,6 +12,9 @@ export const SELF_SERVICE_LIMITS = {
   VERIFY_MAILS_PER_ACCOUNT_PER_HOUR: 3,
   /** Dynamic client registrations (RFC 7591), every attempt counted: token guessing included. */
   REGISTRATIONS_PER_IP_PER_HOUR: 50,
+  /** RFC 8628 §5.1: user codes entered per IP in USER_CODE_WINDOW_SECONDS (a found code gives its point back). */
+  USER_CODES_PER_IP: 20,
+  USER_CODE_WINDOW_SECONDS: 15 * 60,
 } as const;
 
 export function createLimits(kv: Kv) {
@@ -21,6 +25,7 @@ export function createLimits(kv: Kv) {
     resetMailsPerAccount: hourly(LIMITS.resetsPerAccount, SELF_SERVICE_LIMITS.RESET_MAILS_PER_ACCOUNT_PER_HOUR),
     verifyMailsPerAccount: hourly(LIMITS.verifyMails, SELF_SERVICE_LIMITS.VERIFY_MAILS_PER_ACCOUNT_PER_HOUR),
     registrationsPerIp: hourly(LIMITS.registrationsPerIp, SELF_SERVICE_LIMITS.REGISTRATIONS_PER_IP_PER_HOUR),
+    userCodesPerIp: kv.rateLimiter({ keyPrefix: LIMITS.userCodesPerIp, points: SELF_SERVICE_LIMITS.USER_CODES_PER_IP, duration: SELF_SERVICE_LIMITS.USER_CODE_WINDOW_SECONDS }),
   };
   type Name = keyof typeof limiters;
   return {
@@ -33,6 +38,10 @@ export function createLimits(kv: Kv) {
         if (typeof wait !== 'number') throw new ServiceUnavailableError('this page is temporarily unavailable; please try again in a few minutes', 60);
         throw new TooManyRequestsError('Too many attempts from your network. Try again later.', Math.max(1, Math.ceil(wait / 1000)));
       }
+    },
+    /** Gives a point back (the attempt turned out right: only failures count). */
+    async giveBack(name: Name, key: string): Promise<void> {
+      await limiters[name].reward(key, 1).catch(() => undefined);
     },
     /** Takes a point if one is left; false past the limit or when it cannot be counted (the mail is not sent). */
     async tryTake(name: Name, key: string): Promise<boolean> {

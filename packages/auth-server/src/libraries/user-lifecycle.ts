@@ -14,6 +14,7 @@ import { ConflictError } from '../errors';
 import type { Mailer } from '../mail/mailer';
 import { invitationMessage } from '../mail/messages';
 import type { MfaLibrary } from '../mfa/totp';
+import type { PasskeyLibrary } from './passkeys';
 import type { PayloadQueries } from '../queries/payloads';
 import { pastRevocationSecond, type EventFields } from './client-lifecycle';
 import type { GrantLibrary } from './grants';
@@ -28,7 +29,7 @@ export interface UserView {
   email_verified: boolean;
   disabled: boolean;
   platform_admin: boolean;
-  second_factors: { totp: boolean; recovery_codes_left: number };
+  second_factors: { totp: boolean; recovery_codes_left: number; passkeys: number };
   created_at: string;
   last_sign_in_at: string | null;
 }
@@ -40,6 +41,8 @@ export function createUserLifecycle(deps: {
   payloads: PayloadQueries;
   revocations: RevocationList;
   mfa: MfaLibrary;
+  /** Passkeys are second factors too: counted in the view, removed by a reset. */
+  passkeys: PasskeyLibrary;
   tokens: AccountTokenLibrary;
   mailer: Mailer;
   issuer: string;
@@ -47,7 +50,7 @@ export function createUserLifecycle(deps: {
   const event = (actor: Actor, action: EventFields['action'], userId: string, detail?: EventFields['detail']): EventFields => ({ action, actor, target: { type: 'account', id: userId }, outcome: 'success', ...(detail ? { detail } : {}) });
 
   async function view(account: Account): Promise<UserView> {
-    const mfa = await deps.mfa.status(account.id);
+    const [mfa, passkeys] = await Promise.all([deps.mfa.status(account.id), deps.passkeys.list(account.id)]);
     return {
       id: account.id,
       email: account.email,
@@ -55,7 +58,7 @@ export function createUserLifecycle(deps: {
       email_verified: account.emailVerified,
       disabled: account.disabled,
       platform_admin: account.platformAdmin,
-      second_factors: { totp: mfa.enabled, recovery_codes_left: mfa.recoveryCodesLeft },
+      second_factors: { totp: mfa.enabled, recovery_codes_left: mfa.recoveryCodesLeft, passkeys: passkeys.length },
       created_at: account.createdAt,
       last_sign_in_at: account.lastSignInAt,
     };
@@ -118,6 +121,7 @@ export function createUserLifecycle(deps: {
     async resetSecondFactors(actor: Actor, userId: string): Promise<Outcome<UserView>> {
       if (!(await deps.accounts.findById(userId))) return undefined;
       await deps.mfa.disable(userId);
+      await deps.passkeys.removeAll(userId);
       return { result: (await this.get(userId))!, event: event(actor, 'user.second_factors_reset', userId) };
     },
 

@@ -1,5 +1,5 @@
 // Failed client authentication at the endpoints that authenticate clients (token, introspection,
-// revocation) is counted per IP in the shared cache, and so is a request refused for bad bytes;
+// revocation, device authorization) is counted per IP in the shared cache, and so is a request refused for bad bytes;
 // past the limit the endpoint answers 429 until the window ends. A block is announced over pub/sub
 // so every process refuses the address from memory: a successful request costs no cache round trip.
 // The limit fails closed: while this process cannot hear the announcements (the cache is down), or
@@ -12,7 +12,7 @@ import type { BodyState } from './read-body';
 
 export const CLIENT_AUTH_LIMIT = { POINTS: 30, WINDOW_SECONDS: 600 } as const;
 
-export const CLIENT_AUTH_PATHS: ReadonlySet<string> = new Set(['/token', '/token/introspection', '/token/revocation']);
+export const CLIENT_AUTH_PATHS: ReadonlySet<string> = new Set(['/token', '/token/introspection', '/token/revocation', '/device/auth']);
 
 export function clientAuthLimit(kv: Kv) {
   const limiter = kv.rateLimiter({ keyPrefix: LIMITS.clientAuthFailures, points: CLIENT_AUTH_LIMIT.POINTS, duration: CLIENT_AUTH_LIMIT.WINDOW_SECONDS });

@@ -8,6 +8,8 @@ export interface CspState {
   nonce: string;
   /** Extra origins the page's forms may lead to (the client's redirect origin on consent). */
   formActionOrigins: Set<string>;
+  /** The page carries the passkey script under this response's nonce (views/passkey.ts): allow exactly that. */
+  nonceScript: boolean;
 }
 
 export function securityHeaders(options: { https: boolean }) {
@@ -20,6 +22,7 @@ export function securityHeaders(options: { https: boolean }) {
         return nonce;
       },
       formActionOrigins: new Set(),
+      nonceScript: false,
     };
     ctx.state.csp = csp;
     await next();
@@ -31,7 +34,7 @@ export function securityHeaders(options: { https: boolean }) {
     const isHtml = /text\/html/.test(String(ctx.response.get('Content-Type') ?? ''));
     // oidc-provider's auto-submitting pages (form_post responses, logout without a session) run one
     // inline script and post to the client: allow exactly that script, by hash, and that form's origin.
-    // Our own pages never contain a <script>, and every value in them is escaped.
+    // Our own pages contain no other script (the passkey pages carry one, by nonce), and every value is escaped.
     const scriptHashes: string[] = [];
     if (isHtml && typeof ctx.body === 'string' && ctx.body.includes('<script>')) {
       for (const m of ctx.body.matchAll(/<script>([\s\S]*?)<\/script>/g)) scriptHashes.push(`'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`);
@@ -44,7 +47,8 @@ export function securityHeaders(options: { https: boolean }) {
       }
     }
     const formAction = ["'self'", ...csp.formActionOrigins].join(' ');
-    const scriptSrc = scriptHashes.length ? `; script-src ${scriptHashes.join(' ')}` : '';
+    const scriptSources = [...(csp.nonceScript ? [`'nonce-${csp.nonce}'`] : []), ...scriptHashes];
+    const scriptSrc = scriptSources.length ? `; script-src ${scriptSources.join(' ')}` : '';
     // oidc-provider's own pages (errors, form_post, logout) carry inline scripts/styles of its own;
     // they are served with a CSP that names them by hash when it sets one, otherwise this one.
     if (!ctx.response.get('Content-Security-Policy')) {

@@ -2,14 +2,16 @@
 import type { AuthConfig } from '@clouddocs/config';
 import { grantClaim } from '@clouddocs/kv';
 import { randomBytes } from 'node:crypto';
-import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountLibrary } from '../accounts/accounts';
 import type { KeySetState } from '../keys/keys';
 import { ASSERTION_ALGS, ASSERTION_CLOCK_TOLERANCE, CLIENT_AUTH_METHODS } from '../libraries/client-authentication';
 import { MalformedCertificateError, presentedCertificate, subjectMatches, type PresentedCertificate } from '../libraries/client-certificates';
 import { ADMIN_SCOPES, ALL_SCOPES, API_SCOPES, isAdminScope, isApiScope } from '../scopes';
 import { TTL } from './ttl';
-import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames } from '../constants';
+import { ACCOUNT_CONSOLE_CLIENT_ID, cookieNames, STEP_UP } from '../constants';
+
+type DeviceFlowFeature = NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
 
 export interface ConfigurationDeps {
   config: AuthConfig;
@@ -23,6 +25,8 @@ export interface ConfigurationDeps {
     error: NonNullable<Configuration['renderError']>;
     logoutPrompt: (ctx: KoaContextWithOIDC, form: string) => void;
     logoutDone: (ctx: KoaContextWithOIDC) => void;
+    /** The device flow's user-code, confirmation and result pages (RFC 8628 §3.3). */
+    device: Required<Pick<DeviceFlowFeature, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'>>;
   };
 }
 
@@ -43,6 +47,22 @@ function refuseUnknownScopes(ctx: KoaContextWithOIDC): void {
 }
 
 const LOCAL_ISSUER = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|\/|$)/;
+/**
+ * The library's prompts, and one more login check: `acr_values` naming urn:clouddocs:mfa is not only
+ * voluntary (as the library treats acr_values) but required, so a session without a second factor is
+ * asked for one (the pages then ask only for the second factor of the session's account).
+ */
+function interactionPolicyWithStepUp() {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(STEP_UP.reason, 'a second factor is required', 'login_required', (ctx) => {
+      const acrValues = ctx.oidc.params?.acr_values;
+      const wanted = typeof acrValues === 'string' && acrValues.split(' ').includes(STEP_UP.acr);
+      return wanted && ctx.oidc.acr !== STEP_UP.acr ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return policy;
+}
 
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
   const { config, accounts, keys } = deps;
@@ -73,7 +93,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       },
     ],
     // Password alone, or password and a second factor (TOTP or a recovery code); `amr` says which.
-    acrValues: ['urn:clouddocs:pwd', 'urn:clouddocs:mfa'],
+    acrValues: [STEP_UP.passwordAcr, STEP_UP.acr],
     scopes: [...ALL_SCOPES],
     // ID tokens say how the person signed in (RFC 8176 `amr`: pwd, otp, mfa; `acr`), not only who.
     claims: { openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name'] },
@@ -116,12 +136,13 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       Session: TTL.Session,
       Grant: TTL.Grant,
       RefreshToken: TTL.RefreshToken,
+      DeviceCode: TTL.DeviceCode,
     },
     // Every refresh returns a new refresh token; presenting an old one revokes the grant (RFC 9700 §4.14.2),
     // except within AUTH_REFRESH_REUSE_GRACE_SECONDS of its first use, when its own client gets the first
     // answer again (the adapter and oidc/refresh-grace.ts).
     rotateRefreshToken: true,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: interactionPolicyWithStepUp(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // Consent is remembered per user and client (not only per browser session): a returning user is
     // asked again only for what the existing grant does not cover, or when the client sends prompt=consent.
     loadExistingGrant: async (ctx) => {
@@ -200,6 +221,15 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       // OIDC Back-Channel Logout 1.0 (discovery, client metadata); the tokens are delivered from a durable
       // queue (libraries/backchannel-logout.ts), not by the library's one fire-and-forget attempt.
       backchannelLogout: { enabled: true },
+      // RFC 8628 for clients registered with the grant (libraries/clients.ts); user codes of 8 base-20
+      // characters (the library's default), entered on our pages; the per-IP limit on wrong codes and the
+      // polling interval (slow_down) are koa layers in front (middleware/user-code-limit, device-polling).
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: deps.pages.device.userCodeInputSource,
+        userCodeConfirmSource: deps.pages.device.userCodeConfirmSource,
+        successSource: deps.pages.device.successSource,
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => deps.pages.logoutPrompt(ctx, form),

@@ -77,6 +77,8 @@ export function wireProviderEvents(
         outcome: 'failure',
         detail: { endpoint, error: err.error },
       });
+    } else if (endpoint === 'token' && err?.error === 'authorization_pending') {
+      // A device polling while the person has not yet answered (RFC 8628 §3.5): no decision to record.
     } else if (endpoint === 'token' && err?.error) {
       add(ctx, {
         action: 'token.issued',
@@ -90,6 +92,11 @@ export function wireProviderEvents(
   provider.on('grant.error', clientFailure('token'));
   provider.on('introspection.error', clientFailure('introspection'));
   provider.on('revocation.error', clientFailure('revocation'));
+
+  provider.on('device_authorization.success', (ctx: Ctx) => {
+    const clientId = ctx.oidc.client?.clientId ?? null;
+    add(ctx, { action: 'device.authorization_requested', actor: { type: 'client', id: clientId }, target: { type: 'client', id: clientId }, outcome: 'success', detail: { scope: (ctx.oidc.params?.scope as string | undefined) ?? null } });
+  });
 
   provider.on('grant.revoked', (ctx: Ctx, grantId: string) => {
     const duringTokenRequest = ctx?.oidc?.route === 'token';

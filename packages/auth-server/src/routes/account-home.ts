@@ -20,18 +20,26 @@ const NOTICES: Record<string, string> = {
   'email-link-sent': 'If that address can be used, we sent it a link. Your sign-in address changes once you open it.',
   'password-changed': 'Your password is changed, and your other browsers are signed out.',
   'api-key-revoked': 'API key revoked. It no longer works.',
+  'passkey-added': 'Passkey added. You can sign in with it.',
+  'passkey-removed': 'Passkey removed. It no longer signs you in.',
 };
 
 /** The console page of the signed-in person, with a notice or an error (then with its status). */
 export async function showAccount(deps: PageDeps, ctx: PageContext, extra: { error?: string; status?: number } = {}) {
   const { account, session } = signedInOf(ctx);
-  const [mfa, apps, listed, apiKeys] = await Promise.all([deps.mfa.status(account.id), deps.grants.connectedApps(account.id), deps.sessions.list(account.id), deps.apiKeys.list(account.id)]);
+  const [mfa, apps, listed, apiKeys, passkeys] = await Promise.all([
+    deps.mfa.status(account.id),
+    deps.grants.connectedApps(account.id),
+    deps.sessions.list(account.id),
+    deps.apiKeys.list(account.id),
+    deps.passkeys.available ? deps.passkeys.list(account.id) : undefined,
+  ]);
   const sessions = await Promise.all(listed.map(async (s) => ({ ...s, clients: await deps.sessions.clientNames(s.clients) })));
   const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
   renderPage(
     ctx,
     'Your account',
-    accountView({ csrf: deps.pageCsrf.token(ctx), email: account.email, name: account.name, emailVerified: account.emailVerified, mfa, apps, sessions, currentSessionUid: session.uid, apiKeys, notice, error: extra.error }),
+    accountView({ csrf: deps.pageCsrf.token(ctx), email: account.email, name: account.name, emailVerified: account.emailVerified, mfa, apps, sessions, currentSessionUid: session.uid, apiKeys, passkeys, notice, error: extra.error }),
     extra.status ?? 200,
   );
 }

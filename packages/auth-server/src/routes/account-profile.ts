@@ -155,18 +155,19 @@ export function accountProfileRoutes(deps: PageDeps): PageRoute[] {
         signedIn,
         async (ctx) => {
           const { account } = signedInOf(ctx);
-          const [profile, apps, sessions, apiKeys, activity] = await Promise.all([
+          const [profile, apps, sessions, apiKeys, passkeys, activity] = await Promise.all([
             deps.users.get(account.id),
             deps.grants.connectedApps(account.id),
             deps.sessions.list(account.id),
             deps.apiKeys.list(account.id),
+            deps.passkeys.list(account.id), // names and dates, never key material
             deps.activity.recent(account.id, 500),
           ]);
           audit(ctx, { action: 'auth.data_exported', actor: actors.user(account.id), target: target(ctx), outcome: 'success' });
           ctx.set('Cache-Control', 'no-store');
           ctx.set('Content-Disposition', 'attachment; filename="clouddocs-account.json"');
           ctx.type = 'application/json';
-          ctx.body = JSON.stringify({ exportedAt: new Date().toISOString(), profile, connectedApps: apps, sessions, apiKeys, activity }, null, 2);
+          ctx.body = JSON.stringify({ exportedAt: new Date().toISOString(), profile, connectedApps: apps, sessions, apiKeys, passkeys, activity }, null, 2);
         },
       ],
     },

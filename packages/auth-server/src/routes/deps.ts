@@ -18,6 +18,7 @@ import type { SessionDirectory } from '../libraries/sessions';
 import type { SignInLibrary } from '../libraries/sign-in';
 import type { Mailer, MailMessage } from '../mail/mailer';
 import type { MfaLibrary } from '../mfa/totp';
+import type { PasskeyLibrary } from '../libraries/passkeys';
 
 export interface PageDeps {
   provider: () => Provider;
@@ -33,6 +34,7 @@ export interface PageDeps {
   apiKeys: ApiKeyLibrary;
   sessions: SessionDirectory;
   mfa: MfaLibrary;
+  passkeys: PasskeyLibrary;
   tokens: AccountTokenLibrary;
   mailer: Mailer;
   interactionCsrf: InteractionCsrf;

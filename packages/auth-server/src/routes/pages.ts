@@ -11,6 +11,7 @@ import { accountHomeRoutes } from './account-home';
 import { accountProfileRoutes } from './account-profile';
 import { adminConsoleRoutes } from './admin-console';
 import { accountSecondFactorRoutes } from './account-second-factors';
+import { accountPasskeyRoutes } from './account-passkeys';
 import type { PageDeps } from './deps';
 import { interactionConsentRoutes } from './interaction-consent';
 import { interactionLoginRoutes } from './interaction-login';
@@ -30,6 +31,7 @@ export function pageRoutes(deps: PageDeps): PageRoute[] {
     ...accountHomeRoutes(deps),
     ...accountConnectionRoutes(deps),
     ...accountSecondFactorRoutes(deps),
+    ...accountPasskeyRoutes(deps),
     ...accountProfileRoutes(deps),
     ...adminConsoleRoutes(deps),
     ...accountApiKeyRoutes(deps),

@@ -1,5 +1,6 @@
 // The account pages: profile, two-step verification, connected apps and sessions; and the pages the
 // mailed links open. Server-rendered, no script, every form a POST with a CSRF field.
+import type { PasskeyView } from '../libraries/passkeys';
 import { deleteSection, profileSection } from './account-profile';
 import { html, type Raw } from './layout';
 import type { AccountSession } from '../libraries/sessions';
@@ -9,7 +10,41 @@ import { API_KEY_DEFAULT_DAYS, API_KEY_MAX_DAYS, API_KEY_SCOPES, type ApiKeyView
 
 const when = (epochSeconds: number | undefined) => (epochSeconds ? new Date(epochSeconds * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : 'unknown');
 
-const AMR_TEXT: Record<string, string> = { pwd: 'password', otp: 'authenticator code', mfa: 'two-step' };
+const AMR_TEXT: Record<string, string> = { pwd: 'password', otp: 'authenticator code', mfa: 'two-step', hwk: 'passkey', swk: 'passkey' };
+
+function passkeySection(csrf: Raw, passkeys: PasskeyView[]): Raw {
+  return html`<section aria-labelledby="passkeys">
+  <h2 id="passkeys">Passkeys</h2>
+  <p>A passkey signs you in without your password, or serves as the second step after it.</p>
+  ${passkeys.length === 0
+    ? html`<p class="muted">No passkey yet.</p>`
+    : html`<ul class="items">${passkeys.map(
+        (p) => html`<li><strong>${p.name}</strong> <small>${p.synced ? 'synced' : 'on one device'}; added ${p.createdAt.toISOString().slice(0, 10)}${p.lastUsedAt ? html`, last used ${p.lastUsedAt.toISOString().slice(0, 10)}` : ''}</small>
+      <form method="post" action="/account/passkeys/remove">
+        ${csrf}
+        <input type="hidden" name="id" value="${p.id}">
+        <label for="remove-${p.id}">Current password</label>
+        <input id="remove-${p.id}" name="password" type="password" required autocomplete="current-password">
+        <button type="submit" class="secondary">Remove ${p.name}</button>
+      </form></li>`,
+      )}</ul>`}
+  <form method="post" action="/account/passkeys/start">
+    ${csrf}
+    <label for="passkey-password">Current password</label>
+    <input id="passkey-password" name="password" type="password" required autocomplete="current-password">
+    <button type="submit" class="primary">Add a passkey</button>
+  </form>
+</section>`;
+}
+
+export function passkeyNewView(input: { form: Raw; error?: string }): Raw {
+  return html`
+<h1>Add a passkey</h1>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<p>Your browser or security key will ask you to confirm (fingerprint, face, PIN or touch).</p>
+${input.form}
+<p><a href="/account">Back to your account</a></p>`;
+}
 
 export function signedOutView(): Raw {
   return html`
@@ -28,6 +63,8 @@ export function accountView(input: {
   sessions: AccountSession[];
   currentSessionUid: string | undefined;
   apiKeys: ApiKeyView[];
+  /** Passkeys: undefined when they cannot work at this issuer (an IP address is no WebAuthn RP ID). */
+  passkeys?: PasskeyView[];
   notice?: string;
   error?: string;
 }): Raw {
@@ -62,6 +99,8 @@ ${profileSection({ csrf, email: input.email, name: input.name, emailVerified: in
     <button type="submit" class="primary">Set up an authenticator app</button>
   </form>`}
 </section>
+
+${input.passkeys ? passkeySection(csrf, input.passkeys) : ''}
 
 <section aria-labelledby="apps">
   <h2 id="apps">Connected apps</h2>

@@ -71,7 +71,7 @@ ${action(`${base}/delete`, 'Delete', csrf, '', 'Delete this client, its grants a
 export function userListView(users: UserView[], email: string | undefined, paging: Paging): Raw {
   return html`${search('/admin/users', 'email', 'Email', email)}
 <table><thead><tr><th>User</th><th>Second factor</th><th>State</th></tr></thead><tbody>
-${users.map((u) => html`<tr><td><a href="/admin/users/${u.id}">${u.email}</a> <small>${u.name ?? ''}</small></td><td>${u.second_factors.totp ? 'TOTP' : '—'}</td><td>${u.disabled ? 'disabled' : 'enabled'}</td></tr>`)}
+${users.map((u) => html`<tr><td><a href="/admin/users/${u.id}">${u.email}</a> <small>${u.name ?? ''}</small></td><td>${[u.second_factors.totp ? 'TOTP' : '', u.second_factors.passkeys ? 'passkeys' : ''].filter(Boolean).join(', ') || '—'}</td><td>${u.disabled ? 'disabled' : 'enabled'}</td></tr>`)}
 </tbody></table>${pager(paging)}`;
 }
 
@@ -81,14 +81,14 @@ export function userDetailView(u: UserView, csrf: string): Raw {
 <dt>Id</dt><dd><code>${u.id}</code></dd>
 <dt>Email</dt><dd>${u.email} ${u.email_verified ? html`<small>(confirmed)</small>` : ''}</dd>
 <dt>Name</dt><dd>${u.name ?? '—'}</dd>
-<dt>Second factors</dt><dd>${u.second_factors.totp ? `TOTP, ${u.second_factors.recovery_codes_left} recovery codes left` : 'none'}</dd>
+<dt>Second factors</dt><dd>${[u.second_factors.totp ? `TOTP, ${u.second_factors.recovery_codes_left} recovery codes left` : '', u.second_factors.passkeys ? `${u.second_factors.passkeys} passkey(s)` : ''].filter(Boolean).join('; ') || 'none'}</dd>
 <dt>Created</dt><dd>${u.created_at}</dd>
 <dt>Last sign-in</dt><dd>${u.last_sign_in_at ?? '—'}</dd>
 <dt>State</dt><dd>${u.disabled ? 'disabled' : 'enabled'}${u.platform_admin ? ', platform administrator' : ''}</dd>
 </dl>
 ${u.disabled ? action(`${base}/enable`, 'Enable', csrf) : action(`${base}/disable`, 'Disable', csrf, '', 'Sign-in is refused; every session, grant and token ends.')}
 ${action(`${base}/sign-out`, 'Sign out', csrf)}
-${u.second_factors.totp ? action(`${base}/reset-second-factors`, 'Reset second factors', csrf, '', 'Remove this user\'s second factors.') : ''}
+${u.second_factors.totp || u.second_factors.passkeys ? action(`${base}/reset-second-factors`, 'Reset second factors', csrf, '', 'Remove this user\'s second factors.') : ''}
 ${action(`${base}/delete`, 'Delete', csrf, '', 'Erase this user and their personal data.')}`;
 }
 

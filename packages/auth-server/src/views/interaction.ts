@@ -19,11 +19,14 @@ function nonceOf(ctx: Context): string {
   return (ctx.state.csp as CspState | undefined)?.nonce ?? '';
 }
 
-export function renderPage(ctx: Context, title: string, body: Raw, status = 200): void {
+/** `script`: the page carries the passkey script (views/passkey.ts), allowed by this response's nonce. */
+export function renderPage(ctx: Context, title: string, body: Raw, status = 200, options: { script?: string } = {}): void {
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = page({ title, nonce: nonceOf(ctx), body });
+  const csp = ctx.state.csp as CspState | undefined;
+  if (options.script && csp) csp.nonceScript = true;
+  ctx.body = page({ title, nonce: nonceOf(ctx), body, script: options.script });
 }
 
 export function loginView(input: {
@@ -119,11 +122,18 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 <p><a href="${input.loginHref}">Back to sign in</a></p>`;
 }
 
-export function secondFactorView(input: { action: string; csrf: string; clientName: string; error?: string }): Raw {
+export function secondFactorView(input: { action: string; csrf: string; clientName: string; error?: string; passkey?: Raw; totp?: boolean }): Raw {
+  const codeForm = input.totp === false ? '' : secondFactorCodeForm(input);
   return html`
 <h1>Two-step verification</h1>
 <p class="muted">to continue to <strong>${input.clientName}</strong></p>
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+${input.passkey ? html`<h2>Use your passkey</h2>${input.passkey}` : ''}
+${codeForm}`;
+}
+
+function secondFactorCodeForm(input: { action: string; csrf: string }): Raw {
+  return html`
 <form method="post" action="${input.action}">
   <input type="hidden" name="csrf" value="${input.csrf}">
   <label for="code">Code from your authenticator app, or a recovery code</label>
@@ -131,6 +141,19 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
   <p id="code-help" class="muted">Six digits that change every 30 seconds, or one of your recovery codes (each works once).</p>
   <div class="row">
     <button type="submit" class="primary">Verify</button>
+  </div>
+</form>`;
+}
+
+export function stepUpOfferView(input: { declineAction: string; csrf: string; clientName: string; setupHref: string; continueHref: string }): Raw {
+  return html`
+<h1>Two-step verification required</h1>
+<p><strong>${input.clientName}</strong> asks for two-step verification for this sign-in, and your account does not have a second factor yet.</p>
+<p><a href="${input.setupHref}">Set up two-step verification</a> in your account, then <a href="${input.continueHref}">continue</a>.</p>
+<form method="post" action="${input.declineAction}">
+  <input type="hidden" name="csrf" value="${input.csrf}">
+  <div class="row">
+    <button type="submit" class="secondary">Cancel and go back to ${input.clientName}</button>
   </div>
 </form>`;
 }

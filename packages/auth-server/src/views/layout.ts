@@ -1,5 +1,5 @@
 // Server-rendered pages: one layout, escaped values, a per-response CSP nonce for the stylesheet.
-// No script runs on any page; every form works without JavaScript.
+// Only the passkey pages run a script (views/passkey.ts, by nonce); every other form works without JavaScript.
 
 export function escapeHtml(value: unknown): string {
   return String(value ?? '')
@@ -41,7 +41,7 @@ const STYLE = `
   a { color: #2457d6; }
 `;
 
-export function page(options: { title: string; nonce: string; body: Raw }): string {
+export function page(options: { title: string; nonce: string; body: Raw; script?: string }): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -54,7 +54,7 @@ export function page(options: { title: string; nonce: string; body: Raw }): stri
 <body>
 <main>
 ${options.body.html}
-</main>
+</main>${options.script ? `\n<script nonce="${escapeHtml(options.nonce)}">${options.script}</script>` : ''}
 </body>
 </html>`;
 }

@@ -17,7 +17,7 @@ function describe(u: UserView): string {
     `name: ${u.name ?? '-'}`,
     `disabled: ${u.disabled}`,
     `platform_admin: ${u.platform_admin}`,
-    `second factors: ${u.second_factors.totp ? `TOTP, ${u.second_factors.recovery_codes_left} recovery codes left` : 'none'}`,
+    `second factors: ${[u.second_factors.totp ? `TOTP, ${u.second_factors.recovery_codes_left} recovery codes left` : '', u.second_factors.passkeys ? `${u.second_factors.passkeys} passkey(s)` : ''].filter(Boolean).join('; ') || 'none'}`,
     `created_at: ${u.created_at}`,
     `last_sign_in_at: ${u.last_sign_in_at ?? 'never'}`,
   ].join('\n');
