@@ -44,3 +44,4 @@ export {
   type EnsurePartitionsResult,
   type MonthPartition,
 } from './partitions';
+export { pruneAuditLog, pruneBoundary, PruneRefusedError, type PruneCut, type PruneOptions, type PruneResult } from './prune';
