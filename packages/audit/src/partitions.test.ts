@@ -143,6 +143,24 @@ describe('the append-only wall on the partitioned table', () => {
   });
 });
 
+describe('chain integrity across months', () => {
+  it('a duplicate seq is refused within a month by the partition, and found across months by verify', async () => {
+    const log = await AuditLog.open(admin, 'duplicates');
+    await log.record(sampleEvent());
+    await log.close();
+    const row = await admin('audit.events').where('chain_id', log.chainId).first();
+    const copy = { ...row, id: undefined };
+    delete copy.id;
+    await expect(admin('audit.events').insert(copy)).rejects.toThrow(/duplicate key/);
+    await admin('audit.events').insert({ ...copy, occurred_at: new Date('2150-06-01T00:00:00Z') });
+    const result = await verifyAuditLog(admin, { chainIds: [log.chainId] });
+    expect(result.ok).toBe(false);
+    expect(result.firstBreak).toMatchObject({ chainId: log.chainId, seq: 2 });
+    await asSuperuserBypassingTrigger(admin, 'DELETE FROM audit.events WHERE chain_id = ? AND occurred_at > ?', [log.chainId, '2150-01-01']);
+    expect((await verifyAuditLog(admin, { chainIds: [log.chainId] })).ok).toBe(true);
+  });
+});
+
 describe('pruning whole months', () => {
   it('refuses a bad month, a future month, nothing to prune, and changes nothing', async () => {
     await expect(pruneAuditLog(admin, { before: '2026-13', signer })).rejects.toThrow(/"2026-13" is not a month/);
