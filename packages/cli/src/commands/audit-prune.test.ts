@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditEvent } from '@clouddocs/audit';
-import { createKnex, createTestDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
+import { createKnex, createTestDatabase, locateDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
 import { migrateAll } from '../stack';
-import { clouddocs as run, expectOneLineFailure, type Run } from '../test-support';
+import { baseEnv, clouddocs as run, expectOneLineFailure, type Run } from '../test-support';
 
 let db: TestDatabase;
 let knex: Knex;
@@ -108,5 +108,31 @@ describe('clouddocs audit prune --before YYYY-MM', () => {
     });
     const verify = await clouddocs(['audit', 'verify']);
     expectOneLineFailure(verify, new RegExp(`chain ${chainId}.*seq 3`));
+  });
+});
+
+describe('on the embedded store (no DATABASE_URL)', () => {
+  it('prune signs the cut with the development key under DATA_DIR, and verify trusts it', { timeout: 240_000 }, async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cli-audit-prune-embedded-'));
+    const host = await locateDatabase({ DATA_DIR: home }, { host: true });
+    const store = await createKnex({ url: host.url, poolMax: 2 });
+    try {
+      const env = { ...baseEnv(), DATA_DIR: home };
+      expect((await run(['migrate'], { env })).code).toBe(0);
+      const log = await AuditLog.open(store, 'docs-api');
+      await log.record(event(1, new Date('2025-01-10T00:00:00Z')));
+      await log.record(event(2));
+      await log.close();
+      const pruned = await run(['audit', 'prune', '--before', '2025-02', '--json'], { env });
+      expect(pruned.stderr).toBe('');
+      expect(JSON.parse(pruned.stdout)).toMatchObject({ before: '2025-02', months: ['2025-01'], events: 1, cuts: [{ chain_id: log.chainId, seq: 1 }] });
+      const verify = await run(['audit', 'verify', '--json'], { env });
+      expect(verify.code).toBe(0);
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, anchoredChains: 1, signaturesChecked: true });
+    } finally {
+      await store.destroy();
+      await host.release();
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
