@@ -84,6 +84,8 @@ export const auditMigrations: Migration[] = [
     name: 'audit_003_partitions',
     async up(knex) {
       await knex.raw('SELECT pg_advisory_xact_lock(?)', [PARTITION_LOCK]);
+      // Writers' order (chains, then events): running services wait for the rebuild instead of deadlocking.
+      await knex.raw('LOCK TABLE audit.chains IN EXCLUSIVE MODE');
       await knex.raw('LOCK TABLE audit.events IN ACCESS EXCLUSIVE MODE');
       await knex.raw('ALTER TABLE audit.events RENAME TO events_unpartitioned');
       // Index names are per schema: free them for the new table.

@@ -81,6 +81,18 @@ export async function monthsInDefault(knex: Knex): Promise<Date[]> {
   return rows.map((r: { month: string }) => parseMonth(r.month)).filter((m: Date | null): m is Date => m !== null);
 }
 
+/**
+ * Locks taken before a partition is created, moved or dropped, in the order the writers take theirs
+ * (audit.chains, then audit.events), so that they wait instead of deadlocking: attaching or dropping
+ * a partition adds or removes its foreign key's triggers on audit.chains. EXCLUSIVE on audit.chains
+ * also waits for a caller's transaction that has read its chain head FOR UPDATE to finish first.
+ * Readers are not blocked until the DDL itself runs.
+ */
+export async function lockForPartitionChange(trx: Knex.Transaction): Promise<void> {
+  await trx.raw('LOCK TABLE audit.chains IN EXCLUSIVE MODE');
+  await trx.raw('LOCK TABLE audit.events IN SHARE ROW EXCLUSIVE MODE');
+}
+
 /** The extra guarantees every partition carries that PostgreSQL does not clone from the parent. */
 async function guardPartition(trx: Knex.Transaction, name: string): Promise<void> {
   // Within one partition (chain_id, seq) is unique without the partition key; across months the
@@ -101,6 +113,7 @@ async function guardPartition(trx: Knex.Transaction, name: string): Promise<void
 export async function ensureDefaultPartition(trx: Knex.Transaction): Promise<boolean> {
   const { rows } = await trx.raw(`SELECT to_regclass('audit.${DEFAULT_PARTITION}') IS NOT NULL AS present`);
   if (rows[0]?.present) return false;
+  await lockForPartitionChange(trx);
   await trx.raw(`CREATE TABLE audit.${DEFAULT_PARTITION} PARTITION OF audit.events DEFAULT`);
   await guardPartition(trx, DEFAULT_PARTITION);
   return true;
@@ -118,8 +131,8 @@ export async function createMonthPartition(trx: Knex.Transaction, month: Date): 
   const from = month.toISOString();
   const to = addMonths(month, 1).toISOString();
   // Writers wait (they do not fail) while the month is created, so no event slips in between the
-  // copy out of the DEFAULT partition and its delete; taken on the parent first, no deadlock with them.
-  await trx.raw('LOCK TABLE audit.events IN SHARE ROW EXCLUSIVE MODE');
+  // copy out of the DEFAULT partition and its delete.
+  await lockForPartitionChange(trx);
   let moved = 0;
   const hasDefault = (await trx.raw(`SELECT to_regclass('audit.${DEFAULT_PARTITION}') IS NOT NULL AS present`)).rows[0]?.present === true;
   if (hasDefault) {

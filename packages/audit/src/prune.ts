@@ -13,6 +13,7 @@ import {
   createMonthPartition,
   ensureDefaultPartition,
   eventsArePartitioned,
+  lockForPartitionChange,
   monthLabel,
   monthOf,
   monthPartitions,
@@ -101,7 +102,7 @@ export async function pruneAuditLog(knex: Knex, options: PruneOptions): Promise<
   return knex.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [PARTITION_LOCK]);
     // Writers wait (they do not fail) until the partitions are gone; nothing enters them meanwhile.
-    await trx.raw('LOCK TABLE audit.events IN SHARE ROW EXCLUSIVE MODE');
+    await lockForPartitionChange(trx);
     const present = new Set((await monthPartitions(trx)).map((p) => p.name));
     const partitions = doomed.filter((p) => present.has(p.name));
     if (partitions.length === 0) throw new PruneRefusedError(`nothing to prune before ${before}: no month partition is older`);

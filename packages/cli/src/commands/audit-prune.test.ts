@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditEvent } from '@clouddocs/audit';
-import { createKnex, createTestDatabase, locateDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
+import { createKnex, createTestDatabase, locateDatabase, serviceUrl, type Knex, type TestDatabase } from '@clouddocs/db';
 import { migrateAll } from '../stack';
 import { baseEnv, clouddocs as run, expectOneLineFailure, type Run } from '../test-support';
 
@@ -62,6 +62,11 @@ describe('clouddocs audit prune refuses, with one line and a non-zero exit, and 
     expect(bad.code).toBe(2);
     expectOneLineFailure(await clouddocs(['audit', 'prune', '--before', 'last-month']), /is not a month/);
     expectOneLineFailure(await clouddocs(['audit', 'prune', '--before', month(1)]), new RegExp(`--before ${month(1)} is in the future`));
+  });
+
+  it.skipIf(!process.env.DATABASE_URL)("with only the services' login: refused, it needs the owner", async () => {
+    const serviceOnly = { ...baseEnv(), DATABASE_SERVICE_URL: serviceUrl(db.url), AUDIT_CHECKPOINT_KEY: pem };
+    expectOneLineFailure(await run(['audit', 'prune', '--before', '2025-02'], { env: serviceOnly }), /audit prune runs as the schema owner: set DATABASE_URL/);
   });
 
   it('nothing to prune, and no checkpoint key to sign the cut with', async () => {
