@@ -253,3 +253,15 @@ describe('pruning whole months', () => {
     expect(tampered.firstBreak).toMatchObject({ chainId: first, seq: 3, reason: 'content does not match its hash' });
   });
 });
+
+describe('the edges of time', () => {
+  it('an event in December 9999 stays in the DEFAULT partition and the maintenance still runs', async () => {
+    const log = await AuditLog.open(admin, 'far-future');
+    await log.record(sampleEvent({ occurredAt: at('9999-12-31T23:59:59Z') }));
+    await log.close();
+    const [{ id }] = await admin('audit.events').where('chain_id', log.chainId).select('id');
+    await expect(ensureAuditPartitions(admin)).resolves.toMatchObject({ created: [] });
+    expect(await partitionOf(Number(id))).toBe('audit.events_default');
+    expect((await verifyAuditLog(admin, { chainIds: [log.chainId] })).ok).toBe(true);
+  });
+});

@@ -125,6 +125,8 @@ export async function ensureDefaultPartition(trx: Knex.Transaction): Promise<boo
  * whether it was created and how many events moved.
  */
 export async function createMonthPartition(trx: Knex.Transaction, month: Date): Promise<{ created: boolean; moved: number }> {
+  // December 9999 has no upper bound PostgreSQL can read back: its events stay in the DEFAULT partition.
+  if (addMonths(month, 1).getUTCFullYear() > 9999) return { created: false, moved: 0 };
   const name = partitionName(month);
   const { rows } = await trx.raw(`SELECT to_regclass(?) IS NOT NULL AS present`, [`audit.${name}`]);
   if (rows[0]?.present) return { created: false, moved: 0 };
