@@ -35,3 +35,13 @@ export {
 export { auditCheckpointOptions, checkpointPublicKeysFromConfig, checkpointSignerFromConfig } from './checkpoint-config';
 export { auditMigrations, auditGrants } from './migrations';
 export { canonicalJson, eventHash, cleanDetail, cleanText, isSecretKey, GENESIS_HASH, REDACTED } from './canonical';
+export {
+  ensureAuditPartitions,
+  monthPartitions,
+  parseMonth,
+  monthLabel,
+  DEFAULT_PARTITION,
+  type EnsurePartitionsResult,
+  type MonthPartition,
+} from './partitions';
+export { pruneAuditLog, pruneBoundary, PruneRefusedError, type PruneCut, type PruneOptions, type PruneResult } from './prune';

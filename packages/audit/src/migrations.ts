@@ -1,4 +1,5 @@
-import type { Migration, SchemaGrants } from '@clouddocs/db';
+import type { Knex, Migration, SchemaGrants } from '@clouddocs/db';
+import { addMonths, createMonthPartition, ensureDefaultPartition, monthOf, parseMonth, PARTITION_LOCK } from './partitions';
 
 export const auditMigrations: Migration[] = [
   {
@@ -73,6 +74,83 @@ export const auditMigrations: Migration[] = [
         BEGIN
           RAISE EXCEPTION '%.% is append-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
         END $$`);
+    },
+  },
+  {
+    // audit.events partitioned by UTC month (RANGE on occurred_at), rebuilt from the existing table
+    // with every event unchanged (ids, hashes, the id sequence's value). The primary key and the
+    // chain uniqueness must include the partition key; each partition adds its own UNIQUE (chain_id,
+    // seq), and verify's seq-continuity walk covers the rest (RETENTION.md).
+    name: 'audit_003_partitions',
+    async up(knex) {
+      await knex.raw('SELECT pg_advisory_xact_lock(?)', [PARTITION_LOCK]);
+      // Writers' order (chains, then events): running services wait for the rebuild instead of deadlocking.
+      await knex.raw('LOCK TABLE audit.chains IN EXCLUSIVE MODE');
+      await knex.raw('LOCK TABLE audit.events IN ACCESS EXCLUSIVE MODE');
+      await knex.raw('ALTER TABLE audit.events RENAME TO events_unpartitioned');
+      // Index names are per schema: free them for the new table.
+      await knex.raw('ALTER TABLE audit.events_unpartitioned DROP CONSTRAINT events_pkey');
+      await knex.raw('ALTER TABLE audit.events_unpartitioned DROP CONSTRAINT events_chain_id_seq_key');
+      await knex.raw('DROP INDEX audit.events_org_idx');
+      await knex.raw('DROP INDEX audit.events_action_idx');
+      // The sequence outlives the old table (DROP would take an owned sequence with it).
+      await knex.raw('ALTER SEQUENCE audit.events_id_seq OWNED BY NONE');
+      await knex.raw(`
+        CREATE TABLE audit.events (
+          id bigint NOT NULL DEFAULT nextval('audit.events_id_seq'::regclass),
+          chain_id text NOT NULL REFERENCES audit.chains(id),
+          seq bigint NOT NULL,
+          occurred_at timestamptz NOT NULL,
+          actor_type text NOT NULL,
+          actor_id text,
+          action text NOT NULL,
+          target_type text,
+          target_id text,
+          outcome text NOT NULL CHECK (outcome IN ('success', 'failure', 'denied')),
+          org_id text,
+          request_id text,
+          ip text,
+          user_agent text,
+          detail jsonb NOT NULL DEFAULT '{}'::jsonb,
+          prev_hash text NOT NULL,
+          hash text NOT NULL,
+          PRIMARY KEY (id, occurred_at),
+          UNIQUE (chain_id, seq, occurred_at)
+        ) PARTITION BY RANGE (occurred_at)`);
+      // Partitioned indexes: every partition, present and future, gets its own.
+      await knex.raw('CREATE INDEX events_org_idx ON audit.events (org_id, id DESC) WHERE org_id IS NOT NULL');
+      await knex.raw('CREATE INDEX events_action_idx ON audit.events (action, id DESC)');
+      await knex.raw('CREATE INDEX events_actor_idx ON audit.events (actor_id, id DESC) WHERE actor_id IS NOT NULL');
+      await knex.raw('CREATE INDEX events_target_idx ON audit.events (target_id, id DESC) WHERE target_id IS NOT NULL');
+      await knex.raw('CREATE INDEX events_occurred_idx ON audit.events (occurred_at)');
+      // The message names the table a caller used (audit.events), whichever partition the row is in.
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+          target text := (SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.oid = coalesce(pg_partition_root(TG_RELID), TG_RELID));
+        BEGIN
+          RAISE EXCEPTION '% is append-only: % refused', target, TG_OP USING ERRCODE = 'insufficient_privilege';
+        END $$`);
+      // Row triggers on the parent are cloned to every partition, present and future; TRUNCATE ones are
+      // not, so each partition gets its own (partitions.ts).
+      await knex.raw(`CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON audit.events
+        FOR EACH ROW EXECUTE FUNCTION audit.refuse_change()`);
+      await knex.raw(`CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON audit.events
+        FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()`);
+      const trx = knex as Knex.Transaction;
+      await ensureDefaultPartition(trx);
+      const { rows } = await knex.raw(`SELECT DISTINCT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month FROM audit.events_unpartitioned`);
+      const current = monthOf(new Date());
+      const months = [...rows.map((r: { month: string }) => parseMonth(r.month)!), current, addMonths(current, 1)];
+      for (const month of months) await createMonthPartition(trx, month);
+      await knex.raw(`INSERT INTO audit.events (id, chain_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id,
+          outcome, org_id, request_id, ip, user_agent, detail, prev_hash, hash)
+        SELECT id, chain_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id,
+          outcome, org_id, request_id, ip, user_agent, detail, prev_hash, hash
+        FROM audit.events_unpartitioned ORDER BY id`);
+      await knex.raw('DROP TABLE audit.events_unpartitioned');
+      await knex.raw('ALTER SEQUENCE audit.events_id_seq OWNED BY audit.events.id');
     },
   },
 ];

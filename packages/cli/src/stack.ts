@@ -1,5 +1,5 @@
 // The whole product's schema: each package's migrations, in dependency order.
-import { auditGrants, auditMigrations } from '@clouddocs/audit';
+import { auditGrants, auditMigrations, ensureAuditPartitions } from '@clouddocs/audit';
 import { authGrants, authMigrations } from '@clouddocs/auth-server';
 import { migrate, pendingMigrations, type Knex, type MigrateOptions } from '@clouddocs/db';
 import { docsGrants, docsMigrations } from '@clouddocs/docs-api';
@@ -8,9 +8,15 @@ import { CliError } from './output';
 export const allMigrations = [...auditMigrations, ...authMigrations, ...docsMigrations];
 export const allGrants = [auditGrants, authGrants, docsGrants];
 
-/** Applies every pending migration as the owner (`serviceUrl`: DATABASE_SERVICE_URL, for the services' login's password). */
-export function migrateAll(knex: Knex, options: MigrateOptions = {}): Promise<string[]> {
-  return migrate(knex, allMigrations, allGrants, options);
+/**
+ * Applies every pending migration as the owner (`serviceUrl`: DATABASE_SERVICE_URL, for the services'
+ * login's password), then creates the audit log's partitions of this month and the next (and of any
+ * month the DEFAULT partition caught), which the services' login cannot do itself.
+ */
+export async function migrateAll(knex: Knex, options: MigrateOptions = {}): Promise<string[]> {
+  const applied = await migrate(knex, allMigrations, allGrants, options);
+  await ensureAuditPartitions(knex);
+  return applied;
 }
 
 /** Refuses to go on against a schema older than this code (for a process that holds only the services' login). */

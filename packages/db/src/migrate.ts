@@ -99,6 +99,11 @@ async function grantServiceRole(knex: Knex, grants: SchemaGrants[]): Promise<voi
       await trx.raw(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${SERVICE_ROLE}`);
       for (const table of appendOnly) {
         await trx.raw(`REVOKE UPDATE, DELETE, TRUNCATE ON ${schema}.${table} FROM ${SERVICE_ROLE}`);
+        // A partitioned table's partitions are tables of the schema too: the same, on each of them.
+        const { rows } = await trx.raw(`SELECT relid::text AS partition FROM pg_partition_tree(?::regclass) WHERE relid <> ?::regclass`, [`${schema}.${table}`, `${schema}.${table}`]);
+        for (const { partition } of rows as { partition: string }[]) {
+          await trx.raw(`REVOKE UPDATE, DELETE, TRUNCATE ON ${partition} FROM ${SERVICE_ROLE}`);
+        }
       }
     }
   });
