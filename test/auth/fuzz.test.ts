@@ -18,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RegisteredClient } from '@clouddocs/auth-server';
+import { createRegistrationTokenLibrary, type RegisteredClient } from '@clouddocs/auth-server';
 import { DOCS_AUDIENCE, PASSWORD, REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
 import { discover, oidc, startAuthorization, tokenRequest } from '../support/rp';
 import {
@@ -28,7 +28,9 @@ import {
   enrolTotp,
   formOf,
   go,
+  jsonCasesOf,
   jsonOf,
+  judgeJson,
   LEAK,
   mailedLink,
   nextAddress,
@@ -910,5 +912,180 @@ describe('bad bytes count toward the client-authentication rate limit (30 failur
       body: 'grant_type=client_credentials&scope=docs%3Aread',
     });
     expect(elsewhere.status).toBe(200);
+  });
+});
+
+// ================================================================================================
+// JSON bodies: dynamic client registration (RFC 7591 §3.2.2, RFC 7592 §2.2). Every member of the
+// metadata, given every hostile value of `jsonCasesOf` (NUL, raw invalid UTF-8, 100 KiB and 40 KiB
+// strings, every wrong JSON type) -> a 4xx with its RFC error code and a description, never a 5xx;
+// null stands for an absent member. The admin API's JSON bodies are fuzzed the same way in
+// test/admin/admin-api.test.ts.
+// ================================================================================================
+
+const REGISTRATION = {
+  client_name: 'Fuzzed registration',
+  redirect_uris: [REDIRECT_URI],
+  post_logout_redirect_uris: [POST_LOGOUT],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  scope: 'openid email',
+  token_endpoint_auth_method: 'client_secret_basic',
+  application_type: 'web',
+  dpop_bound_access_tokens: false,
+  backchannel_logout_uri: 'http://127.0.0.1:8080/backchannel',
+  backchannel_logout_session_required: true,
+};
+/** Every member, and the first element of every list. */
+const REGISTRATION_FIELDS = Object.entries(REGISTRATION).flatMap(([k, v]) => (Array.isArray(v) ? [k, `${k}.0`] : [k]));
+
+interface Registered {
+  client_id: string;
+  client_secret: string;
+  registration_access_token: string;
+  registration_client_uri: string;
+}
+
+let initialAccessToken: string | undefined;
+async function registrationToken(): Promise<string> {
+  initialAccessToken ??= (await createRegistrationTokenLibrary({ knex: fx.stack.admin }).create()).token;
+  return initialAccessToken;
+}
+
+async function registerClient(): Promise<Registered> {
+  const res = await fetch(`${fx.stack.issuer}/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${await registrationToken()}`, 'x-forwarded-for': nextAddress() },
+    body: JSON.stringify(REGISTRATION),
+  });
+  const body = (await res.json()) as Registered;
+  if (res.status !== 201) throw new Error(`registration: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+interface JsonRow {
+  route: string;
+  method: 'POST' | 'PUT';
+  base: Record<string, unknown>;
+  fields: string[];
+  ok: number[];
+  prepare(): Promise<{ url: string; authorization: string; clientId?: string }>;
+}
+
+const JSON_SURFACE: JsonRow[] = [
+  {
+    route: 'POST /reg',
+    method: 'POST',
+    base: REGISTRATION,
+    fields: REGISTRATION_FIELDS,
+    ok: [201],
+    prepare: async () => ({ url: `${fx.stack.issuer}/reg`, authorization: `Bearer ${await registrationToken()}` }),
+  },
+  {
+    route: 'PUT /reg/:clientId (registration access token)',
+    method: 'PUT',
+    base: { ...REGISTRATION, client_id: '(the client)' },
+    fields: [...REGISTRATION_FIELDS, 'client_id'],
+    ok: [200],
+    async prepare() {
+      const client = await registerClient();
+      return { url: client.registration_client_uri, authorization: `Bearer ${client.registration_access_token}`, clientId: client.client_id };
+    },
+  },
+];
+
+async function sendJson(row: JsonRow, body: Buffer | string, prepared: { url: string; authorization: string }): Promise<Answer> {
+  return answerOf(
+    await fetch(prepared.url, {
+      method: row.method,
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: prepared.authorization, 'x-forwarded-for': nextAddress() },
+      body,
+    }),
+  );
+}
+
+describe('JSON bodies: every registration metadata member given NUL, raw invalid UTF-8, 100 KiB, 40 KiB and every wrong JSON type -> 4xx with an OAuth error code and a description, never a 5xx', () => {
+  it.each(JSON_SURFACE.map((row) => [row.route, row] as const))('%s', async (_route, row) => {
+    const failures: string[] = [];
+    const baseOf = (prepared: { clientId?: string }) => (prepared.clientId ? { ...row.base, client_id: prepared.clientId } : row.base);
+    const control = await row.prepare();
+    const untouched = await sendJson(row, JSON.stringify(baseOf(control)), control);
+    expect(untouched.status, untouched.text.slice(0, 300)).toBe(row.ok[0]);
+    for (const field of row.fields) {
+      for (const c of jsonCasesOf(row.base, field)) {
+        // A case's body is built on the row's base; the client id of a management row is filled in per case.
+        const prepared = await row.prepare();
+        const body = prepared.clientId ? Buffer.from(c.body.toString('latin1').replace('"(the client)"', JSON.stringify(prepared.clientId)), 'latin1') : c.body;
+        const answer = await sendJson(row, body, prepared);
+        const problems = judgeJson('oauth', c, answer, row.ok);
+        if (problems.length) failures.push(`${c.name}: ${problems.join('; ')} [${answer.status} ${answer.text.replace(/\s+/g, ' ').slice(0, 160)}]`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 240_000);
+});
+
+// Every registration route against every wrong credential (RFC 7591 §3, RFC 7592 §2, RFC 6750 §3.1):
+// POST /reg needs a usable initial access token, GET/PUT/DELETE at registration_client_uri the client's
+// own registration access token; anything else is a 4xx (401 invalid_token, or 400 for bytes HTTP has no
+// place for) with its reason, never a 5xx, and changes nothing.
+describe('registration routes × wrong credentials -> 4xx with a reason, nothing changed', () => {
+  type Credential = { name: string; header: (ctx: { self: Registered; other: Registered }) => Promise<string | Buffer | undefined> };
+  const CREDENTIALS: Credential[] = [
+    { name: 'none', header: async () => undefined },
+    { name: 'garbage Bearer', header: async () => 'Bearer not-a-token' },
+    { name: 'empty Bearer', header: async () => 'Bearer ' },
+    { name: 'another scheme', header: async () => 'Token abc' },
+    { name: 'Basic with the client secret', header: async ({ self }) => basic(self) },
+    { name: "another client's registration access token", header: async ({ other }) => `Bearer ${other.registration_access_token}` },
+    { name: 'the initial access token', header: async () => `Bearer ${await registrationToken()}` },
+    { name: 'an access token of another client', header: async () => `Bearer ${await fx.jwtAccessToken()}` },
+    { name: 'a revoked initial access token', header: async () => `Bearer ${await revokedRegistrationToken()}` },
+    { name: 'NUL in the token', header: async ({ self }) => Buffer.from(`Bearer ${self.registration_access_token}\u0000x`, 'latin1') },
+    { name: '0xFF in the token', header: async ({ self }) => Buffer.concat([Buffer.from(`Bearer ${self.registration_access_token}`), Buffer.from([0xff])]) },
+    { name: 'a 10 KiB token', header: async () => `Bearer ${'x'.repeat(10 * 1024)}` },
+    { name: 'a 100 KiB token', header: async () => `Bearer ${'x'.repeat(100 * 1024)}` },
+  ];
+  let revoked: string | undefined;
+  async function revokedRegistrationToken(): Promise<string> {
+    if (!revoked) {
+      const library = createRegistrationTokenLibrary({ knex: fx.stack.admin });
+      const made = await library.create();
+      await library.revoke(made.id);
+      revoked = made.token;
+    }
+    return revoked;
+  }
+
+  it.each(['POST /reg', 'GET /reg/:clientId', 'PUT /reg/:clientId', 'DELETE /reg/:clientId'])('%s', async (route) => {
+    const [method, path] = route.split(' ') as [string, string];
+    const self = await registerClient();
+    const other = await registerClient();
+    const url = path === '/reg' ? `${fx.stack.issuer}/reg` : self.registration_client_uri;
+    const failures: string[] = [];
+    for (const credential of CREDENTIALS) {
+      // POST /reg with the initial access token is the one right credential there.
+      if (method === 'POST' && credential.name === 'the initial access token') continue;
+      const header = await credential.header({ self, other });
+      const headers: Record<string, string | Buffer> = { accept: 'application/json', 'x-forwarded-for': nextAddress() };
+      if (header !== undefined) headers.authorization = header;
+      const body = method === 'POST' || method === 'PUT' ? JSON.stringify({ ...REGISTRATION, client_id: self.client_id }) : undefined;
+      if (body) headers['content-type'] = 'application/json';
+      const a = await rawRequest(url, { method, headers, body });
+      const json = jsonOf(a.text);
+      const problems: string[] = [];
+      if (a.status < 400 || a.status >= 500) problems.push(`status ${a.status}`);
+      if (LEAK.test(a.text)) problems.push('stack trace or file path');
+      // A NUL or a header over Node's limit is refused by the HTTP server itself, before any route.
+      const httpLevel = credential.name === 'NUL in the token' || credential.name === 'a 100 KiB token';
+      if (!httpLevel && typeof json?.error !== 'string') problems.push('no OAuth error code');
+      if (problems.length) failures.push(`${credential.name}: ${problems.join('; ')} [${a.status} ${a.text.slice(0, 160)}]`);
+    }
+    // Nothing changed: the client still reads itself, as registered.
+    const read = await fetch(self.registration_client_uri, { headers: { authorization: `Bearer ${self.registration_access_token}`, accept: 'application/json' } });
+    const metadata = (await read.json()) as Record<string, unknown>;
+    expect(read.status).toBe(200);
+    expect(metadata).toMatchObject({ client_id: self.client_id, client_name: REGISTRATION.client_name, redirect_uris: REGISTRATION.redirect_uris });
+    expect(failures).toEqual([]);
   });
 });
