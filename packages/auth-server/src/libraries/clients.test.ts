@@ -252,6 +252,14 @@ describe('client authentication methods (private_key_jwt, tls_client_auth, self_
     expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [] } as never })).toMatch(/between 1 and 20/);
   });
 
+  it('a key whose alg, kid or use is not a short non-empty string is refused (oidc-provider would refuse to load the client)', async () => {
+    const { pub } = ec();
+    for (const [member, value] of [['kid', 12345], ['alg', { a: 1 }], ['use', true], ['kid', ''], ['kid', 'x'.repeat(257)]] as const) {
+      expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, [member]: value }] } as never })).toBe(`jwks key 0: ${member} must be a non-empty string of at most 256 characters`);
+    }
+    expect((await library().create({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] } as never })).jwks).toEqual({ keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] });
+  });
+
   it('jwks xor jwks_uri; jwks_uri https (http only for a localhost issuer); keys only for key methods', async () => {
     const { pub } = ec();
     expect(await refused({ ...machine, authMethod: 'private_key_jwt' })).toMatch(/jwks or jwks_uri/);

@@ -101,6 +101,7 @@ export function redirectUriProblem(uri: string, issuer: string, what = 'redirect
 export const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 const KEY_METHODS: readonly ClientAuthMethod[] = ['private_key_jwt', 'self_signed_tls_client_auth'];
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const JWK_MEMBER_MAX = 256;
 
 /** A client's JWK Set: public asymmetric keys only (a private or symmetric key is refused, never stored). */
 export function jwksProblem(jwks: unknown): string | undefined {
@@ -113,6 +114,12 @@ export function jwksProblem(jwks: unknown): string | undefined {
     const members = jwk as Record<string, unknown>;
     if (PRIVATE_JWK_MEMBERS.some((m) => m in members)) return `jwks key ${i} is a private or symmetric key: register public keys only`;
     if (!['RSA', 'EC', 'OKP'].includes(members.kty as string)) return `jwks key ${i} must be an RSA, EC or OKP public key`;
+    // oidc-provider refuses to load a client whose key has a non-string alg, kid or use (every request of
+    // the client would then fail with invalid_client_metadata): refused here, where the operator sees it.
+    for (const member of ['alg', 'kid', 'use']) {
+      const value = members[member];
+      if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > JWK_MEMBER_MAX)) return `jwks key ${i}: ${member} must be a non-empty string of at most ${JWK_MEMBER_MAX} characters`;
+    }
     try {
       createPublicKey({ key: members as never, format: 'jwk' });
     } catch {
