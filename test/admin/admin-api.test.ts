@@ -77,6 +77,19 @@ describe('admin API credentials (every route of /admin/v1/openapi.json)', () => 
       Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path: path.replace(/^\/admin\/v1/, '').replace(/\{[^}]+\}/g, 'cd_nonexistent'), secured: op.security.length > 0 })),
     );
     expect(operations.length).toBeGreaterThanOrEqual(20);
+    // The registration token routes come from the same table, so they are in the loop below.
+    expect(operations.map((o) => `${o.method} ${o.path}`)).toEqual(expect.arrayContaining(['POST /registration-tokens', 'GET /registration-tokens', 'GET /registration-tokens/cd_nonexistent', 'DELETE /registration-tokens/cd_nonexistent']));
+    // The credentials of dynamic client registration are not admin credentials either.
+    const initial = await admin('POST', '/registration-tokens', { token: writeToken, body: { max_uses: 1 } });
+    expect(initial.status).toBe(201);
+    const registration = await fetch(`${stack.authUrl}/reg`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${initial.body.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Self-registered', redirect_uris: ['https://rp.example/cb'] }),
+    });
+    expect(registration.status).toBe(201);
+    const registered = (await registration.json()) as { registration_access_token: string };
+    const spare = await admin('POST', '/registration-tokens', { token: writeToken, body: {} });
     for (const op of operations.filter((o) => o.secured)) {
       const body = op.method === 'GET' || op.method === 'DELETE' ? undefined : {};
       const none = await admin(op.method, op.path, { body });
@@ -88,6 +101,11 @@ describe('admin API credentials (every route of /admin/v1/openapi.json)', () => 
       expect(docs.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
       const garbage = await admin(op.method, op.path, { token: 'not.a.token', body });
       expect(garbage.status).toBe(401);
+      for (const [what, credential] of [['an initial access token', spare.body.token as string], ['a registration access token', registered.registration_access_token]] as const) {
+        const wrong = await admin(op.method, op.path, { token: credential, body });
+        expect(wrong.status, `${op.method} ${op.path} with ${what}`).toBe(401);
+        expect(wrong.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      }
       if (op.method !== 'GET') {
         const readOnly = await admin(op.method, op.path, { token: readToken, body });
         expect(readOnly.status, `${op.method} ${op.path} with admin:read`).toBe(403);
