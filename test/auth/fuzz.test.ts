@@ -14,12 +14,15 @@
 // Every case starts from a request that works (each row's control case), changes one thing, and runs
 // from its own client address (the server trusts X-Forwarded-For here) so that the limits of one case
 // never answer for another.
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistrationTokenLibrary, type RegisteredClient } from '@clouddocs/auth-server';
 import { DOCS_AUDIENCE, PASSWORD, REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
+import { certificateAuthority } from '../support/nginx';
 import { discover, oidc, startAuthorization, tokenRequest } from '../support/rp';
 import {
   answerOf,
@@ -188,6 +191,39 @@ const SURFACE: Row[] = [
     ok: [200],
     async prepare(fx) {
       return { path: '/token/revocation', values: { token: await fx.jwtAccessToken(), token_type_hint: 'access_token', client_id: fx.machine.client_id, client_secret: fx.machine.client_secret! } };
+    },
+  },
+  {
+    route: 'POST /token [client_credentials, private_key_jwt]',
+    kind: 'oauth',
+    method: 'POST',
+    json: true,
+    fields: f('grant_type', 'scope', 'client_id', 'client_assertion_type', 'client_assertion'),
+    ok: [200],
+    async prepare(fx) {
+      return { path: '/token', values: { grant_type: 'client_credentials', scope: 'docs:read', ...(await fx.assertionFields(`${fx.stack.issuer}/token`)) } };
+    },
+  },
+  {
+    route: 'POST /token/introspection [JWT access token, private_key_jwt]',
+    kind: 'oauth',
+    method: 'POST',
+    json: true,
+    fields: f('token', 'client_id', 'client_assertion_type', 'client_assertion'),
+    ok: [200],
+    async prepare(fx) {
+      return { path: '/token/introspection', values: { token: await fx.jwtAccessToken(), ...(await fx.assertionFields(`${fx.stack.issuer}/token/introspection`)) } };
+    },
+  },
+  {
+    route: 'POST /token/revocation [JWT access token, private_key_jwt]',
+    kind: 'oauth',
+    method: 'POST',
+    json: false,
+    fields: f('token', 'client_id', 'client_assertion_type', 'client_assertion'),
+    ok: [200],
+    async prepare(fx) {
+      return { path: '/token/revocation', values: { token: await fx.keyClientToken(), ...(await fx.assertionFields(`${fx.stack.issuer}/token/revocation`)) } };
     },
   },
   {
@@ -583,6 +619,20 @@ const OVERLONG = 'x'.repeat(10_000);
 /** Over every body limit (pages 16 KiB, oidc-provider 56 KiB, the JWT introspection/revocation front 64 KiB). */
 const TOO_LARGE = 128 * 1024;
 const POST_LOGOUT = 'http://127.0.0.1:8080/signed-out';
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** A client assertion (RFC 7523 §3) of `clientId` for `aud`, signed with `key`, a fresh jti. */
+function signedAssertion(clientId: string, aud: string, key: CryptoKey, header: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'ES256', kid: 'fuzz-key', ...header })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(aud)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime('1m')
+    .sign(key);
+}
 
 type Mutation =
   | { kind: 'control' }
@@ -759,6 +809,16 @@ interface Fixture {
   idToken(): Promise<string>;
   verifyLink(fresh?: boolean): Promise<string>;
   resetLink(fresh?: boolean): Promise<string>;
+  /** A private_key_jwt client (ES256 key in its jwks) and its private key. */
+  keyClient: RegisteredClient;
+  keyClientPrivate: CryptoKey;
+  /** client_id, client_assertion_type and a fresh client_assertion of the key client for `aud`. */
+  assertionFields(aud: string): Promise<Record<string, string>>;
+  /** A JWT access token of the key client (its own, so that it may revoke it). */
+  keyClientToken(): Promise<string>;
+  /** A tls_client_auth client and a certificate of the test CA with its registered subject. */
+  tlsClient: RegisteredClient;
+  tlsCertificate: string;
 }
 
 let fx: Fixture;
@@ -813,7 +873,25 @@ beforeAll(async () => {
     return mailedLink(dataDir, who.email, /password/i);
   }
 
+  const keys = await generateKeyPair('ES256', { extractable: true });
+  const keyClient = await stack.createClient({ name: 'Fuzz key client', grants: ['client_credentials'], redirectUris: [], scope: 'docs:read', authMethod: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'fuzz-key', alg: 'ES256', use: 'sig' }] } as never });
+  const assertionFields = async (aud: string) => ({ client_id: keyClient.client_id, client_assertion_type: ASSERTION_TYPE, client_assertion: await signedAssertion(keyClient.client_id, aud, keys.privateKey) });
+  const ca = certificateAuthority(dataDir);
+  const tlsCertificate = ca.issue('fuzz-robot', '/CN=fuzz-robot/O=Example').pem;
+  const tlsClient = await stack.createClient({ name: 'Fuzz certificate client', grants: ['client_credentials'], redirectUris: [], scope: 'docs:read', authMethod: 'tls_client_auth', tlsSubjectDn: 'CN=fuzz-robot,O=Example' });
+
   fx = {
+    keyClient,
+    keyClientPrivate: keys.privateKey,
+    assertionFields,
+    async keyClientToken() {
+      const res = await fetch(`${stack.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'docs:read', ...(await assertionFields(`${stack.issuer}/token`)) }) });
+      const body = (await res.json()) as { access_token?: string };
+      if (!body.access_token) throw new Error(`key client token: ${res.status} ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
+    tlsClient,
+    tlsCertificate,
     stack,
     dataDir,
     web,
@@ -1086,6 +1164,143 @@ describe('registration routes × wrong credentials -> 4xx with a reason, nothing
     const metadata = (await read.json()) as Record<string, unknown>;
     expect(read.status).toBe(200);
     expect(metadata).toMatchObject({ client_id: self.client_id, client_name: REGISTRATION.client_name, redirect_uris: REGISTRATION.redirect_uris });
+    expect(failures).toEqual([]);
+  });
+});
+
+// ================================================================================================
+// Client authentication by assertion (RFC 7523 §3) and by certificate (RFC 8705 §2), at the token
+// endpoint (oidc-provider) and at the JWT introspection/revocation front (our own): every malformed,
+// forged or hostile assertion, and every hostile value of the terminator's certificate headers (the
+// server trusts the proxy here), is a 4xx with an OAuth error code, never a token and never a 5xx.
+// ================================================================================================
+
+const AUTH_ENDPOINTS = [
+  { path: '/token', fields: (): Promise<Record<string, string>> => Promise.resolve({ grant_type: 'client_credentials', scope: 'docs:read' }) },
+  { path: '/token/introspection', fields: async (): Promise<Record<string, string>> => ({ token: await fx.jwtAccessToken() }) },
+  { path: '/token/revocation', fields: async (): Promise<Record<string, string>> => ({ token: await fx.jwtAccessToken() }) },
+];
+
+const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+/** Each: a name and the form fields that replace the good ones (built for the endpoint's URL). */
+function hostileAssertions(aud: string): { name: string; fields: () => Promise<Record<string, string>> }[] {
+  const id = fx.keyClient.client_id;
+  const now = Math.floor(Date.now() / 1000);
+  const claims = () => ({ iss: id, sub: id, aud, jti: randomUUID(), iat: now, exp: now + 60 });
+  const raw = (header: unknown, payload: unknown, signature = 'c2ln') => `${typeof header === 'string' ? header : b64(header)}.${typeof payload === 'string' ? payload : b64(payload)}.${signature}`;
+  const as = (client_assertion: string, extra: Record<string, string> = {}) => async () => ({ client_id: id, client_assertion_type: ASSERTION_TYPE, client_assertion, ...extra });
+  const signedWith = async (key: Parameters<SignJWT['sign']>[0], header: Record<string, unknown>, payload: Record<string, unknown> = claims()) => new SignJWT(payload).setProtectedHeader(header as never).sign(key);
+  return [
+    { name: 'not a JWT', fields: as('garbage') },
+    { name: 'two segments', fields: as('a.b') },
+    { name: 'five segments (a JWE shape)', fields: as('a.b.c.d.e') },
+    { name: 'empty segments', fields: as('..') },
+    { name: 'header not base64url JSON', fields: as(raw('!!!', claims())) },
+    { name: 'header a JSON array', fields: as(raw([], claims())) },
+    { name: 'header null', fields: as(raw(null, claims())) },
+    { name: 'payload not JSON', fields: as(raw({ alg: 'ES256' }, b64('not json'))) },
+    { name: 'payload a JSON string', fields: as(raw({ alg: 'ES256' }, b64('"text"'))) },
+    { name: 'payload of invalid UTF-8 bytes', fields: as(raw({ alg: 'ES256' }, Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url'))) },
+    { name: 'a NUL inside the payload', fields: as(raw({ alg: 'ES256' }, { ...claims(), sub: `${id}\u0000` })) },
+    { name: 'alg none, unsigned', fields: as(raw({ alg: 'none' }, claims(), '')) },
+    { name: 'alg none with a signature', fields: as(raw({ alg: 'none' }, claims())) },
+    { name: 'HS256 keyed with the client id', fields: async () => as(await signedWith(new TextEncoder().encode(id), { alg: 'HS256' }))() },
+    { name: 'HS256 keyed with the public key', fields: async () => as(await signedWith(new TextEncoder().encode(JSON.stringify(await exportJWK(fx.keyClientPrivate)).slice(0, 64)), { alg: 'HS256', kid: 'fuzz-key' }))() },
+    { name: 'RS256 named over an ES256 signature', fields: async () => as((await signedAssertion(id, aud, fx.keyClientPrivate)).replace(/^[^.]+/, b64({ alg: 'RS256', kid: 'fuzz-key' })))() },
+    { name: 'signed by another key', fields: async () => as(await signedAssertion(id, aud, (await generateKeyPair('ES256')).privateKey))() },
+    { name: 'a tampered payload', fields: async () => as((await signedAssertion(id, aud, fx.keyClientPrivate)).replace(/\.[^.]+\./, `.${b64({ ...claims(), sub: fx.machine.client_id })}.`))() },
+    { name: 'another client as iss and sub', fields: async () => as(await signedAssertion(fx.machine.client_id, aud, fx.keyClientPrivate))() },
+    { name: 'client_id another client', fields: async () => as(await signedAssertion(id, aud, fx.keyClientPrivate), { client_id: fx.machine.client_id })() },
+    { name: 'audience another server', fields: async () => as(await signedAssertion(id, 'https://elsewhere.example', fx.keyClientPrivate))() },
+    { name: 'expired', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), iat: now - 7200, exp: now - 3600 }))() },
+    { name: 'exp a string', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), exp: 'tomorrow' }))() },
+    { name: 'exp two hours ahead (over the one hour bound)', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), exp: now + 7200 }))() },
+    { name: 'exp 1e308', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), exp: 1e308 }))() },
+    { name: 'no jti', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), jti: undefined }))() },
+    { name: 'jti an object', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), jti: { a: 1 } }))() },
+    { name: 'aud an object', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), aud: { a: 1 } }))() },
+    { name: 'kid an object', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: { a: 1 } }))() },
+    { name: 'an unknown crit header', fields: async () => as(raw({ alg: 'ES256', kid: 'fuzz-key', crit: ['x-unknown'], 'x-unknown': 1 }, claims()))() },
+    { name: 'a 7 KiB claim (under the parameter limit)', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), pad: 'x'.repeat(7 * 1024) }))() },
+    { name: 'an assertion over the parameter limit', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), pad: 'x'.repeat(12 * 1024) }))() },
+    { name: 'a wrong client_assertion_type', fields: async () => ({ ...(await fx.assertionFields(aud)), client_assertion_type: 'urn:example:other' }) },
+    { name: 'client_assertion_type without an assertion', fields: async () => ({ client_id: id, client_assertion_type: ASSERTION_TYPE }) },
+    { name: 'an assertion and a client secret', fields: async () => ({ ...(await fx.assertionFields(aud)), client_secret: 'also-a-secret' }) },
+  ];
+}
+
+function judgeAuthentication(a: Answer, httpLevel = false): string[] {
+  const problems: string[] = [];
+  const json = jsonOf(a.text);
+  if (a.status < 400 || a.status >= 500) problems.push(`status ${a.status}`);
+  if (LEAK.test(a.text)) problems.push('stack trace or file path');
+  if (json?.access_token || json?.active === true) problems.push('authenticated');
+  if (!httpLevel && typeof json?.error !== 'string') problems.push('no OAuth error code');
+  return problems;
+}
+
+describe('private_key_jwt: every malformed, forged or hostile client_assertion -> 4xx with an OAuth error, never a token or a 5xx', () => {
+  it.each(AUTH_ENDPOINTS.map((e) => [e.path, e] as const))('%s', async (_path, endpoint) => {
+    const aud = `${fx.stack.issuer}${endpoint.path}`;
+    const failures: string[] = [];
+    const send = async (fields: Record<string, string>) =>
+      answerOf(await fetch(aud, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'x-forwarded-for': nextAddress() }, body: new URLSearchParams({ ...(await endpoint.fields()), ...fields }) }));
+    const good = await fx.assertionFields(aud);
+    const control = await send(good);
+    expect(control.status, control.text).toBe(200);
+    const replayed = await send(good);
+    const replay = judgeAuthentication(replayed);
+    if (replay.length) failures.push(`the same assertion again: ${replay.join('; ')} [${replayed.status} ${replayed.text.slice(0, 160)}]`);
+    for (const hostile of hostileAssertions(aud)) {
+      const answer = await send(await hostile.fields());
+      const problems = judgeAuthentication(answer);
+      if (problems.length) failures.push(`${hostile.name}: ${problems.join('; ')} [${answer.status} ${answer.text.slice(0, 160)}]`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe('tls_client_auth behind a trusted proxy: every hostile certificate header -> 4xx with an OAuth error, never a token or a 5xx', () => {
+  const CERT = 'x-ssl-client-cert';
+  const VERIFY = 'x-ssl-client-verify';
+  const hostileHeaders = (): { name: string; headers: Record<string, string | Buffer>; httpLevel?: boolean }[] => {
+    const good = encodeURIComponent(fx.tlsCertificate);
+    const [head, tail] = [encodeURIComponent('-----BEGIN CERTIFICATE-----\n'), encodeURIComponent('\n-----END CERTIFICATE-----\n')];
+    return [
+      { name: 'no certificate', headers: { [VERIFY]: 'SUCCESS' } },
+      { name: 'garbage', headers: { [CERT]: 'hello', [VERIFY]: 'SUCCESS' } },
+      { name: 'invalid URL-encoding (%E0%A4%A)', headers: { [CERT]: `${good}%E0%A4%A`, [VERIFY]: 'SUCCESS' } },
+      { name: 'invalid URL-encoding (%ZZ)', headers: { [CERT]: `%ZZ${good}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'a percent-encoded NUL', headers: { [CERT]: `${good}%00`, [VERIFY]: 'SUCCESS' } },
+      { name: 'percent-encoded invalid UTF-8 (%FF)', headers: { [CERT]: `${head}%FF${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'PEM armour around garbage', headers: { [CERT]: `${head}bm90IGEgY2VydA==${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'a public key PEM', headers: { [CERT]: encodeURIComponent('-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n'), [VERIFY]: 'SUCCESS' } },
+      { name: 'a truncated certificate', headers: { [CERT]: `${good.slice(0, Math.floor(good.length / 2))}${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'the PEM not URL-encoded (newlines folded)', headers: { [CERT]: fx.tlsCertificate.replace(/\n/g, ' '), [VERIFY]: 'SUCCESS' } },
+      { name: 'a 15 KiB header', headers: { [CERT]: `${head}${'A'.repeat(15 * 1024)}${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'a 100 KiB header', headers: { [CERT]: 'A'.repeat(100 * 1024), [VERIFY]: 'SUCCESS' }, httpLevel: true },
+      { name: 'a raw 0xFF byte', headers: { [CERT]: Buffer.concat([Buffer.from(good), Buffer.from([0xff])]), [VERIFY]: 'SUCCESS' } },
+      { name: 'a raw NUL byte', headers: { [CERT]: Buffer.concat([Buffer.from(good), Buffer.from([0x00])]), [VERIFY]: 'SUCCESS' }, httpLevel: true },
+      { name: 'the certificate, not verified by the terminator', headers: { [CERT]: good, [VERIFY]: 'FAILED:self-signed certificate' } },
+      { name: 'the certificate, no verify header', headers: { [CERT]: good } },
+      { name: 'the certificate, verify header garbage', headers: { [CERT]: good, [VERIFY]: Buffer.from([0x53, 0xff, 0x00 + 0x20]) } },
+      { name: 'the certificate, verify header "success"', headers: { [CERT]: good, [VERIFY]: 'success' } },
+    ];
+  };
+
+  it.each(AUTH_ENDPOINTS.map((e) => [e.path, e] as const))('%s', async (_path, endpoint) => {
+    const url = `${fx.stack.issuer}${endpoint.path}`;
+    const send = async (headers: Record<string, string | Buffer>) =>
+      rawRequest(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'x-forwarded-for': nextAddress(), ...headers }, body: new URLSearchParams({ ...(await endpoint.fields()), client_id: fx.tlsClient.client_id }).toString() });
+    const control = await send({ [CERT]: encodeURIComponent(fx.tlsCertificate), [VERIFY]: 'SUCCESS' });
+    expect(control.status, control.text).toBe(200);
+    const failures: string[] = [];
+    for (const hostile of hostileHeaders()) {
+      const answer = await send(hostile.headers);
+      const problems = judgeAuthentication(answer, hostile.httpLevel);
+      if (problems.length) failures.push(`${hostile.name}: ${problems.join('; ')} [${answer.status} ${answer.text.slice(0, 160)}]`);
+    }
     expect(failures).toEqual([]);
   });
 });
