@@ -252,10 +252,13 @@ describe('client authentication methods (private_key_jwt, tls_client_auth, self_
     expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [] } as never })).toMatch(/between 1 and 20/);
   });
 
-  it('a key whose alg, kid or use is not a short non-empty string is refused (oidc-provider would refuse to load the client)', async () => {
+  it('a key whose alg, kid or use is not a short non-empty string, or any text of the set with a NUL or invalid UTF-8, is refused (oidc-provider would refuse to load the client; PostgreSQL refuses a NUL)', async () => {
     const { pub } = ec();
     for (const [member, value] of [['kid', 12345], ['alg', { a: 1 }], ['use', true], ['kid', ''], ['kid', 'x'.repeat(257)]] as const) {
       expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, [member]: value }] } as never })).toBe(`jwks key 0: ${member} must be a non-empty string of at most 256 characters`);
+    }
+    for (const kid of ['k\u00001', 'k\uFFFD', 'k\uD800']) {
+      expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, kid }] } as never })).toBe('jwks holds a NUL or invalid UTF-8');
     }
     expect((await library().create({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] } as never })).jwks).toEqual({ keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] });
   });

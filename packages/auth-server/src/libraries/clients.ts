@@ -70,6 +70,14 @@ export class ClientError extends Error {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]']);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A NUL, a replacement character (invalid UTF-8 read as text) or a lone surrogate in any string or key of `value`. */
+function holdsBadText(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000') || value.includes('\uFFFD') || LONE_SURROGATE.test(value);
+  if (depth > 8 || !value || typeof value !== 'object') return depth > 8;
+  return Object.entries(value).some(([k, v]) => holdsBadText(k, depth + 1) || holdsBadText(v, depth + 1));
+}
 
 /** An issuer on localhost or a loopback address: a development server. */
 export function isLocalIssuer(issuer: string): boolean {
@@ -109,6 +117,8 @@ export function jwksProblem(jwks: unknown): string | undefined {
   const keys = (jwks as { keys: unknown[] }).keys;
   if (keys.length === 0 || keys.length > 20) return 'jwks must hold between 1 and 20 keys';
   if (JSON.stringify(jwks).length > 64 * 1024) return 'jwks must be at most 64 KiB';
+  // A key file given to the CLI is not read through the HTTP body reader: PostgreSQL refuses a NUL in jsonb.
+  if (holdsBadText(jwks)) return 'jwks holds a NUL or invalid UTF-8';
   for (const [i, jwk] of keys.entries()) {
     if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return `jwks key ${i} is not a JWK`;
     const members = jwk as Record<string, unknown>;
