@@ -263,6 +263,13 @@ describe('client authentication methods (private_key_jwt, tls_client_auth, self_
     expect((await library().create({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] } as never })).jwks).toEqual({ keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] });
   });
 
+  it('a jwks_uri, redirect URI or back-channel logout URI over 2,000 characters is refused without echoing it', async () => {
+    const long = `https://app.example/${'x'.repeat(2000)}`;
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwksUri: long })).toBe('jwks_uri must be at most 2000 characters');
+    expect(await refused({ name: 'web', redirectUris: [long], grants: ['authorization_code'] })).toBe('redirect URI must be at most 2000 characters');
+    expect(await refused({ name: 'web', redirectUris: ['https://app.example/cb'], grants: ['authorization_code'], backchannelLogoutUri: long })).toMatch(/^backchannel logout URI must be at most 2000 characters$/);
+  });
+
   it('jwks xor jwks_uri; jwks_uri https (http only for a localhost issuer); keys only for key methods', async () => {
     const { pub } = ec();
     expect(await refused({ ...machine, authMethod: 'private_key_jwt' })).toMatch(/jwks or jwks_uri/);

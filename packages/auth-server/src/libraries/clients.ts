@@ -70,6 +70,8 @@ export class ClientError extends Error {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]']);
+/** The longest URI a client registers (the admin API's and registration's limit; the CLI reaches the rules directly). */
+const MAX_URI = 2000;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** A NUL, a replacement character (invalid UTF-8 read as text) or a lone surrogate in any string or key of `value`. */
@@ -90,6 +92,7 @@ export function isLocalIssuer(issuer: string): boolean {
  * (RFC 8252 §7.3) or when the issuer itself is on localhost (development).
  */
 export function redirectUriProblem(uri: string, issuer: string, what = 'redirect URI'): string | undefined {
+  if (uri.length > MAX_URI) return `${what} must be at most ${MAX_URI} characters`;
   let url: URL;
   try {
     url = new URL(uri);
@@ -152,6 +155,7 @@ export function jwksProblem(jwks: unknown): string | undefined {
 
 /** jwks_uri: https, or http when the issuer itself is on localhost (development). */
 export function jwksUriProblem(uri: string, issuer: string): string | undefined {
+  if (uri.length > MAX_URI) return `jwks_uri must be at most ${MAX_URI} characters`;
   let url: URL;
   try {
     url = new URL(uri);
