@@ -1063,7 +1063,7 @@ const JSON_SURFACE: JsonRow[] = [
     route: 'PUT /reg/:clientId (registration access token)',
     method: 'PUT',
     base: { ...REGISTRATION, client_id: '(the client)' },
-    fields: [...REGISTRATION_FIELDS, 'client_id'],
+    fields: [...REGISTRATION_FIELDS, 'client_id', 'client_secret'],
     ok: [200],
     async prepare() {
       const client = await registerClient();

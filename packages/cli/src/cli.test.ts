@@ -492,7 +492,7 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     const tls = ['client', 'create', '--name', 'hostile', '--grant', 'client_credentials', '--auth-method', 'tls_client_auth'];
     const web = ['client', 'create', '--name', 'hostile', '--redirect-uri', 'https://app.example/cb'];
     const token = ['client', 'registration-token', 'create'];
-    const cases: [string, string[], RegExp][] = [
+    const cases: [string, string[], RegExp, NodeJS.ProcessEnv?][] = [
       ['an unknown --auth-method', [...key.slice(0, -1), 'client_secret_jwt'], /unknown auth method/],
       ['a --jwks-file that does not exist', [...key, '--jwks-file', join(dir, 'missing.json')], /--jwks-file .*ENOENT/],
       ['a --jwks-file that is a directory', [...key, '--jwks-file', dir], /--jwks-file .*EISDIR/],
@@ -520,6 +520,8 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
       ['--expires-in of 30 digits', [...token, '--expires-in', '9'.repeat(30)], /expires/],
       ['keys reseal with an unknown flag', ['keys', 'reseal', '--everything'], /--everything/],
       ['keys reseal with an extra argument', ['keys', 'reseal', 'now'], /now|argument/],
+      ['keys reseal with a short AUTH_ENCRYPTION_KEY_PREVIOUS', ['keys', 'reseal'], /AUTH_ENCRYPTION_KEY_PREVIOUS: must be at least 32 characters/, { AUTH_ENCRYPTION_KEY_PREVIOUS: 'short' }],
+      ['keys reseal with AUTH_ENCRYPTION_KEY_PREVIOUS the current key', ['keys', 'reseal'], /AUTH_ENCRYPTION_KEY_PREVIOUS: must differ/, { AUTH_ENCRYPTION_KEY: 'the-current-key-of-this-hostile-input-test', AUTH_ENCRYPTION_KEY_PREVIOUS: 'the-current-key-of-this-hostile-input-test' }],
     ];
     const before = await (await db_())('auth.clients').count({ n: '*' }).first();
     const tokensBefore = await (await db_())('auth.registration_tokens').count({ n: '*' }).first();
@@ -527,8 +529,8 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     // Four CLI processes at a time.
     for (let i = 0; i < cases.length; i += 4) {
       await Promise.all(
-        cases.slice(i, i + 4).map(async ([what, args, reason]) => {
-          const result = await run(args);
+        cases.slice(i, i + 4).map(async ([what, args, reason, extraEnv]) => {
+          const result = extraEnv ? await clouddocs(args, { env: { ...env, ...extraEnv } }) : await run(args);
           const lines = result.stderr.trimEnd().split('\n');
           const problems: string[] = [];
           if (result.code === 0 || result.code === null) problems.push(`exit ${result.code}`);
