@@ -251,6 +251,44 @@ describe('admin API JSON bodies: every new client field, every registration toke
   }, 120_000);
 });
 
+describe('admin API path and query parameters (every one of /admin/v1/openapi.json): hostile values -> 4xx problem+json, never a 5xx', () => {
+  it('NUL, invalid UTF-8, 10 KiB, traversal and wrong kinds in every path and query parameter', async () => {
+    const document = await admin('GET', '/openapi.json');
+    type Parameter = { name: string; in: 'path' | 'query' };
+    const operations = Object.entries(document.body.paths as Record<string, Record<string, { parameters?: Parameter[] }>>).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path: path.replace(/^\/admin\/v1/, ''), parameters: op.parameters ?? [] })),
+    );
+    const HOSTILE = ['%00', 'a%00b', '%FF', '%C3%28', '%ED%A0%80', 'x'.repeat(10 * 1024), '..%2F..%2Fetc', '-1', '1e999', 'NaN', '%27%3B--'];
+    const failures: string[] = [];
+    let cases = 0;
+    for (const op of operations) {
+      const filled = (override: Record<string, string> = {}) => op.path.replace(/\{([^}]+)\}/g, (_m, name: string) => override[name] ?? 'cd_nonexistent');
+      const body = op.method === 'GET' || op.method === 'DELETE' ? undefined : {};
+      const variants: { what: string; url: string }[] = [];
+      for (const parameter of op.parameters) {
+        for (const value of HOSTILE) {
+          if (parameter.in === 'path') variants.push({ what: `${parameter.name}=${value.slice(0, 16)}`, url: filled({ [parameter.name]: value }) });
+          else variants.push({ what: `?${parameter.name}=${value.slice(0, 16)}`, url: `${filled()}?${parameter.name}=${value}` });
+        }
+        if (parameter.in === 'query') variants.push({ what: `?${parameter.name} twice`, url: `${filled()}?${parameter.name}=1&${parameter.name}=2` }, { what: `?${parameter.name}[]`, url: `${filled()}?${parameter.name}[]=1` });
+      }
+      for (const variant of variants) {
+        cases += 1;
+        const res = await admin(op.method, variant.url, { token: writeToken, body });
+        const what = `${op.method} ${op.path} ${variant.what}`;
+        // A search may match nothing (200); bad bytes, or any hostile id in a path, never pass.
+        const badBytes = /%00|%FF|%C3%28|%ED%A0%80/.test(variant.url);
+        if (res.status < 400 && (badBytes || !(op.method === 'GET' && variant.what.startsWith('?')))) failures.push(`${what}: status ${res.status}`);
+        if (res.status >= 500) failures.push(`${what}: status ${res.status}`);
+        if (res.status >= 400 && !/^application\/problem\+json/.test(res.headers.get('content-type') ?? '')) failures.push(`${what}: content-type ${res.headers.get('content-type')}`);
+        if (/node_modules|\n\s+at |\.ts:\d+/.test(res.text)) failures.push(`${what}: a stack trace`);
+      }
+    }
+    expect(cases).toBeGreaterThan(100);
+    expect(failures).toEqual([]);
+  }, 120_000);
+});
+
 describe('admin API operations', () => {
   it('clients: create (secret once) -> list -> read (never the secret) -> update a redirect URI -> delete; each change audited with the caller as actor', async () => {
     const created = await admin('POST', '/clients', { token: writeToken, body: { client_name: 'Partner app', redirect_uris: ['https://partner.example/cb'] } });
