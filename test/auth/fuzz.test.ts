@@ -1135,6 +1135,29 @@ describe('registration routes × wrong credentials -> 4xx with a reason, nothing
     return revoked;
   }
 
+  it('GET, PUT and DELETE /reg/:clientId with a hostile client id (NUL, invalid UTF-8, a lone surrogate, 10 KiB, traversal), holding a real registration access token -> 4xx with an OAuth error code', async () => {
+    const self = await registerClient();
+    const failures: string[] = [];
+    for (const segment of ['%00', 'a%00b', '%FF', '%C3%28', '%ED%A0%80', 'x'.repeat(10 * 1024), '..%2F..', `${self.client_id}%00`]) {
+      for (const method of ['GET', 'PUT', 'DELETE']) {
+        const answer = await answerOf(
+          await fetch(`${fx.stack.issuer}/reg/${segment}`, {
+            method,
+            headers: { authorization: `Bearer ${self.registration_access_token}`, 'content-type': 'application/json', accept: 'application/json', 'x-forwarded-for': nextAddress() },
+            body: method === 'PUT' ? JSON.stringify({ ...REGISTRATION, client_id: self.client_id }) : undefined,
+          }),
+        );
+        const json = jsonOf(answer.text);
+        if (answer.status < 400 || answer.status >= 500 || typeof json?.error !== 'string' || LEAK.test(answer.text)) failures.push(`${method} /reg/${segment.slice(0, 20)}: ${answer.status} ${answer.text.slice(0, 120)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    // The client is still there; its token is not: oidc-provider destroys a registration access token
+    // presented for another client id (lib/actions/registration.js, "client mismatch").
+    expect(await fx.stack.admin('auth.clients').where({ client_id: self.client_id }).first()).toBeDefined();
+    expect((await fetch(self.registration_client_uri, { headers: { authorization: `Bearer ${self.registration_access_token}` } })).status).toBe(401);
+  });
+
   it.each(['POST /reg', 'GET /reg/:clientId', 'PUT /reg/:clientId', 'DELETE /reg/:clientId'])('%s', async (route) => {
     const [method, path] = route.split(' ') as [string, string];
     const self = await registerClient();
