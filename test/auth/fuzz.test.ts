@@ -1327,3 +1327,48 @@ describe('tls_client_auth behind a trusted proxy: every hostile certificate head
     expect(failures).toEqual([]);
   });
 });
+
+describe('JSON bodies as a whole: not an object, not JSON, nested too deep, another content type -> 4xx with an OAuth error code and a description', () => {
+  const BODIES: [string, string, string?][] = [
+    ['an array', '[]'],
+    ['a string', '"metadata"'],
+    ['a number', '1'],
+    ['null', 'null'],
+    ['an empty object', '{}'],
+    ['an empty body', ''],
+    ['not JSON', 'client_name=x'],
+    ['cut short', '{"client_name":'],
+    ['a duplicate member', '{"client_name":"a","client_name":"b","redirect_uris":["http://127.0.0.1:8080/callback"]}'],
+    ['nested 40 deep', `{"client_name":"x","redirect_uris":["http://127.0.0.1:8080/callback"],"deep":${'['.repeat(40)}${']'.repeat(40)}}`],
+    ['nested 20,000 deep', `{"deep":${'['.repeat(20_000)}${']'.repeat(20_000)}}`],
+    ['__proto__ member', '{"__proto__":{"client_name":"polluted"},"redirect_uris":["http://127.0.0.1:8080/callback"]}'],
+    ['a JSON body sent as text/plain', JSON.stringify(REGISTRATION), 'text/plain'],
+    ['a JSON body sent as a form', JSON.stringify(REGISTRATION), 'application/x-www-form-urlencoded'],
+    ['a JSON body in latin1', JSON.stringify(REGISTRATION), 'application/json; charset=latin1'],
+  ];
+  it.each(JSON_SURFACE.map((row) => [row.route, row] as const))('%s', async (_route, row) => {
+    const failures: string[] = [];
+    for (const [what, body, contentType] of BODIES) {
+      const prepared = await row.prepare();
+      const answer = await answerOf(
+        await fetch(prepared.url, {
+          method: row.method,
+          headers: { 'content-type': contentType ?? 'application/json', accept: 'application/json', authorization: prepared.authorization, 'x-forwarded-for': nextAddress() },
+          body,
+        }),
+      );
+      const json = jsonOf(answer.text);
+      // A duplicate member is read as JSON.parse reads it (the last one); the gate then hands the provider
+      // its own serialisation of the checked metadata, so no two readers can see different values.
+      const okLatin1 = (what === 'a JSON body in latin1' || what === 'a duplicate member') && row.ok.includes(answer.status);
+      const problems: string[] = [];
+      if (!okLatin1 && (answer.status < 400 || answer.status >= 500)) problems.push(`status ${answer.status}`);
+      if (!okLatin1 && (typeof json?.error !== 'string' || typeof json.error_description !== 'string')) problems.push('no OAuth error and description');
+      if (/NUL or invalid UTF-8/.test(answer.text)) problems.push('the reason names bytes the body does not hold');
+      if (what.startsWith('nested') && !/deeper than 32 levels/.test(answer.text)) problems.push('the reason does not say the body nests too deep');
+      if (LEAK.test(answer.text)) problems.push('stack trace or file path');
+      if (problems.length) failures.push(`${what}: ${problems.join('; ')} [${answer.status} ${answer.text.slice(0, 160)}]`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
