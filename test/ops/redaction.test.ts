@@ -194,6 +194,13 @@ describe('log redaction and request ids', () => {
     const wrongSecret = await manage('PUT', rotated, { client_id: registered.client_id, client_secret: `${registered.client_secret}x`, client_name: 'x', redirect_uris: ['http://127.0.0.1:8080/callback'] });
     expect(wrongSecret.status).toBeGreaterThanOrEqual(400);
     expect(wrongSecret.status).toBeLessThan(500);
+    // A redirect URI or jwks_uri with a password in it is refused without repeating it anywhere.
+    const withPassword = await fetch(`${auth.url}/reg`, { method: 'POST', headers: { authorization: `Bearer ${iat}`, 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'x', redirect_uris: ['https://robot:uri-password-4471@app.example/cb'] }) });
+    expect(withPassword.status).toBe(400);
+    expect(await withPassword.text()).not.toContain('uri-password-4471');
+    const keyUriWithPassword = await adminCall('POST', '/clients', { client_name: 'x', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://robot:uri-password-4471@keys.example/jwks' });
+    expect(keyUriWithPassword.status).toBe(400);
+    credentials.push('uri-password-4471');
     const revokedIat = await adminCall('POST', '/registration-tokens', {});
     expect((await adminCall('DELETE', `/registration-tokens/${revokedIat.body.id as string}`)).status).toBe(204);
     expect((await register(revokedIat.body.token as string)).status).toBe(401);

@@ -100,7 +100,8 @@ export function redirectUriProblem(uri: string, issuer: string, what = 'redirect
     return `${what} ${JSON.stringify(uri)} is not an absolute URL`;
   }
   if (url.hash || uri.includes('#')) return `${what} ${uri} must not contain a fragment`;
-  if (url.username || url.password) return `${what} ${uri} must not contain credentials`;
+  // Not echoed: the reason reaches the caller and the audit log, and the URI holds a credential.
+  if (url.username || url.password) return `${what} must not contain credentials (user:password@)`;
   if (url.protocol === 'https:') return undefined;
   if (url.protocol !== 'http:') return `${what} ${uri} must use https (or http on loopback)`;
   if (LOOPBACK.has(url.hostname)) return undefined;
@@ -162,7 +163,8 @@ export function jwksUriProblem(uri: string, issuer: string): string | undefined 
   } catch {
     return `jwks_uri ${JSON.stringify(uri)} is not an absolute URL`;
   }
-  if (url.hash || url.username || url.password) return `jwks_uri ${uri} must not contain a fragment or credentials`;
+  if (url.username || url.password) return 'jwks_uri must not contain credentials (user:password@)';
+  if (url.hash) return `jwks_uri ${uri} must not contain a fragment`;
   if (url.protocol === 'https:') return undefined;
   const issuerHost = new URL(issuer).hostname;
   if (url.protocol === 'http:' && (issuerHost === 'localhost' || LOOPBACK.has(issuerHost))) return undefined;
