@@ -1247,6 +1247,15 @@ function hostileAssertions(aud: string): { name: string; fields: () => Promise<R
     { name: 'an unknown crit header', fields: async () => as(raw({ alg: 'ES256', kid: 'fuzz-key', crit: ['x-unknown'], 'x-unknown': 1 }, claims()))() },
     { name: 'a 7 KiB claim (under the parameter limit)', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), pad: 'x'.repeat(7 * 1024) }))() },
     { name: 'an assertion over the parameter limit', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), pad: 'x'.repeat(12 * 1024) }))() },
+    {
+      // client_secret_jwt is not offered (asymmetric assertions only), not even for a client with a secret.
+      name: 'client_secret_jwt: HS256 keyed with a secret client\'s secret',
+      fields: async () => {
+        const machine = fx.machine.client_id;
+        const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(machine).setSubject(machine).setAudience(aud).setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(new TextEncoder().encode(fx.machine.client_secret!));
+        return { client_id: machine, client_assertion_type: ASSERTION_TYPE, client_assertion: jwt };
+      },
+    },
     { name: 'a wrong client_assertion_type', fields: async () => ({ ...(await fx.assertionFields(aud)), client_assertion_type: 'urn:example:other' }) },
     { name: 'client_assertion_type without an assertion', fields: async () => ({ client_id: id, client_assertion_type: ASSERTION_TYPE }) },
     { name: 'an assertion and a client secret', fields: async () => ({ ...(await fx.assertionFields(aud)), client_secret: 'also-a-secret' }) },
