@@ -1256,6 +1256,10 @@ function hostileAssertions(aud: string): { name: string; fields: () => Promise<R
         return { client_id: machine, client_assertion_type: ASSERTION_TYPE, client_assertion: jwt };
       },
     },
+    // Another method than the one the key client registered: refused, never a way around the key.
+    { name: 'the key client by client_secret_post', fields: async () => ({ client_id: id, client_secret: 'a-guessed-secret' }) },
+    { name: 'the key client by its client_id alone (as a public client)', fields: async () => ({ client_id: id }) },
+    { name: 'the certificate client by client_secret_post, no certificate', fields: async () => ({ client_id: fx.tlsClient.client_id, client_secret: 'a-guessed-secret' }) },
     { name: 'a wrong client_assertion_type', fields: async () => ({ ...(await fx.assertionFields(aud)), client_assertion_type: 'urn:example:other' }) },
     { name: 'client_assertion_type without an assertion', fields: async () => ({ client_id: id, client_assertion_type: ASSERTION_TYPE }) },
     { name: 'an assertion and a client secret', fields: async () => ({ ...(await fx.assertionFields(aud)), client_secret: 'also-a-secret' }) },
