@@ -7,6 +7,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientLibrary, SecretBox, type RegisteredClient } from '@clouddocs/auth-server';
 import { basic, expectProblem, startDocsStack, type DocsStack } from '../docs/support';
+import { answerOf, jsonCasesOf, judgeJson } from '../auth/hostile';
 
 let stack: DocsStack;
 let writer: RegisteredClient;
@@ -76,6 +77,19 @@ describe('admin API credentials (every route of /admin/v1/openapi.json)', () => 
       Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path: path.replace(/^\/admin\/v1/, '').replace(/\{[^}]+\}/g, 'cd_nonexistent'), secured: op.security.length > 0 })),
     );
     expect(operations.length).toBeGreaterThanOrEqual(20);
+    // The registration token routes come from the same table, so they are in the loop below.
+    expect(operations.map((o) => `${o.method} ${o.path}`)).toEqual(expect.arrayContaining(['POST /registration-tokens', 'GET /registration-tokens', 'GET /registration-tokens/cd_nonexistent', 'DELETE /registration-tokens/cd_nonexistent']));
+    // The credentials of dynamic client registration are not admin credentials either.
+    const initial = await admin('POST', '/registration-tokens', { token: writeToken, body: { max_uses: 1 } });
+    expect(initial.status).toBe(201);
+    const registration = await fetch(`${stack.authUrl}/reg`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${initial.body.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Self-registered', redirect_uris: ['https://rp.example/cb'] }),
+    });
+    expect(registration.status).toBe(201);
+    const registered = (await registration.json()) as { registration_access_token: string };
+    const spare = await admin('POST', '/registration-tokens', { token: writeToken, body: {} });
     for (const op of operations.filter((o) => o.secured)) {
       const body = op.method === 'GET' || op.method === 'DELETE' ? undefined : {};
       const none = await admin(op.method, op.path, { body });
@@ -87,6 +101,11 @@ describe('admin API credentials (every route of /admin/v1/openapi.json)', () => 
       expect(docs.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
       const garbage = await admin(op.method, op.path, { token: 'not.a.token', body });
       expect(garbage.status).toBe(401);
+      for (const [what, credential] of [['an initial access token', spare.body.token as string], ['a registration access token', registered.registration_access_token]] as const) {
+        const wrong = await admin(op.method, op.path, { token: credential, body });
+        expect(wrong.status, `${op.method} ${op.path} with ${what}`).toBe(401);
+        expect(wrong.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      }
       if (op.method !== 'GET') {
         const readOnly = await admin(op.method, op.path, { token: readToken, body });
         expect(readOnly.status, `${op.method} ${op.path} with admin:read`).toBe(403);
@@ -111,6 +130,163 @@ describe('admin API credentials (every route of /admin/v1/openapi.json)', () => 
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({ status: 404 });
   });
+});
+
+// Every member of the admin API's new JSON bodies (and of each JWK inside jwks), given every hostile
+// value of `jsonCasesOf` (NUL escaped and raw, raw invalid UTF-8, 100 KiB and 40 KiB strings, every wrong
+// JSON type) -> a 4xx problem+json with a detail, never a 5xx; null stands for an absent member. Each row's
+// untouched body is its control case (2xx).
+describe('admin API JSON bodies: every new client field, every registration token field, every hostile value -> 4xx problem+json with a detail', () => {
+  interface AdminJsonRow {
+    route: string;
+    method: 'POST' | 'PATCH';
+    path: () => Promise<string>;
+    base: () => Promise<Record<string, unknown>>;
+    fields: string[];
+    ok: number;
+  }
+  const publicJwk = async () => ({ ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey)), kid: 'fuzz-1', alg: 'ES256', use: 'sig' });
+  const JWK_FIELDS = ['jwks', 'jwks.keys', 'jwks.keys.0', 'jwks.keys.0.kty', 'jwks.keys.0.crv', 'jwks.keys.0.x', 'jwks.keys.0.y', 'jwks.keys.0.kid', 'jwks.keys.0.alg', 'jwks.keys.0.use', 'jwks.keys.0.x5c'];
+  const webKeyClient = async () => ({
+    client_name: 'Fuzzed key client',
+    redirect_uris: ['https://rp.example/cb'],
+    post_logout_redirect_uris: ['https://rp.example/signed-out'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    scope: 'openid email',
+    token_endpoint_auth_method: 'private_key_jwt',
+    application_type: 'web',
+    dpop_bound_access_tokens: false,
+    jwks: { keys: [await publicJwk()] },
+    backchannel_logout_uri: 'https://rp.example/backchannel',
+    backchannel_logout_session_required: true,
+  });
+  let orgId: string | undefined;
+  let patched: string | undefined;
+  const ROWS: AdminJsonRow[] = [
+    {
+      route: 'POST /clients [private_key_jwt, jwks, back-channel logout]',
+      method: 'POST',
+      path: async () => '/clients',
+      base: webKeyClient,
+      fields: ['client_name', 'redirect_uris', 'redirect_uris.0', 'post_logout_redirect_uris.0', 'grant_types', 'grant_types.0', 'scope', 'token_endpoint_auth_method', 'application_type', 'dpop_bound_access_tokens', ...JWK_FIELDS, 'backchannel_logout_uri', 'backchannel_logout_session_required'],
+      ok: 201,
+    },
+    {
+      route: 'POST /clients [private_key_jwt, jwks_uri]',
+      method: 'POST',
+      path: async () => '/clients',
+      base: async () => ({ client_name: 'Fuzzed jwks_uri client', grant_types: ['client_credentials'], scope: 'docs:read', token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://keys.rp.example/jwks.json' }),
+      fields: ['jwks_uri'],
+      ok: 201,
+    },
+    {
+      route: 'POST /clients [tls_client_auth, certificate-bound tokens]',
+      method: 'POST',
+      path: async () => '/clients',
+      base: async () => ({ client_name: 'Fuzzed certificate client', grant_types: ['client_credentials'], scope: 'docs:read', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=robot,O=Example', tls_client_certificate_bound_access_tokens: true }),
+      fields: ['token_endpoint_auth_method', 'tls_client_auth_subject_dn', 'tls_client_certificate_bound_access_tokens'],
+      ok: 201,
+    },
+    {
+      route: 'POST /clients [client_credentials in an organization]',
+      method: 'POST',
+      path: async () => '/clients',
+      async base() {
+        if (!orgId) {
+          const owner = await stack.createUser('fuzz-owner');
+          const org = await stack.cli(['org', 'create', '--name', 'Fuzz Inc', '--owner', owner.email, '--json']);
+          expect(org.code, org.stderr).toBe(0);
+          orgId = org.json.id as string;
+        }
+        return { client_name: 'Fuzzed org robot', grant_types: ['client_credentials'], scope: 'docs:read', org_id: orgId, role: 'editor' };
+      },
+      fields: ['org_id', 'role'],
+      ok: 201,
+    },
+    {
+      route: 'PATCH /clients/:clientId [the same fields]',
+      method: 'PATCH',
+      async path() {
+        if (!patched) {
+          const made = await admin('POST', '/clients', { token: writeToken, body: await webKeyClient() });
+          expect(made.status, made.text).toBe(201);
+          patched = made.body.client_id as string;
+        }
+        return `/clients/${patched}`;
+      },
+      async base() {
+        const { application_type: _type, ...body } = await webKeyClient();
+        return body;
+      },
+      fields: ['client_name', 'redirect_uris.0', 'token_endpoint_auth_method', ...JWK_FIELDS, 'backchannel_logout_uri', 'backchannel_logout_session_required'],
+      ok: 200,
+    },
+    {
+      route: 'POST /registration-tokens',
+      method: 'POST',
+      path: async () => '/registration-tokens',
+      base: async () => ({ max_uses: 5, expires_in: 3600 }),
+      fields: ['max_uses', 'expires_in'],
+      ok: 201,
+    },
+  ];
+  const send = async (row: AdminJsonRow, body: Buffer | string) =>
+    answerOf(await fetch(`${stack.authUrl}/admin/v1${await row.path()}`, { method: row.method, headers: { authorization: `Bearer ${writeToken}`, 'content-type': 'application/json', accept: 'application/json' }, body }));
+
+  it.each(ROWS.map((row) => [row.route, row] as const))('%s', async (_route, row) => {
+    const base = await row.base();
+    const untouched = await send(row, JSON.stringify(base));
+    expect(untouched.status, untouched.text.slice(0, 300)).toBe(row.ok);
+    const failures: string[] = [];
+    const extra = [
+      // Numbers out of range and of the wrong kind, for the numeric members.
+      ...['max_uses', 'expires_in'].filter((f) => f in base).flatMap((f) => [0, -1, 1.5, 1e308, 2 ** 53 + 2, '5'].map((v) => ({ name: `${f}: ${v}`, body: Buffer.from(JSON.stringify({ ...base, [f]: v })), absentIsFine: false }))),
+    ];
+    for (const c of [...row.fields.flatMap((field) => jsonCasesOf(base, field)), ...extra]) {
+      const answer = await send(row, c.body);
+      const problems = judgeJson('problem', c, answer, [row.ok]);
+      if (problems.length) failures.push(`${c.name}: ${problems.join('; ')} [${answer.status} ${answer.text.replace(/\s+/g, ' ').slice(0, 160)}]`);
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+});
+
+describe('admin API path and query parameters (every one of /admin/v1/openapi.json): hostile values -> 4xx problem+json, never a 5xx', () => {
+  it('NUL, invalid UTF-8, 10 KiB, traversal and wrong kinds in every path and query parameter', async () => {
+    const document = await admin('GET', '/openapi.json');
+    type Parameter = { name: string; in: 'path' | 'query' };
+    const operations = Object.entries(document.body.paths as Record<string, Record<string, { parameters?: Parameter[] }>>).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path: path.replace(/^\/admin\/v1/, ''), parameters: op.parameters ?? [] })),
+    );
+    const HOSTILE = ['%00', 'a%00b', '%FF', '%C3%28', '%ED%A0%80', 'x'.repeat(10 * 1024), '..%2F..%2Fetc', '-1', '1e999', 'NaN', '%27%3B--'];
+    const failures: string[] = [];
+    let cases = 0;
+    for (const op of operations) {
+      const filled = (override: Record<string, string> = {}) => op.path.replace(/\{([^}]+)\}/g, (_m, name: string) => override[name] ?? 'cd_nonexistent');
+      const body = op.method === 'GET' || op.method === 'DELETE' ? undefined : {};
+      const variants: { what: string; url: string }[] = [];
+      for (const parameter of op.parameters) {
+        for (const value of HOSTILE) {
+          if (parameter.in === 'path') variants.push({ what: `${parameter.name}=${value.slice(0, 16)}`, url: filled({ [parameter.name]: value }) });
+          else variants.push({ what: `?${parameter.name}=${value.slice(0, 16)}`, url: `${filled()}?${parameter.name}=${value}` });
+        }
+        if (parameter.in === 'query') variants.push({ what: `?${parameter.name} twice`, url: `${filled()}?${parameter.name}=1&${parameter.name}=2` }, { what: `?${parameter.name}[]`, url: `${filled()}?${parameter.name}[]=1` });
+      }
+      for (const variant of variants) {
+        cases += 1;
+        const res = await admin(op.method, variant.url, { token: writeToken, body });
+        const what = `${op.method} ${op.path} ${variant.what}`;
+        // A search may match nothing (200); bad bytes, or any hostile id in a path, never pass.
+        const badBytes = /%00|%FF|%C3%28|%ED%A0%80/.test(variant.url);
+        if (res.status < 400 && (badBytes || !(op.method === 'GET' && variant.what.startsWith('?')))) failures.push(`${what}: status ${res.status}`);
+        if (res.status >= 500) failures.push(`${what}: status ${res.status}`);
+        if (res.status >= 400 && !/^application\/problem\+json/.test(res.headers.get('content-type') ?? '')) failures.push(`${what}: content-type ${res.headers.get('content-type')}`);
+        if (/node_modules|\n\s+at |\.ts:\d+/.test(res.text)) failures.push(`${what}: a stack trace`);
+      }
+    }
+    expect(cases).toBeGreaterThan(100);
+    expect(failures).toEqual([]);
+  }, 120_000);
 });
 
 describe('admin API operations', () => {

@@ -14,12 +14,15 @@
 // Every case starts from a request that works (each row's control case), changes one thing, and runs
 // from its own client address (the server trusts X-Forwarded-For here) so that the limits of one case
 // never answer for another.
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RegisteredClient } from '@clouddocs/auth-server';
+import { createRegistrationTokenLibrary, type RegisteredClient } from '@clouddocs/auth-server';
 import { DOCS_AUDIENCE, PASSWORD, REDIRECT_URI, startAuthStack, type AuthStack } from '../support/stack';
+import { certificateAuthority } from '../support/nginx';
 import { discover, oidc, startAuthorization, tokenRequest } from '../support/rp';
 import {
   answerOf,
@@ -28,7 +31,9 @@ import {
   enrolTotp,
   formOf,
   go,
+  jsonCasesOf,
   jsonOf,
+  judgeJson,
   LEAK,
   mailedLink,
   nextAddress,
@@ -186,6 +191,39 @@ const SURFACE: Row[] = [
     ok: [200],
     async prepare(fx) {
       return { path: '/token/revocation', values: { token: await fx.jwtAccessToken(), token_type_hint: 'access_token', client_id: fx.machine.client_id, client_secret: fx.machine.client_secret! } };
+    },
+  },
+  {
+    route: 'POST /token [client_credentials, private_key_jwt]',
+    kind: 'oauth',
+    method: 'POST',
+    json: true,
+    fields: f('grant_type', 'scope', 'client_id', 'client_assertion_type', 'client_assertion'),
+    ok: [200],
+    async prepare(fx) {
+      return { path: '/token', values: { grant_type: 'client_credentials', scope: 'docs:read', ...(await fx.assertionFields(`${fx.stack.issuer}/token`)) } };
+    },
+  },
+  {
+    route: 'POST /token/introspection [JWT access token, private_key_jwt]',
+    kind: 'oauth',
+    method: 'POST',
+    json: true,
+    fields: f('token', 'client_id', 'client_assertion_type', 'client_assertion'),
+    ok: [200],
+    async prepare(fx) {
+      return { path: '/token/introspection', values: { token: await fx.jwtAccessToken(), ...(await fx.assertionFields(`${fx.stack.issuer}/token/introspection`)) } };
+    },
+  },
+  {
+    route: 'POST /token/revocation [JWT access token, private_key_jwt]',
+    kind: 'oauth',
+    method: 'POST',
+    json: false,
+    fields: f('token', 'client_id', 'client_assertion_type', 'client_assertion'),
+    ok: [200],
+    async prepare(fx) {
+      return { path: '/token/revocation', values: { token: await fx.keyClientToken(), ...(await fx.assertionFields(`${fx.stack.issuer}/token/revocation`)) } };
     },
   },
   {
@@ -581,6 +619,20 @@ const OVERLONG = 'x'.repeat(10_000);
 /** Over every body limit (pages 16 KiB, oidc-provider 56 KiB, the JWT introspection/revocation front 64 KiB). */
 const TOO_LARGE = 128 * 1024;
 const POST_LOGOUT = 'http://127.0.0.1:8080/signed-out';
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** A client assertion (RFC 7523 §3) of `clientId` for `aud`, signed with `key`, a fresh jti. */
+function signedAssertion(clientId: string, aud: string, key: CryptoKey, header: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'ES256', kid: 'fuzz-key', ...header })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(aud)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime('1m')
+    .sign(key);
+}
 
 type Mutation =
   | { kind: 'control' }
@@ -757,6 +809,16 @@ interface Fixture {
   idToken(): Promise<string>;
   verifyLink(fresh?: boolean): Promise<string>;
   resetLink(fresh?: boolean): Promise<string>;
+  /** A private_key_jwt client (ES256 key in its jwks) and its private key. */
+  keyClient: RegisteredClient;
+  keyClientPrivate: CryptoKey;
+  /** client_id, client_assertion_type and a fresh client_assertion of the key client for `aud`. */
+  assertionFields(aud: string): Promise<Record<string, string>>;
+  /** A JWT access token of the key client (its own, so that it may revoke it). */
+  keyClientToken(): Promise<string>;
+  /** A tls_client_auth client and a certificate of the test CA with its registered subject. */
+  tlsClient: RegisteredClient;
+  tlsCertificate: string;
 }
 
 let fx: Fixture;
@@ -811,7 +873,25 @@ beforeAll(async () => {
     return mailedLink(dataDir, who.email, /password/i);
   }
 
+  const keys = await generateKeyPair('ES256', { extractable: true });
+  const keyClient = await stack.createClient({ name: 'Fuzz key client', grants: ['client_credentials'], redirectUris: [], scope: 'docs:read', authMethod: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'fuzz-key', alg: 'ES256', use: 'sig' }] } as never });
+  const assertionFields = async (aud: string) => ({ client_id: keyClient.client_id, client_assertion_type: ASSERTION_TYPE, client_assertion: await signedAssertion(keyClient.client_id, aud, keys.privateKey) });
+  const ca = certificateAuthority(dataDir);
+  const tlsCertificate = ca.issue('fuzz-robot', '/CN=fuzz-robot/O=Example').pem;
+  const tlsClient = await stack.createClient({ name: 'Fuzz certificate client', grants: ['client_credentials'], redirectUris: [], scope: 'docs:read', authMethod: 'tls_client_auth', tlsSubjectDn: 'CN=fuzz-robot,O=Example' });
+
   fx = {
+    keyClient,
+    keyClientPrivate: keys.privateKey,
+    assertionFields,
+    async keyClientToken() {
+      const res = await fetch(`${stack.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'docs:read', ...(await assertionFields(`${stack.issuer}/token`)) }) });
+      const body = (await res.json()) as { access_token?: string };
+      if (!body.access_token) throw new Error(`key client token: ${res.status} ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
+    tlsClient,
+    tlsCertificate,
     stack,
     dataDir,
     web,
@@ -910,5 +990,398 @@ describe('bad bytes count toward the client-authentication rate limit (30 failur
       body: 'grant_type=client_credentials&scope=docs%3Aread',
     });
     expect(elsewhere.status).toBe(200);
+  });
+});
+
+// ================================================================================================
+// JSON bodies: dynamic client registration (RFC 7591 §3.2.2, RFC 7592 §2.2). Every member of the
+// metadata, given every hostile value of `jsonCasesOf` (NUL, raw invalid UTF-8, 100 KiB and 40 KiB
+// strings, every wrong JSON type) -> a 4xx with its RFC error code and a description, never a 5xx;
+// null stands for an absent member. The admin API's JSON bodies are fuzzed the same way in
+// test/admin/admin-api.test.ts.
+// ================================================================================================
+
+const REGISTRATION = {
+  client_name: 'Fuzzed registration',
+  redirect_uris: [REDIRECT_URI],
+  post_logout_redirect_uris: [POST_LOGOUT],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  scope: 'openid email',
+  token_endpoint_auth_method: 'client_secret_basic',
+  application_type: 'web',
+  dpop_bound_access_tokens: false,
+  backchannel_logout_uri: 'http://127.0.0.1:8080/backchannel',
+  backchannel_logout_session_required: true,
+};
+/** Every member, and the first element of every list. */
+const REGISTRATION_FIELDS = Object.entries(REGISTRATION).flatMap(([k, v]) => (Array.isArray(v) ? [k, `${k}.0`] : [k]));
+
+interface Registered {
+  client_id: string;
+  client_secret: string;
+  registration_access_token: string;
+  registration_client_uri: string;
+}
+
+let initialAccessToken: string | undefined;
+async function registrationToken(): Promise<string> {
+  initialAccessToken ??= (await createRegistrationTokenLibrary({ knex: fx.stack.admin }).create()).token;
+  return initialAccessToken;
+}
+
+async function registerClient(): Promise<Registered> {
+  const res = await fetch(`${fx.stack.issuer}/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${await registrationToken()}`, 'x-forwarded-for': nextAddress() },
+    body: JSON.stringify(REGISTRATION),
+  });
+  const body = (await res.json()) as Registered;
+  if (res.status !== 201) throw new Error(`registration: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+interface JsonRow {
+  route: string;
+  method: 'POST' | 'PUT';
+  base: Record<string, unknown>;
+  fields: string[];
+  ok: number[];
+  prepare(): Promise<{ url: string; authorization: string; clientId?: string }>;
+}
+
+const JSON_SURFACE: JsonRow[] = [
+  {
+    route: 'POST /reg',
+    method: 'POST',
+    base: REGISTRATION,
+    fields: REGISTRATION_FIELDS,
+    ok: [201],
+    prepare: async () => ({ url: `${fx.stack.issuer}/reg`, authorization: `Bearer ${await registrationToken()}` }),
+  },
+  {
+    route: 'PUT /reg/:clientId (registration access token)',
+    method: 'PUT',
+    base: { ...REGISTRATION, client_id: '(the client)' },
+    fields: [...REGISTRATION_FIELDS, 'client_id', 'client_secret'],
+    ok: [200],
+    async prepare() {
+      const client = await registerClient();
+      return { url: client.registration_client_uri, authorization: `Bearer ${client.registration_access_token}`, clientId: client.client_id };
+    },
+  },
+];
+
+async function sendJson(row: JsonRow, body: Buffer | string, prepared: { url: string; authorization: string }): Promise<Answer> {
+  return answerOf(
+    await fetch(prepared.url, {
+      method: row.method,
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: prepared.authorization, 'x-forwarded-for': nextAddress() },
+      body,
+    }),
+  );
+}
+
+describe('JSON bodies: every registration metadata member given NUL, raw invalid UTF-8, 100 KiB, 40 KiB and every wrong JSON type -> 4xx with an OAuth error code and a description, never a 5xx', () => {
+  it.each(JSON_SURFACE.map((row) => [row.route, row] as const))('%s', async (_route, row) => {
+    const failures: string[] = [];
+    const baseOf = (prepared: { clientId?: string }) => (prepared.clientId ? { ...row.base, client_id: prepared.clientId } : row.base);
+    const control = await row.prepare();
+    const untouched = await sendJson(row, JSON.stringify(baseOf(control)), control);
+    expect(untouched.status, untouched.text.slice(0, 300)).toBe(row.ok[0]);
+    for (const field of row.fields) {
+      for (const c of jsonCasesOf(row.base, field)) {
+        // A case's body is built on the row's base; the client id of a management row is filled in per case.
+        const prepared = await row.prepare();
+        const body = prepared.clientId ? Buffer.from(c.body.toString('latin1').replace('"(the client)"', JSON.stringify(prepared.clientId)), 'latin1') : c.body;
+        const answer = await sendJson(row, body, prepared);
+        const problems = judgeJson('oauth', c, answer, row.ok);
+        if (problems.length) failures.push(`${c.name}: ${problems.join('; ')} [${answer.status} ${answer.text.replace(/\s+/g, ' ').slice(0, 160)}]`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 240_000);
+});
+
+// Every registration route against every wrong credential (RFC 7591 §3, RFC 7592 §2, RFC 6750 §3.1):
+// POST /reg needs a usable initial access token, GET/PUT/DELETE at registration_client_uri the client's
+// own registration access token; anything else is a 4xx (401 invalid_token, or 400 for bytes HTTP has no
+// place for) with its reason, never a 5xx, and changes nothing.
+describe('registration routes × wrong credentials -> 4xx with a reason, nothing changed', () => {
+  type Credential = { name: string; header: (ctx: { self: Registered; other: Registered }) => Promise<string | Buffer | undefined> };
+  const CREDENTIALS: Credential[] = [
+    { name: 'none', header: async () => undefined },
+    { name: 'garbage Bearer', header: async () => 'Bearer not-a-token' },
+    { name: 'empty Bearer', header: async () => 'Bearer ' },
+    { name: 'another scheme', header: async () => 'Token abc' },
+    { name: 'Basic with the client secret', header: async ({ self }) => basic(self) },
+    { name: "another client's registration access token", header: async ({ other }) => `Bearer ${other.registration_access_token}` },
+    { name: 'the initial access token', header: async () => `Bearer ${await registrationToken()}` },
+    { name: 'an access token of another client', header: async () => `Bearer ${await fx.jwtAccessToken()}` },
+    { name: 'a revoked initial access token', header: async () => `Bearer ${await revokedRegistrationToken()}` },
+    { name: 'NUL in the token', header: async ({ self }) => Buffer.from(`Bearer ${self.registration_access_token}\u0000x`, 'latin1') },
+    { name: '0xFF in the token', header: async ({ self }) => Buffer.concat([Buffer.from(`Bearer ${self.registration_access_token}`), Buffer.from([0xff])]) },
+    { name: 'a 10 KiB token', header: async () => `Bearer ${'x'.repeat(10 * 1024)}` },
+    { name: 'a 100 KiB token', header: async () => `Bearer ${'x'.repeat(100 * 1024)}` },
+  ];
+  let revoked: string | undefined;
+  async function revokedRegistrationToken(): Promise<string> {
+    if (!revoked) {
+      const library = createRegistrationTokenLibrary({ knex: fx.stack.admin });
+      const made = await library.create();
+      await library.revoke(made.id);
+      revoked = made.token;
+    }
+    return revoked;
+  }
+
+  it('GET, PUT and DELETE /reg/:clientId with a hostile client id (NUL, invalid UTF-8, a lone surrogate, 10 KiB, traversal), holding a real registration access token -> 4xx with an OAuth error code', async () => {
+    const self = await registerClient();
+    const failures: string[] = [];
+    for (const segment of ['%00', 'a%00b', '%FF', '%C3%28', '%ED%A0%80', 'x'.repeat(10 * 1024), '..%2F..', `${self.client_id}%00`]) {
+      for (const method of ['GET', 'PUT', 'DELETE']) {
+        const answer = await answerOf(
+          await fetch(`${fx.stack.issuer}/reg/${segment}`, {
+            method,
+            headers: { authorization: `Bearer ${self.registration_access_token}`, 'content-type': 'application/json', accept: 'application/json', 'x-forwarded-for': nextAddress() },
+            body: method === 'PUT' ? JSON.stringify({ ...REGISTRATION, client_id: self.client_id }) : undefined,
+          }),
+        );
+        const json = jsonOf(answer.text);
+        if (answer.status < 400 || answer.status >= 500 || typeof json?.error !== 'string' || LEAK.test(answer.text)) failures.push(`${method} /reg/${segment.slice(0, 20)}: ${answer.status} ${answer.text.slice(0, 120)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    // The client is still there; its token is not: oidc-provider destroys a registration access token
+    // presented for another client id (lib/actions/registration.js, "client mismatch").
+    expect(await fx.stack.admin('auth.clients').where({ client_id: self.client_id }).first()).toBeDefined();
+    expect((await fetch(self.registration_client_uri, { headers: { authorization: `Bearer ${self.registration_access_token}` } })).status).toBe(401);
+  });
+
+  it.each(['POST /reg', 'GET /reg/:clientId', 'PUT /reg/:clientId', 'DELETE /reg/:clientId'])('%s', async (route) => {
+    const [method, path] = route.split(' ') as [string, string];
+    const self = await registerClient();
+    const other = await registerClient();
+    const url = path === '/reg' ? `${fx.stack.issuer}/reg` : self.registration_client_uri;
+    const failures: string[] = [];
+    for (const credential of CREDENTIALS) {
+      // POST /reg with the initial access token is the one right credential there.
+      if (method === 'POST' && credential.name === 'the initial access token') continue;
+      const header = await credential.header({ self, other });
+      const headers: Record<string, string | Buffer> = { accept: 'application/json', 'x-forwarded-for': nextAddress() };
+      if (header !== undefined) headers.authorization = header;
+      const body = method === 'POST' || method === 'PUT' ? JSON.stringify({ ...REGISTRATION, client_id: self.client_id }) : undefined;
+      if (body) headers['content-type'] = 'application/json';
+      const a = await rawRequest(url, { method, headers, body });
+      const json = jsonOf(a.text);
+      const problems: string[] = [];
+      if (a.status < 400 || a.status >= 500) problems.push(`status ${a.status}`);
+      if (LEAK.test(a.text)) problems.push('stack trace or file path');
+      // A NUL or a header over Node's limit is refused by the HTTP server itself, before any route.
+      const httpLevel = credential.name === 'NUL in the token' || credential.name === 'a 100 KiB token';
+      if (!httpLevel && typeof json?.error !== 'string') problems.push('no OAuth error code');
+      if (problems.length) failures.push(`${credential.name}: ${problems.join('; ')} [${a.status} ${a.text.slice(0, 160)}]`);
+    }
+    // Nothing changed: the client still reads itself, as registered.
+    const read = await fetch(self.registration_client_uri, { headers: { authorization: `Bearer ${self.registration_access_token}`, accept: 'application/json' } });
+    const metadata = (await read.json()) as Record<string, unknown>;
+    expect(read.status).toBe(200);
+    expect(metadata).toMatchObject({ client_id: self.client_id, client_name: REGISTRATION.client_name, redirect_uris: REGISTRATION.redirect_uris });
+    expect(failures).toEqual([]);
+  });
+});
+
+// ================================================================================================
+// Client authentication by assertion (RFC 7523 §3) and by certificate (RFC 8705 §2), at the token
+// endpoint (oidc-provider) and at the JWT introspection/revocation front (our own): every malformed,
+// forged or hostile assertion, and every hostile value of the terminator's certificate headers (the
+// server trusts the proxy here), is a 4xx with an OAuth error code, never a token and never a 5xx.
+// ================================================================================================
+
+const AUTH_ENDPOINTS = [
+  { path: '/token', fields: (): Promise<Record<string, string>> => Promise.resolve({ grant_type: 'client_credentials', scope: 'docs:read' }) },
+  { path: '/token/introspection', fields: async (): Promise<Record<string, string>> => ({ token: await fx.jwtAccessToken() }) },
+  { path: '/token/revocation', fields: async (): Promise<Record<string, string>> => ({ token: await fx.jwtAccessToken() }) },
+];
+
+const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+/** Each: a name and the form fields that replace the good ones (built for the endpoint's URL). */
+function hostileAssertions(aud: string): { name: string; fields: () => Promise<Record<string, string>> }[] {
+  const id = fx.keyClient.client_id;
+  const now = Math.floor(Date.now() / 1000);
+  const claims = () => ({ iss: id, sub: id, aud, jti: randomUUID(), iat: now, exp: now + 60 });
+  const raw = (header: unknown, payload: unknown, signature = 'c2ln') => `${typeof header === 'string' ? header : b64(header)}.${typeof payload === 'string' ? payload : b64(payload)}.${signature}`;
+  const as = (client_assertion: string, extra: Record<string, string> = {}) => async () => ({ client_id: id, client_assertion_type: ASSERTION_TYPE, client_assertion, ...extra });
+  const signedWith = async (key: Parameters<SignJWT['sign']>[0], header: Record<string, unknown>, payload: Record<string, unknown> = claims()) => new SignJWT(payload).setProtectedHeader(header as never).sign(key);
+  return [
+    { name: 'not a JWT', fields: as('garbage') },
+    { name: 'two segments', fields: as('a.b') },
+    { name: 'five segments (a JWE shape)', fields: as('a.b.c.d.e') },
+    { name: 'empty segments', fields: as('..') },
+    { name: 'header not base64url JSON', fields: as(raw('!!!', claims())) },
+    { name: 'header a JSON array', fields: as(raw([], claims())) },
+    { name: 'header null', fields: as(raw(null, claims())) },
+    { name: 'payload not JSON', fields: as(raw({ alg: 'ES256' }, b64('not json'))) },
+    { name: 'payload a JSON string', fields: as(raw({ alg: 'ES256' }, b64('"text"'))) },
+    { name: 'payload of invalid UTF-8 bytes', fields: as(raw({ alg: 'ES256' }, Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url'))) },
+    { name: 'a NUL inside the payload', fields: as(raw({ alg: 'ES256' }, { ...claims(), sub: `${id}\u0000` })) },
+    { name: 'alg none, unsigned', fields: as(raw({ alg: 'none' }, claims(), '')) },
+    { name: 'alg none with a signature', fields: as(raw({ alg: 'none' }, claims())) },
+    { name: 'HS256 keyed with the client id', fields: async () => as(await signedWith(new TextEncoder().encode(id), { alg: 'HS256' }))() },
+    { name: 'HS256 keyed with the public key', fields: async () => as(await signedWith(new TextEncoder().encode(JSON.stringify(await exportJWK(fx.keyClientPrivate)).slice(0, 64)), { alg: 'HS256', kid: 'fuzz-key' }))() },
+    { name: 'RS256 named over an ES256 signature', fields: async () => as((await signedAssertion(id, aud, fx.keyClientPrivate)).replace(/^[^.]+/, b64({ alg: 'RS256', kid: 'fuzz-key' })))() },
+    { name: 'signed by another key', fields: async () => as(await signedAssertion(id, aud, (await generateKeyPair('ES256')).privateKey))() },
+    { name: 'a tampered payload', fields: async () => as((await signedAssertion(id, aud, fx.keyClientPrivate)).replace(/\.[^.]+\./, `.${b64({ ...claims(), sub: fx.machine.client_id })}.`))() },
+    { name: 'another client as iss and sub', fields: async () => as(await signedAssertion(fx.machine.client_id, aud, fx.keyClientPrivate))() },
+    { name: 'client_id another client', fields: async () => as(await signedAssertion(id, aud, fx.keyClientPrivate), { client_id: fx.machine.client_id })() },
+    { name: 'audience another server', fields: async () => as(await signedAssertion(id, 'https://elsewhere.example', fx.keyClientPrivate))() },
+    { name: 'expired', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), iat: now - 7200, exp: now - 3600 }))() },
+    { name: 'exp a string', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), exp: 'tomorrow' }))() },
+    { name: 'exp two hours ahead (over the one hour bound)', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), exp: now + 7200 }))() },
+    { name: 'exp 1e308', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), exp: 1e308 }))() },
+    { name: 'no jti', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), jti: undefined }))() },
+    { name: 'jti an object', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), jti: { a: 1 } }))() },
+    { name: 'aud an object', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), aud: { a: 1 } }))() },
+    { name: 'kid an object', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: { a: 1 } }))() },
+    { name: 'an unknown crit header', fields: async () => as(raw({ alg: 'ES256', kid: 'fuzz-key', crit: ['x-unknown'], 'x-unknown': 1 }, claims()))() },
+    { name: 'a 7 KiB claim (under the parameter limit)', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), pad: 'x'.repeat(7 * 1024) }))() },
+    { name: 'an assertion over the parameter limit', fields: async () => as(await signedWith(fx.keyClientPrivate, { alg: 'ES256', kid: 'fuzz-key' }, { ...claims(), pad: 'x'.repeat(12 * 1024) }))() },
+    {
+      // client_secret_jwt is not offered (asymmetric assertions only), not even for a client with a secret.
+      name: 'client_secret_jwt: HS256 keyed with a secret client\'s secret',
+      fields: async () => {
+        const machine = fx.machine.client_id;
+        const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(machine).setSubject(machine).setAudience(aud).setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(new TextEncoder().encode(fx.machine.client_secret!));
+        return { client_id: machine, client_assertion_type: ASSERTION_TYPE, client_assertion: jwt };
+      },
+    },
+    // Another method than the one the key client registered: refused, never a way around the key.
+    { name: 'the key client by client_secret_post', fields: async () => ({ client_id: id, client_secret: 'a-guessed-secret' }) },
+    { name: 'the key client by its client_id alone (as a public client)', fields: async () => ({ client_id: id }) },
+    { name: 'the certificate client by client_secret_post, no certificate', fields: async () => ({ client_id: fx.tlsClient.client_id, client_secret: 'a-guessed-secret' }) },
+    { name: 'a wrong client_assertion_type', fields: async () => ({ ...(await fx.assertionFields(aud)), client_assertion_type: 'urn:example:other' }) },
+    { name: 'client_assertion_type without an assertion', fields: async () => ({ client_id: id, client_assertion_type: ASSERTION_TYPE }) },
+    { name: 'an assertion and a client secret', fields: async () => ({ ...(await fx.assertionFields(aud)), client_secret: 'also-a-secret' }) },
+  ];
+}
+
+function judgeAuthentication(a: Answer, httpLevel = false): string[] {
+  const problems: string[] = [];
+  const json = jsonOf(a.text);
+  if (a.status < 400 || a.status >= 500) problems.push(`status ${a.status}`);
+  if (LEAK.test(a.text)) problems.push('stack trace or file path');
+  if (json?.access_token || json?.active === true) problems.push('authenticated');
+  if (!httpLevel && typeof json?.error !== 'string') problems.push('no OAuth error code');
+  return problems;
+}
+
+describe('private_key_jwt: every malformed, forged or hostile client_assertion -> 4xx with an OAuth error, never a token or a 5xx', () => {
+  it.each(AUTH_ENDPOINTS.map((e) => [e.path, e] as const))('%s', async (_path, endpoint) => {
+    const aud = `${fx.stack.issuer}${endpoint.path}`;
+    const failures: string[] = [];
+    const send = async (fields: Record<string, string>) =>
+      answerOf(await fetch(aud, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'x-forwarded-for': nextAddress() }, body: new URLSearchParams({ ...(await endpoint.fields()), ...fields }) }));
+    const good = await fx.assertionFields(aud);
+    const control = await send(good);
+    expect(control.status, control.text).toBe(200);
+    const replayed = await send(good);
+    const replay = judgeAuthentication(replayed);
+    if (replay.length) failures.push(`the same assertion again: ${replay.join('; ')} [${replayed.status} ${replayed.text.slice(0, 160)}]`);
+    for (const hostile of hostileAssertions(aud)) {
+      const answer = await send(await hostile.fields());
+      const problems = judgeAuthentication(answer);
+      if (problems.length) failures.push(`${hostile.name}: ${problems.join('; ')} [${answer.status} ${answer.text.slice(0, 160)}]`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe('tls_client_auth behind a trusted proxy: every hostile certificate header -> 4xx with an OAuth error, never a token or a 5xx', () => {
+  const CERT = 'x-ssl-client-cert';
+  const VERIFY = 'x-ssl-client-verify';
+  const hostileHeaders = (): { name: string; headers: Record<string, string | Buffer>; httpLevel?: boolean }[] => {
+    const good = encodeURIComponent(fx.tlsCertificate);
+    const [head, tail] = [encodeURIComponent('-----BEGIN CERTIFICATE-----\n'), encodeURIComponent('\n-----END CERTIFICATE-----\n')];
+    return [
+      { name: 'no certificate', headers: { [VERIFY]: 'SUCCESS' } },
+      { name: 'garbage', headers: { [CERT]: 'hello', [VERIFY]: 'SUCCESS' } },
+      { name: 'invalid URL-encoding (%E0%A4%A)', headers: { [CERT]: `${good}%E0%A4%A`, [VERIFY]: 'SUCCESS' } },
+      { name: 'invalid URL-encoding (%ZZ)', headers: { [CERT]: `%ZZ${good}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'a percent-encoded NUL', headers: { [CERT]: `${good}%00`, [VERIFY]: 'SUCCESS' } },
+      { name: 'percent-encoded invalid UTF-8 (%FF)', headers: { [CERT]: `${head}%FF${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'PEM armour around garbage', headers: { [CERT]: `${head}bm90IGEgY2VydA==${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'a public key PEM', headers: { [CERT]: encodeURIComponent('-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n'), [VERIFY]: 'SUCCESS' } },
+      { name: 'a truncated certificate', headers: { [CERT]: `${good.slice(0, Math.floor(good.length / 2))}${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'the PEM not URL-encoded (newlines folded)', headers: { [CERT]: fx.tlsCertificate.replace(/\n/g, ' '), [VERIFY]: 'SUCCESS' } },
+      { name: 'a 15 KiB header', headers: { [CERT]: `${head}${'A'.repeat(15 * 1024)}${tail}`, [VERIFY]: 'SUCCESS' } },
+      { name: 'a 100 KiB header', headers: { [CERT]: 'A'.repeat(100 * 1024), [VERIFY]: 'SUCCESS' }, httpLevel: true },
+      { name: 'a raw 0xFF byte', headers: { [CERT]: Buffer.concat([Buffer.from(good), Buffer.from([0xff])]), [VERIFY]: 'SUCCESS' } },
+      { name: 'a raw NUL byte', headers: { [CERT]: Buffer.concat([Buffer.from(good), Buffer.from([0x00])]), [VERIFY]: 'SUCCESS' }, httpLevel: true },
+      { name: 'the certificate, not verified by the terminator', headers: { [CERT]: good, [VERIFY]: 'FAILED:self-signed certificate' } },
+      { name: 'the certificate, no verify header', headers: { [CERT]: good } },
+      { name: 'the certificate, verify header garbage', headers: { [CERT]: good, [VERIFY]: Buffer.from([0x53, 0xff, 0x00 + 0x20]) } },
+      { name: 'the certificate, verify header "success"', headers: { [CERT]: good, [VERIFY]: 'success' } },
+    ];
+  };
+
+  it.each(AUTH_ENDPOINTS.map((e) => [e.path, e] as const))('%s', async (_path, endpoint) => {
+    const url = `${fx.stack.issuer}${endpoint.path}`;
+    const send = async (headers: Record<string, string | Buffer>) =>
+      rawRequest(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'x-forwarded-for': nextAddress(), ...headers }, body: new URLSearchParams({ ...(await endpoint.fields()), client_id: fx.tlsClient.client_id }).toString() });
+    const control = await send({ [CERT]: encodeURIComponent(fx.tlsCertificate), [VERIFY]: 'SUCCESS' });
+    expect(control.status, control.text).toBe(200);
+    const failures: string[] = [];
+    for (const hostile of hostileHeaders()) {
+      const answer = await send(hostile.headers);
+      const problems = judgeAuthentication(answer, hostile.httpLevel);
+      if (problems.length) failures.push(`${hostile.name}: ${problems.join('; ')} [${answer.status} ${answer.text.slice(0, 160)}]`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe('JSON bodies as a whole: not an object, not JSON, nested too deep, another content type -> 4xx with an OAuth error code and a description', () => {
+  const BODIES: [string, string, string?][] = [
+    ['an array', '[]'],
+    ['a string', '"metadata"'],
+    ['a number', '1'],
+    ['null', 'null'],
+    ['an empty object', '{}'],
+    ['an empty body', ''],
+    ['not JSON', 'client_name=x'],
+    ['cut short', '{"client_name":'],
+    ['a duplicate member', '{"client_name":"a","client_name":"b","redirect_uris":["http://127.0.0.1:8080/callback"]}'],
+    ['nested 40 deep', `{"client_name":"x","redirect_uris":["http://127.0.0.1:8080/callback"],"deep":${'['.repeat(40)}${']'.repeat(40)}}`],
+    ['nested 20,000 deep', `{"deep":${'['.repeat(20_000)}${']'.repeat(20_000)}}`],
+    ['__proto__ member', '{"__proto__":{"client_name":"polluted"},"redirect_uris":["http://127.0.0.1:8080/callback"]}'],
+    ['a JSON body sent as text/plain', JSON.stringify(REGISTRATION), 'text/plain'],
+    ['a JSON body sent as a form', JSON.stringify(REGISTRATION), 'application/x-www-form-urlencoded'],
+    ['a JSON body in latin1', JSON.stringify(REGISTRATION), 'application/json; charset=latin1'],
+  ];
+  it.each(JSON_SURFACE.map((row) => [row.route, row] as const))('%s', async (_route, row) => {
+    const failures: string[] = [];
+    for (const [what, body, contentType] of BODIES) {
+      const prepared = await row.prepare();
+      const answer = await answerOf(
+        await fetch(prepared.url, {
+          method: row.method,
+          headers: { 'content-type': contentType ?? 'application/json', accept: 'application/json', authorization: prepared.authorization, 'x-forwarded-for': nextAddress() },
+          body,
+        }),
+      );
+      const json = jsonOf(answer.text);
+      // A duplicate member is read as JSON.parse reads it (the last one); the gate then hands the provider
+      // its own serialisation of the checked metadata, so no two readers can see different values.
+      const okLatin1 = (what === 'a JSON body in latin1' || what === 'a duplicate member') && row.ok.includes(answer.status);
+      const problems: string[] = [];
+      if (!okLatin1 && (answer.status < 400 || answer.status >= 500)) problems.push(`status ${answer.status}`);
+      if (!okLatin1 && (typeof json?.error !== 'string' || typeof json.error_description !== 'string')) problems.push('no OAuth error and description');
+      if (/NUL or invalid UTF-8/.test(answer.text)) problems.push('the reason names bytes the body does not hold');
+      if (what.startsWith('nested') && !/deeper than 32 levels/.test(answer.text)) problems.push('the reason does not say the body nests too deep');
+      if (LEAK.test(answer.text)) problems.push('stack trace or file path');
+      if (problems.length) failures.push(`${what}: ${problems.join('; ')} [${answer.status} ${answer.text.slice(0, 160)}]`);
+    }
+    expect(failures).toEqual([]);
   });
 });

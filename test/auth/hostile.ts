@@ -175,3 +175,95 @@ export async function mailedLink(dataDir: string, to: string, subject: RegExp): 
   }
 }
 
+
+// --- JSON bodies -------------------------------------------------------------------------------
+
+/** A 100 KiB string: longer than any field and than every body limit (the answer is a 413 with its reason). */
+export const HUGE_STRING = 'x'.repeat(100 * 1024);
+/** A long string under the body limits (56 KiB), so that the field's own rules answer. */
+export const LONG_STRING = 'x'.repeat(40 * 1024);
+const MARK = 'FUZZ\u2603MARK';
+
+/** A copy of `value` with the member at `path` (dotted, numbers index arrays) set to `to`. */
+export function withPath(value: unknown, path: string, to: unknown): unknown {
+  const copy = structuredClone(value) as Record<string, unknown>;
+  const keys = path.split('.');
+  let at: Record<string, unknown> = copy;
+  for (const key of keys.slice(0, -1)) at = at[key] as Record<string, unknown>;
+  at[keys.at(-1)!] = to;
+  return copy;
+}
+
+/** The member at `path`, if any. */
+export function atPath(value: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((at, key) => (at && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined), value);
+}
+
+/** The raw bytes of `value` as JSON with the member at `path` replaced by a string holding `bytes` as they are (not escaped). */
+function withRawBytes(value: unknown, path: string, bytes: Buffer): Buffer {
+  const [before, after] = JSON.stringify(withPath(value, path, MARK)).split(MARK) as [string, string];
+  return Buffer.concat([Buffer.from(before, 'utf8'), Buffer.from('ok'), bytes, Buffer.from(after, 'utf8')]);
+}
+
+export interface JsonCase {
+  name: string;
+  /** The request body exactly as sent. */
+  body: Buffer;
+  /** null stands for an absent field: an answer of the untouched request is acceptable too. */
+  absentIsFine: boolean;
+}
+
+/**
+ * Hostile values for one member of a JSON body: a NUL (escaped, and as a raw byte), invalid UTF-8 bytes
+ * sent raw (0xFF, 0xC3 0x28), a 100 KiB string, a 40 KiB string, and every JSON type the member does
+ * not have (number, string, array, object, null, boolean).
+ */
+export function jsonCasesOf(base: unknown, path: string): JsonCase[] {
+  const current = atPath(base, path);
+  const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+  const raw = (body: unknown) => Buffer.from(JSON.stringify(body), 'utf8');
+  const cases: JsonCase[] = [
+    { name: `${path}: escaped NUL (\\u0000)`, body: raw(withPath(base, path, `ok\u0000`)), absentIsFine: false },
+    { name: `${path}: raw NUL byte`, body: withRawBytes(base, path, Buffer.from([0x00])), absentIsFine: false },
+    { name: `${path}: raw 0xFF`, body: withRawBytes(base, path, Buffer.from([0xff])), absentIsFine: false },
+    { name: `${path}: raw 0xC3 0x28`, body: withRawBytes(base, path, Buffer.from([0xc3, 0x28])), absentIsFine: false },
+    { name: `${path}: 100 KiB string`, body: raw(withPath(base, path, HUGE_STRING)), absentIsFine: false },
+    { name: `${path}: 40 KiB string`, body: raw(withPath(base, path, LONG_STRING)), absentIsFine: false },
+  ];
+  const others: [string, unknown][] = [
+    ['number', 12345],
+    ['string', 'not-the-right-type'],
+    ['array', [1, { a: 1 }]],
+    ['object', { a: 1 }],
+    ['null', null],
+    ['boolean', true],
+  ];
+  for (const [type, value] of others) {
+    if (type === typeOf(current)) continue;
+    cases.push({ name: `${path}: ${type}`, body: raw(withPath(base, path, value)), absentIsFine: type === 'null' });
+  }
+  return cases;
+}
+
+/**
+ * What every hostile JSON case must get: a 4xx (or, for a field set to null, the untouched request's
+ * answer), with its reason: an OAuth error code (`oauth`) or problem+json with a detail (`problem`);
+ * never a 5xx, a stack trace or a file path.
+ */
+export function judgeJson(format: 'oauth' | 'problem', c: JsonCase, a: Answer, ok: number[]): string[] {
+  const problems: string[] = [];
+  const json = jsonOf(a.text);
+  if (a.status >= 500) problems.push(`status ${a.status}`);
+  if (LEAK.test(a.text)) problems.push('stack trace or file path in the body');
+  if (c.absentIsFine && ok.includes(a.status)) return problems;
+  if (a.status < 400 || a.status >= 500) problems.push(`status ${a.status}, expected 4xx`);
+  if (format === 'oauth') {
+    if (typeof json?.error !== 'string') problems.push('no OAuth error code');
+    else if (typeof json.error_description !== 'string' || !json.error_description) problems.push('no error_description');
+    if (!/^application\/json/.test(a.headers.get('content-type') ?? '')) problems.push(`content-type ${a.headers.get('content-type')}`);
+  } else {
+    if (!/^application\/problem\+json/.test(a.headers.get('content-type') ?? '')) problems.push(`content-type ${a.headers.get('content-type')}`);
+    if (json?.status !== a.status || typeof json?.detail !== 'string' || !json.detail) problems.push('no problem detail');
+  }
+  return problems;
+}

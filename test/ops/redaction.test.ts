@@ -1,8 +1,16 @@
 // Logs never carry credentials: a full flow (password sign-in, consent, code, refresh, client
 // credentials, docs API calls, failures) logged at the most verbose level contains none of the
-// secrets, passwords, codes or tokens it used, and request ids flow in and out.
-import { randomBytes } from 'node:crypto';
+// secrets, passwords, codes or tokens it used, and request ids flow in and out. The credentials of
+// dynamic registration, key and certificate client authentication and back-channel logout (initial and
+// registration access tokens, client assertions, certificates, logout tokens) reach neither the logs nor
+// the audit log, whether they are used, refused or malformed.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '@clouddocs/audit';
 import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher, SecretBox } from '@clouddocs/auth-server';
@@ -13,6 +21,8 @@ import { bindClientToOrg, createOrganization } from '@clouddocs/docs-api';
 import { createKv, type Kv } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
 import { Visitor } from '../account/flow';
+import { eventually } from '../support/faults';
+import { certificateAuthority } from '../support/nginx';
 import { freePort } from '../support/ports';
 import { codeFlow, discover, oidc } from '../support/rp';
 
@@ -35,6 +45,7 @@ describe('log redaction and request ids', () => {
   let web: { client_id: string; client_secret?: string };
   let machine: { client_id: string; client_secret?: string };
   let email: string;
+  let authConfig: ReturnType<typeof loadAuthConfig>;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -48,8 +59,11 @@ describe('log redaction and request ids', () => {
       AUTH_ISSUER: `http://127.0.0.1:${port}`,
       AUTH_PORT: String(port),
       LOG_LEVEL: 'trace',
+      // The certificate headers of a TLS terminator are read (the mTLS case below).
+      AUTH_TRUST_PROXY: 'true',
     };
     const config = loadAuthConfig(env);
+    authConfig = config;
     kv = createKv(config);
     auth = await runAuthServer({ config, databaseUrl: db.url, kv, logger: createLogger({ level: 'trace', name: 'auth-server', destination: sink }), port, host: '127.0.0.1' });
     docs = await runDocsApi({ config: loadDocsConfig(env), databaseUrl: db.url, kv, logger: createLogger({ level: 'trace', name: 'docs-api', destination: sink }), port: 0, host: '127.0.0.1' });
@@ -138,6 +152,146 @@ describe('log redaction and request ids', () => {
       expect(everything.includes(text), 'an audit event contains an API key').toBe(false);
     }
   });
+
+  it('registration, assertion, certificate and logout credentials: used, refused or malformed, none reaches a log line or an audit event', async () => {
+    lines.length = 0;
+    const issuer = auth.server.provider().issuer;
+    const credentials: string[] = [];
+    const clients = createClientLibrary({ knex: admin, box: new SecretBox(authConfig.AUTH_ENCRYPTION_KEY), issuer });
+    const operator = await clients.create({ name: 'redaction operator', grants: ['client_credentials'], scope: 'admin:read admin:write' });
+    const operatorConfig = await discover({ issuer }, operator);
+    const adminToken = (await oidc.clientCredentialsGrant(operatorConfig, { scope: 'admin:read admin:write' })).access_token;
+    credentials.push(operator.client_secret!, adminToken);
+    const adminCall = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${auth.url}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
+    };
+    const form = (url: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(fields) });
+
+    // Dynamic registration: the initial access token (used, changed by one character, revoked), the
+    // registration access token (read, update, a wrong one, delete) and the registered client's secret.
+    const initial = await adminCall('POST', '/registration-tokens', { max_uses: 3 });
+    expect(initial.status).toBe(201);
+    const iat = initial.body.token as string;
+    const register = (token: string) => fetch(`${auth.url}/reg`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'redaction registered', redirect_uris: ['http://127.0.0.1:8080/callback'] }) });
+    const registered = (await (await register(iat)).json()) as { client_id: string; client_secret: string; registration_access_token: string; registration_client_uri: string };
+    const wrongIat = `${iat.slice(0, -1)}${iat.endsWith('A') ? 'B' : 'A'}`;
+    expect((await register(wrongIat)).status).toBe(401);
+    const rat = registered.registration_access_token;
+    const wrongRat = `${rat.slice(0, -1)}${rat.endsWith('A') ? 'B' : 'A'}`;
+    credentials.push(iat, wrongIat, rat, wrongRat, registered.client_secret);
+    const manage = (method: string, token: string, body?: unknown) =>
+      fetch(registered.registration_client_uri, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    expect((await manage('GET', rat)).status).toBe(200);
+    expect((await manage('GET', wrongRat)).status).toBe(401);
+    // RFC 7592 §2.2: an update answers with a new registration access token (the old one then stops working).
+    const updated = await manage('PUT', rat, { client_id: registered.client_id, client_secret: registered.client_secret, client_name: 'redaction renamed', redirect_uris: ['http://127.0.0.1:8080/callback'] });
+    expect(updated.status).toBe(200);
+    const rotated = ((await updated.json()) as { registration_access_token: string }).registration_access_token;
+    credentials.push(rotated);
+    const wrongSecret = await manage('PUT', rotated, { client_id: registered.client_id, client_secret: `${registered.client_secret}x`, client_name: 'x', redirect_uris: ['http://127.0.0.1:8080/callback'] });
+    expect(wrongSecret.status).toBeGreaterThanOrEqual(400);
+    expect(wrongSecret.status).toBeLessThan(500);
+    // A redirect URI or jwks_uri with a password in it is refused without repeating it anywhere.
+    const withPassword = await fetch(`${auth.url}/reg`, { method: 'POST', headers: { authorization: `Bearer ${iat}`, 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'x', redirect_uris: ['https://robot:uri-password-4471@app.example/cb'] }) });
+    expect(withPassword.status).toBe(400);
+    expect(await withPassword.text()).not.toContain('uri-password-4471');
+    const keyUriWithPassword = await adminCall('POST', '/clients', { client_name: 'x', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://robot:uri-password-4471@keys.example/jwks' });
+    expect(keyUriWithPassword.status).toBe(400);
+    credentials.push('uri-password-4471');
+    const revokedIat = await adminCall('POST', '/registration-tokens', {});
+    expect((await adminCall('DELETE', `/registration-tokens/${revokedIat.body.id as string}`)).status).toBe(204);
+    expect((await register(revokedIat.body.token as string)).status).toBe(401);
+    credentials.push(revokedIat.body.token as string);
+    expect((await manage('DELETE', rat)).status).toBe(401);
+    expect((await manage('DELETE', rotated)).status).toBe(204);
+
+    // private_key_jwt: a good assertion at the token endpoint and the JWT front, the same one again,
+    // a forged one and a malformed one.
+    const keys = await generateKeyPair('ES256', { extractable: true });
+    const keyClient = await adminCall('POST', '/clients', { client_name: 'redaction key client', grant_types: ['client_credentials'], scope: 'docs:read', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'k1' }] } });
+    expect(keyClient.status).toBe(201);
+    const keyClientId = keyClient.body.client_id as string;
+    const assertion = (aud: string, exp = Math.floor(Date.now() / 1000) + 60) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(keyClientId).setSubject(keyClientId).setAudience(aud).setJti(randomUUID()).setIssuedAt().setExpirationTime(exp).sign(keys.privateKey);
+    const assertionFields = (client_assertion: string) => ({ client_id: keyClientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion });
+    const good = await assertion(`${issuer}/token`);
+    const issued = await form(`${auth.url}/token`, { grant_type: 'client_credentials', scope: 'docs:read', ...assertionFields(good) });
+    expect(issued.status).toBe(200);
+    const keyClientToken = ((await issued.json()) as { access_token: string }).access_token;
+    expect((await form(`${auth.url}/token`, { grant_type: 'client_credentials', ...assertionFields(good) })).status).toBe(401);
+    const atFront = await assertion(`${issuer}/token/introspection`);
+    expect((await form(`${auth.url}/token/introspection`, { token: keyClientToken, ...assertionFields(atFront) })).status).toBe(200);
+    const forged = `${(await assertion(`${issuer}/token`)).slice(0, -6)}AAAAAA`;
+    const farFuture = await assertion(`${issuer}/token`, 1e12);
+    for (const bad of [forged, farFuture, 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.']) expect((await form(`${auth.url}/token`, { grant_type: 'client_credentials', ...assertionFields(bad) })).status).toBeGreaterThanOrEqual(400);
+    credentials.push(keyClientToken, good, atFront, forged, farFuture, good.split('.')[2]!, JSON.stringify(await exportJWK(keys.privateKey)).slice(0, 40));
+
+    // tls_client_auth behind the trusted terminator: the certificate, a garbage header, a bad encoding.
+    const dir = mkdtempSync(join(tmpdir(), 'cd-redaction-'));
+    try {
+      const ca = certificateAuthority(dir);
+      const certificate = ca.issue('redaction-robot', '/CN=redaction-robot/O=Example');
+      const tlsClient = await adminCall('POST', '/clients', { client_name: 'redaction tls client', grant_types: ['client_credentials'], scope: 'docs:read', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=redaction-robot,O=Example' });
+      expect(tlsClient.status).toBe(201);
+      const body = certificate.pem.replace(/-----[A-Z ]+-----|\s/g, '');
+      const withCertificate = (value: string, path = '/token') =>
+        form(`${auth.url}${path}`, { grant_type: 'client_credentials', scope: 'docs:read', client_id: tlsClient.body.client_id as string, token: keyClientToken }, { 'x-ssl-client-cert': value, 'x-ssl-client-verify': 'SUCCESS' });
+      const bound = await withCertificate(encodeURIComponent(certificate.pem));
+      expect(bound.status).toBe(200);
+      credentials.push(((await bound.json()) as { access_token: string }).access_token);
+      expect((await withCertificate(encodeURIComponent(certificate.pem), '/token/introspection')).status).toBe(200);
+      expect((await withCertificate(`${encodeURIComponent(certificate.pem)}%E0%A4%A`)).status).toBe(400);
+      expect((await withCertificate(encodeURIComponent(certificate.pem.replace(/[A-Za-z]{8}\n/, 'AAAAAAAA\n')))).status).toBeGreaterThanOrEqual(400);
+      credentials.push(body.slice(0, 64), body.slice(-64), encodeURIComponent(certificate.pem).slice(40, 120), certificate.key.replace(/-----[A-Z ]+-----|\s/g, '').slice(0, 48));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Back-channel logout: an operator's sign-out sends a logout token to two clients, one of which
+    // answers 500 (its failure is logged and audited).
+    const received: string[] = [];
+    const receiver: Server = createServer((req, res) => {
+      let data = '';
+      req.on('data', (c: Buffer) => (data += c.toString()));
+      req.on('end', () => {
+        received.push(new URLSearchParams(data).get('logout_token') ?? '');
+        res.statusCode = req.url === '/fail' ? 500 : 200;
+        res.end(req.url === '/fail' ? data : '');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (receiver.address() as { port: number }).port;
+      const signedIn: string[] = [];
+      for (const path of ['/ok', '/fail']) {
+        const rp = await clients.create({ name: `redaction rp ${path}`, redirectUris: ['http://127.0.0.1:8080/callback'], backchannelLogoutUri: `http://127.0.0.1:${port}${path}`, backchannelLogoutSessionRequired: true });
+        const { tokens } = await codeFlow(await discover({ issuer }, rp), { email, password: PASSWORD }, { scope: 'openid email', prompt: 'consent' });
+        signedIn.push(tokens.id_token!, tokens.access_token, rp.client_secret!);
+      }
+      credentials.push(...signedIn);
+      const userId = (await admin('auth.accounts').where({ email }).first('id')).id as string;
+      expect((await adminCall('POST', `/users/${userId}/sign-out`)).status).toBe(200);
+      await eventually(async () => (received.filter(Boolean).length >= 2 ? true : undefined));
+      credentials.push(...received.filter(Boolean));
+      await eventually(async () => ((await admin('audit.events').where({ action: 'auth.backchannel_logout.failed' }).first()) ? true : undefined));
+    } finally {
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+
+    await auth.server.audit.flush();
+    const everything = JSON.stringify(await admin('audit.events').select());
+    const log = lines.join('');
+    expect(lines.length).toBeGreaterThan(10);
+    expect(everything).toContain('client.registered');
+    for (const credential of credentials) {
+      expect(credential.length).toBeGreaterThan(8);
+      expect(log.includes(credential), `a log line contains a credential (${credential.slice(0, 6)}…)`).toBe(false);
+      expect(everything.includes(credential), `an audit event contains a credential (${credential.slice(0, 6)}…)`).toBe(false);
+    }
+  }, 60_000);
 
   it('/metrics names route templates, tokens by grant, sign-in outcomes, audit commits and JWKS fetches', async () => {
     const authMetrics = await (await fetch(`${auth.url}/metrics`)).text();

@@ -479,6 +479,84 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expectOneLineFailure(await run(['client', 'registration-token', 'create', '--expires-in', 'soon']), /--expires-in must be a whole number/);
   });
 
+  it('every new client flag and registration-token limit given hostile values (wrong kind, huge, private, malformed, bad numbers) -> a one-line failure naming the flag, no "unexpected failure", nothing echoed, nothing created', { timeout: 300_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-hostile-'));
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = { ...(publicKey.export({ format: 'jwk' }) as Record<string, string>), kid: 'k1' };
+    const priv = privateKey.export({ format: 'jwk' }) as Record<string, string>;
+    const file = (name: string, content: string | Buffer) => {
+      writeFileSync(join(dir, name), content);
+      return join(dir, name);
+    };
+    const files = {
+      privateJwks: file('private.json', JSON.stringify({ keys: [priv] })),
+      privatePem: file('private.pem', privateKey.export({ format: 'pem', type: 'pkcs8' }) as string),
+      huge: file('huge.json', JSON.stringify({ keys: [{ ...pub, pad: 'x'.repeat(200 * 1024) }] })),
+      nul: file('nul.json', JSON.stringify({ keys: [{ ...pub, kid: 'k\u00001' }] })),
+      invalidUtf8: file('invalid-utf8.json', Buffer.concat([Buffer.from(`{"keys":[${JSON.stringify({ ...pub, kid: 'PLACE' })}]}`.split('PLACE')[0]!), Buffer.from([0xff, 0xfe]), Buffer.from(`${`{"keys":[${JSON.stringify({ ...pub, kid: 'PLACE' })}]}`.split('PLACE')[1]}`)])),
+      array: file('array.json', '[]'),
+      kidNumber: file('kid-number.json', JSON.stringify({ keys: [{ ...pub, kid: 12345 }] })),
+      empty: file('empty.json', ''),
+    };
+    const key = ['client', 'create', '--name', 'hostile', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt'];
+    const tls = ['client', 'create', '--name', 'hostile', '--grant', 'client_credentials', '--auth-method', 'tls_client_auth'];
+    const web = ['client', 'create', '--name', 'hostile', '--redirect-uri', 'https://app.example/cb'];
+    const token = ['client', 'registration-token', 'create'];
+    const cases: [string, string[], RegExp, NodeJS.ProcessEnv?][] = [
+      ['an unknown --auth-method', [...key.slice(0, -1), 'client_secret_jwt'], /unknown auth method/],
+      ['a --jwks-file that does not exist', [...key, '--jwks-file', join(dir, 'missing.json')], /--jwks-file .*ENOENT/],
+      ['a --jwks-file that is a directory', [...key, '--jwks-file', dir], /--jwks-file .*EISDIR/],
+      ['a --jwks-file of private keys', [...key, '--jwks-file', files.privateJwks], /private or symmetric key/],
+      ['a --jwks-file that is a PEM private key', [...key, '--jwks-file', files.privatePem], /is not JSON/],
+      ['a 200 KiB --jwks-file', [...key, '--jwks-file', files.huge], /64 KiB/],
+      ['a --jwks-file with a NUL in a kid', [...key, '--jwks-file', files.nul], /jwks holds a NUL or invalid UTF-8/],
+      ['a --jwks-file with invalid UTF-8', [...key, '--jwks-file', files.invalidUtf8], /jwks holds a NUL or invalid UTF-8/],
+      ['a --jwks-file that is a JSON array', [...key, '--jwks-file', files.array], /JWK Set/],
+      ['a --jwks-file whose kid is a number', [...key, '--jwks-file', files.kidNumber], /kid must be a non-empty string/],
+      ['an empty --jwks-file', [...key, '--jwks-file', files.empty], /is not JSON/],
+      ['a --jwks-uri that is not a URL', [...key, '--jwks-uri', 'not a url'], /jwks_uri .* absolute URL/],
+      ['an ftp --jwks-uri', [...key, '--jwks-uri', 'ftp://keys.example/jwks'], /must use https/],
+      ['a 10 KiB --jwks-uri', [...key, '--jwks-uri', `https://keys.example/${'x'.repeat(10 * 1024)}`], /jwks_uri must be at most 2000 characters/],
+      ['a --tls-subject-dn that is not a DN', [...tls, '--tls-subject-dn', 'just words'], /RFC 4514 DN/],
+      ['a 2 KiB --tls-subject-dn', [...tls, '--tls-subject-dn', `CN=${'x'.repeat(2048)}`], /tls_client_auth_subject_dn/],
+      ['a javascript: --backchannel-logout-uri', [...web, '--backchannel-logout-uri', 'javascript:alert(1)'], /backchannel logout URI/],
+      ['a 10 KiB --backchannel-logout-uri', [...web, '--backchannel-logout-uri', `https://app.example/${'x'.repeat(10 * 1024)}`], /backchannel logout URI must be at most 2000 characters/],
+      ['--max-uses -1', [...token, '--max-uses', '-1'], /--max-uses/],
+      ['--max-uses 1.5', [...token, '--max-uses', '1.5'], /--max-uses must be a whole number/],
+      ['--max-uses 1e3', [...token, '--max-uses', '1e3'], /--max-uses must be a whole number/],
+      ['--max-uses of 30 digits', [...token, '--max-uses', '9'.repeat(30)], /max uses must be a whole number from 1/],
+      ['an empty --max-uses', [...token, '--max-uses', ''], /--max-uses/],
+      ['--expires-in 0', [...token, '--expires-in', '0'], /expires/],
+      ['--expires-in of 30 digits', [...token, '--expires-in', '9'.repeat(30)], /expires/],
+      ['keys reseal with an unknown flag', ['keys', 'reseal', '--everything'], /--everything/],
+      ['keys reseal with an extra argument', ['keys', 'reseal', 'now'], /now|argument/],
+      ['keys reseal with a short AUTH_ENCRYPTION_KEY_PREVIOUS', ['keys', 'reseal'], /AUTH_ENCRYPTION_KEY_PREVIOUS: must be at least 32 characters/, { AUTH_ENCRYPTION_KEY_PREVIOUS: 'short' }],
+      ['keys reseal with AUTH_ENCRYPTION_KEY_PREVIOUS the current key', ['keys', 'reseal'], /AUTH_ENCRYPTION_KEY_PREVIOUS: must differ/, { AUTH_ENCRYPTION_KEY: 'the-current-key-of-this-hostile-input-test', AUTH_ENCRYPTION_KEY_PREVIOUS: 'the-current-key-of-this-hostile-input-test' }],
+    ];
+    const before = await (await db_())('auth.clients').count({ n: '*' }).first();
+    const tokensBefore = await (await db_())('auth.registration_tokens').count({ n: '*' }).first();
+    const failures: string[] = [];
+    // Four CLI processes at a time.
+    for (let i = 0; i < cases.length; i += 4) {
+      await Promise.all(
+        cases.slice(i, i + 4).map(async ([what, args, reason, extraEnv]) => {
+          const result = extraEnv ? await clouddocs(args, { env: { ...env, ...extraEnv } }) : await run(args);
+          const lines = result.stderr.trimEnd().split('\n');
+          const problems: string[] = [];
+          if (result.code === 0 || result.code === null) problems.push(`exit ${result.code}`);
+          if (lines.length !== 1 || !/^clouddocs: \S/.test(lines[0]!)) problems.push(`stderr ${JSON.stringify(result.stderr.slice(0, 300))}`);
+          if (!reason.test(lines[0] ?? '')) problems.push(`reason ${JSON.stringify(lines[0]?.slice(0, 200))} does not match ${reason}`);
+          if (/unexpected failure|\n\s+at |node_modules/.test(result.stderr + result.stdout)) problems.push('an unexpected failure or a stack trace');
+          if ((result.stderr + result.stdout).includes(priv.d!)) problems.push('the private key is echoed');
+          if (problems.length) failures.push(`${what}: ${problems.join('; ')}`);
+        }),
+      );
+    }
+    expect(failures).toEqual([]);
+    expect(await (await db_())('auth.clients').count({ n: '*' }).first()).toEqual(before);
+    expect(await (await db_())('auth.registration_tokens').count({ n: '*' }).first()).toEqual(tokensBefore);
+  });
+
   it('admin grant | revoke --email: the platform administrator flag, audited; the last one cannot be revoked or deleted', { timeout: 600_000 }, async () => {
     const [first, second] = [email('admin1'), email('admin2')];
     const a = ok(await run(['user', 'create', '--email', first, '--password-stdin', '--json'], `${PASSWORD}\n`));

@@ -40,6 +40,22 @@ export const ASSERTION_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'] as
 /** Clock skew allowed on assertions, here and (as its `clockTolerance`) by oidc-provider. */
 export const ASSERTION_CLOCK_TOLERANCE = 15;
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** The furthest an assertion's `exp` may lie ahead (its `jti` is remembered until then; RFC 7523 §3 lets the server bound it). */
+export const ASSERTION_MAX_LIFETIME = 3600;
+
+/**
+ * What the signature and the standard claims leave open in a client assertion, checked the same way by
+ * oidc-provider (its `assertJwtClientAuthClaimsAndHeader`) and by the front: `jti` a string (RFC 7519
+ * §4.1.7), `kid` a string when given (RFC 7515 §4.1.4), `exp` a number at most ASSERTION_MAX_LIFETIME
+ * ahead (an `exp` of 1e308 made the replay store refuse its expiry: a 503 instead of a 401).
+ */
+export function assertionClaimsProblem(payload: Record<string, unknown>, header: Record<string, unknown>, now = Math.floor(Date.now() / 1000)): string | undefined {
+  if (typeof payload.jti !== 'string' || !payload.jti) return 'client_assertion jti must be a non-empty string';
+  if (header.kid !== undefined && typeof header.kid !== 'string') return 'client_assertion kid must be a string';
+  if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return 'client_assertion exp must be a number';
+  if (payload.exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_TOLERANCE) return `client_assertion exp must be at most ${ASSERTION_MAX_LIFETIME} seconds ahead`;
+  return undefined;
+}
 
 type Client = NonNullable<Awaited<ReturnType<Provider['Client']['find']>>>;
 interface ClientKeys {
@@ -117,7 +133,7 @@ export function createClientAuthentication(deps: { provider: () => Provider; kv:
     let exp: number;
     let jti: string;
     try {
-      const { payload } = await jwtVerify(assertion, keys, {
+      const { payload, protectedHeader } = await jwtVerify(assertion, keys, {
         issuer: client.clientId,
         subject: client.clientId,
         audience: [deps.issuer, `${deps.issuer}/token`, endpoint],
@@ -125,8 +141,9 @@ export function createClientAuthentication(deps: { provider: () => Provider; kv:
         requiredClaims: ['exp', 'jti'],
         clockTolerance: ASSERTION_CLOCK_TOLERANCE,
       });
+      if (assertionClaimsProblem(payload, protectedHeader)) return false;
       exp = payload.exp!;
-      jti = String(payload.jti);
+      jti = payload.jti!;
     } catch {
       // A bad assertion, or keys that cannot be had (jwks_uri unreachable, refused, not a JWK Set).
       return false;

@@ -50,7 +50,7 @@ describe('redirectUriProblem', () => {
   it('fragments, credentials, relative URLs and other schemes are refused', () => {
     expect(redirectUriProblem('https://app.example.com/cb#frag', PUBLIC_ISSUER)).toMatch(/fragment/);
     expect(redirectUriProblem('https://app.example.com/cb#', PUBLIC_ISSUER)).toMatch(/fragment/);
-    expect(redirectUriProblem('https://user:pw@app.example.com/cb', PUBLIC_ISSUER)).toMatch(/credentials/);
+    expect(redirectUriProblem('https://user:pw@app.example.com/cb', PUBLIC_ISSUER)).toBe('redirect URI must not contain credentials (user:password@)');
     expect(redirectUriProblem('/relative/cb', PUBLIC_ISSUER)).toMatch(/absolute/);
     expect(redirectUriProblem('javascript:alert(1)', LOCAL_ISSUER)).toMatch(/https/);
     expect(redirectUriProblem('ftp://files.example.com/cb', LOCAL_ISSUER)).toMatch(/https/);
@@ -263,6 +263,24 @@ describe('client authentication methods (private_key_jwt, tls_client_auth, self_
     expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } as never })).toMatch(/private or symmetric/);
     expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' }] } as never })).toMatch(/not a valid public key/);
     expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [] } as never })).toMatch(/between 1 and 20/);
+  });
+
+  it('a key whose alg, kid or use is not a short non-empty string, or any text of the set with a NUL or invalid UTF-8, is refused (oidc-provider would refuse to load the client; PostgreSQL refuses a NUL)', async () => {
+    const { pub } = ec();
+    for (const [member, value] of [['kid', 12345], ['alg', { a: 1 }], ['use', true], ['kid', ''], ['kid', 'x'.repeat(257)]] as const) {
+      expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, [member]: value }] } as never })).toBe(`jwks key 0: ${member} must be a non-empty string of at most 256 characters`);
+    }
+    for (const kid of ['k\u00001', 'k\uFFFD', 'k\uD800']) {
+      expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, kid }] } as never })).toBe('jwks holds a NUL or invalid UTF-8');
+    }
+    expect((await library().create({ ...machine, authMethod: 'private_key_jwt', jwks: { keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] } as never })).jwks).toEqual({ keys: [{ ...pub, kid: 'k-1', alg: 'ES256', use: 'sig' }] });
+  });
+
+  it('a jwks_uri, redirect URI or back-channel logout URI over 2,000 characters is refused without echoing it', async () => {
+    const long = `https://app.example/${'x'.repeat(2000)}`;
+    expect(await refused({ ...machine, authMethod: 'private_key_jwt', jwksUri: long })).toBe('jwks_uri must be at most 2000 characters');
+    expect(await refused({ name: 'web', redirectUris: [long], grants: ['authorization_code'] })).toBe('redirect URI must be at most 2000 characters');
+    expect(await refused({ name: 'web', redirectUris: ['https://app.example/cb'], grants: ['authorization_code'], backchannelLogoutUri: long })).toMatch(/^backchannel logout URI must be at most 2000 characters$/);
   });
 
   it('jwks xor jwks_uri; jwks_uri https (http only for a localhost issuer); keys only for key methods', async () => {

@@ -72,6 +72,16 @@ export class ClientError extends Error {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]']);
+/** The longest URI a client registers (the admin API's and registration's limit; the CLI reaches the rules directly). */
+const MAX_URI = 2000;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A NUL, a replacement character (invalid UTF-8 read as text) or a lone surrogate in any string or key of `value`. */
+function holdsBadText(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000') || value.includes('\uFFFD') || LONE_SURROGATE.test(value);
+  if (depth > 8 || !value || typeof value !== 'object') return depth > 8;
+  return Object.entries(value).some(([k, v]) => holdsBadText(k, depth + 1) || holdsBadText(v, depth + 1));
+}
 
 /** An issuer on localhost or a loopback address: a development server. */
 export function isLocalIssuer(issuer: string): boolean {
@@ -84,6 +94,7 @@ export function isLocalIssuer(issuer: string): boolean {
  * (RFC 8252 §7.3) or when the issuer itself is on localhost (development).
  */
 export function redirectUriProblem(uri: string, issuer: string, what = 'redirect URI'): string | undefined {
+  if (uri.length > MAX_URI) return `${what} must be at most ${MAX_URI} characters`;
   let url: URL;
   try {
     url = new URL(uri);
@@ -91,7 +102,8 @@ export function redirectUriProblem(uri: string, issuer: string, what = 'redirect
     return `${what} ${JSON.stringify(uri)} is not an absolute URL`;
   }
   if (url.hash || uri.includes('#')) return `${what} ${uri} must not contain a fragment`;
-  if (url.username || url.password) return `${what} ${uri} must not contain credentials`;
+  // Not echoed: the reason reaches the caller and the audit log, and the URI holds a credential.
+  if (url.username || url.password) return `${what} must not contain credentials (user:password@)`;
   if (url.protocol === 'https:') return undefined;
   if (url.protocol !== 'http:') return `${what} ${uri} must use https (or http on loopback)`;
   if (LOOPBACK.has(url.hostname)) return undefined;
@@ -103,6 +115,7 @@ export function redirectUriProblem(uri: string, issuer: string, what = 'redirect
 export const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 const KEY_METHODS: readonly ClientAuthMethod[] = ['private_key_jwt', 'self_signed_tls_client_auth'];
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const JWK_MEMBER_MAX = 256;
 
 /** A client's JWK Set: public asymmetric keys only (a private or symmetric key is refused, never stored). */
 export function jwksProblem(jwks: unknown): string | undefined {
@@ -110,11 +123,19 @@ export function jwksProblem(jwks: unknown): string | undefined {
   const keys = (jwks as { keys: unknown[] }).keys;
   if (keys.length === 0 || keys.length > 20) return 'jwks must hold between 1 and 20 keys';
   if (JSON.stringify(jwks).length > 64 * 1024) return 'jwks must be at most 64 KiB';
+  // A key file given to the CLI is not read through the HTTP body reader: PostgreSQL refuses a NUL in jsonb.
+  if (holdsBadText(jwks)) return 'jwks holds a NUL or invalid UTF-8';
   for (const [i, jwk] of keys.entries()) {
     if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return `jwks key ${i} is not a JWK`;
     const members = jwk as Record<string, unknown>;
     if (PRIVATE_JWK_MEMBERS.some((m) => m in members)) return `jwks key ${i} is a private or symmetric key: register public keys only`;
     if (!['RSA', 'EC', 'OKP'].includes(members.kty as string)) return `jwks key ${i} must be an RSA, EC or OKP public key`;
+    // oidc-provider refuses to load a client whose key has a non-string alg, kid or use (every request of
+    // the client would then fail with invalid_client_metadata): refused here, where the operator sees it.
+    for (const member of ['alg', 'kid', 'use']) {
+      const value = members[member];
+      if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > JWK_MEMBER_MAX)) return `jwks key ${i}: ${member} must be a non-empty string of at most ${JWK_MEMBER_MAX} characters`;
+    }
     try {
       createPublicKey({ key: members as never, format: 'jwk' });
     } catch {
@@ -137,13 +158,15 @@ export function jwksProblem(jwks: unknown): string | undefined {
 
 /** jwks_uri: https, or http when the issuer itself is on localhost (development). */
 export function jwksUriProblem(uri: string, issuer: string): string | undefined {
+  if (uri.length > MAX_URI) return `jwks_uri must be at most ${MAX_URI} characters`;
   let url: URL;
   try {
     url = new URL(uri);
   } catch {
     return `jwks_uri ${JSON.stringify(uri)} is not an absolute URL`;
   }
-  if (url.hash || url.username || url.password) return `jwks_uri ${uri} must not contain a fragment or credentials`;
+  if (url.username || url.password) return 'jwks_uri must not contain credentials (user:password@)';
+  if (url.hash) return `jwks_uri ${uri} must not contain a fragment`;
   if (url.protocol === 'https:') return undefined;
   const issuerHost = new URL(issuer).hostname;
   if (url.protocol === 'http:' && (issuerHost === 'localhost' || LOOPBACK.has(issuerHost))) return undefined;

@@ -23,7 +23,7 @@ export function hasBadCharacters(text: string): boolean {
   return text.includes('\u0000') || text.includes('\uFFFD') || LONE_SURROGATE.test(text);
 }
 
-type Problem = 'bytes' | 'length' | 'repeat';
+type Problem = 'bytes' | 'length' | 'repeat' | 'depth';
 
 /** The first problem of a urlencoded string: bad bytes, an overlong value, or (when `unique`) a repeat. */
 export function urlencodedProblem(encoded: string, unique: boolean): Problem | undefined {
@@ -49,15 +49,22 @@ export function urlencodedProblem(encoded: string, unique: boolean): Problem | u
   return undefined;
 }
 
-function jsonIsClean(value: unknown, depth = 0): boolean {
-  if (depth > 32) return false;
-  if (typeof value === 'string') return !hasBadCharacters(value);
-  if (Array.isArray(value)) return value.every((v) => jsonIsClean(v, depth + 1));
-  if (value && typeof value === 'object') return Object.entries(value).every(([k, v]) => !hasBadCharacters(k) && jsonIsClean(v, depth + 1));
-  return true;
+/** JSON nested deeper than any request of this server needs (a client's jwks is 4 levels). */
+const MAX_JSON_DEPTH = 32;
+
+function jsonBodyProblem(value: unknown, depth = 0): Problem | undefined {
+  if (depth > MAX_JSON_DEPTH) return 'depth';
+  if (typeof value === 'string') return hasBadCharacters(value) ? 'bytes' : undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    if (hasBadCharacters(k)) return 'bytes';
+    const problem = jsonBodyProblem(v, depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
-/** Malformed JSON is a 400 of its own; bad bytes in any string or key of well-formed JSON are 'bytes'. */
+/** Malformed JSON is a 400 of its own; bad bytes in any string or key of well-formed JSON are 'bytes', too deep a nesting 'depth'. */
 function jsonProblem(raw: string): Problem | undefined {
   if (!raw) return undefined;
   let value: unknown;
@@ -66,7 +73,7 @@ function jsonProblem(raw: string): Problem | undefined {
   } catch {
     throw new BadRequestError('the body is not valid JSON');
   }
-  return jsonIsClean(value) ? undefined : 'bytes';
+  return jsonBodyProblem(value);
 }
 
 /** A Basic credential whose id or secret is not clean text; other schemes must be visible ASCII. */
@@ -83,6 +90,7 @@ const MESSAGES: Record<Problem, string> = {
   bytes: 'holds a NUL or invalid UTF-8',
   length: `holds a value longer than ${MAX_PARAMETER_CHARS} characters`,
   repeat: 'repeats a parameter',
+  depth: `nests JSON deeper than ${MAX_JSON_DEPTH} levels`,
 };
 
 export interface BodyState {

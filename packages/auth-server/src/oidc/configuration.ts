@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountLibrary } from '../accounts/accounts';
 import type { KeySetState } from '../keys/keys';
-import { ASSERTION_ALGS, ASSERTION_CLOCK_TOLERANCE, CLIENT_AUTH_METHODS } from '../libraries/client-authentication';
+import { ASSERTION_ALGS, ASSERTION_CLOCK_TOLERANCE, assertionClaimsProblem, CLIENT_AUTH_METHODS } from '../libraries/client-authentication';
 import { MalformedCertificateError, presentedCertificate, subjectMatches, type PresentedCertificate } from '../libraries/client-certificates';
 import { ADMIN_SCOPES, ALL_SCOPES, API_SCOPES, isAdminScope, isApiScope } from '../scopes';
 import { TTL } from './ttl';
@@ -104,6 +104,12 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     clientAuthMethods: [...CLIENT_AUTH_METHODS],
     // The library's default skew (15 s), named here because the JWT front allows the same for assertions.
     clockTolerance: ASSERTION_CLOCK_TOLERANCE,
+    // A client assertion's jti and kid must be strings and its exp within the hour, as at the JWT front
+    // (the library's default checks only a FAPI 2.0 audience, a profile not enabled here).
+    assertJwtClientAuthClaimsAndHeader: async (_ctx, claims, header) => {
+      const problem = assertionClaimsProblem(claims as Record<string, unknown>, header as Record<string, unknown>);
+      if (problem) throw new errors.InvalidClientAuth(problem);
+    },
     // jwks_uri of a client on this machine is fetched only for a localhost issuer (development, tests):
     // elsewhere the library's protection against loopback and private addresses stays.
     ...(LOCAL_ISSUER.test(config.AUTH_ISSUER) ? { fetch: (url: string | URL | Request, options?: RequestInit) => globalThis.fetch(url, { ...options, dispatcher: undefined } as RequestInit) } : {}),

@@ -5,8 +5,13 @@
 // 5xx (a NUL or invalid UTF-8: exactly 400 invalid-encoding); a wrong credential is 401 with the RFC 6750
 // challenge (no error attribute without a token, `invalid_token` with one), or the RFC 9449 DPoP one
 // (`invalid_token` for a binding that does not match the scheme, `invalid_dpop_proof` for a bad proof),
-// and a header that is not `<scheme> <credential>` is 400 `invalid_request`.
-import { randomUUID } from 'node:crypto';
+// and a header that is not `<scheme> <credential>` is 400 `invalid_request`. The API trusts the proxy
+// here, so a certificate-bound token (RFC 8705 §3) meets every hostile value of the certificate header.
+import { execFileSync } from 'node:child_process';
+import { hash, randomUUID, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -22,7 +27,7 @@ let alice: TestUser, member: TestUser;
 let objects: Record<string, string>;
 
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ env: { DOCS_API_TRUST_PROXY: 'true' } });
   [alice, member] = await Promise.all([h.user(), h.user()]);
   const orgId = await orgWith(h, alice, [[member, 'viewer']]);
   objects = { orgId, id: await documentOf(h, alice, { orgId }), userId: member.id };
@@ -271,6 +276,20 @@ describe('every wrong credential on every protected route', () => {
     });
     const stranger = await dpopKey();
 
+    // RFC 8705 §3: a token bound to a certificate's thumbprint, and the terminator's header (URL-encoded PEM).
+    const dir = mkdtempSync(join(tmpdir(), 'route-cert-'));
+    const certificate = (name: string) => {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '1', '-subj', `/CN=${name}`], { stdio: 'ignore' });
+      return readFileSync(join(dir, `${name}.crt`), 'utf8');
+    };
+    const [mine, theirs] = [certificate('robot'), certificate('intruder')];
+    rmSync(dir, { recursive: true, force: true });
+    const certBound = await h.token({ sub: alice.id, claims: { cnf: { 'x5t#S256': hash('sha256', new X509Certificate(mine).raw, 'base64url') } } });
+    const control = await h.request('GET', '/me', { headers: { authorization: `Bearer ${certBound}`, 'x-ssl-client-cert': encodeURIComponent(mine) } });
+    expect(control.status, `the certificate-bound token with its certificate: ${control.text}`).toBe(200);
+    const withCertificate = (value: string): Headers => async () => ({ authorization: `Bearer ${certBound}`, 'x-ssl-client-cert': value });
+    const [armourStart, armourEnd] = [encodeURIComponent('-----BEGIN CERTIFICATE-----\n'), encodeURIComponent('\n-----END CERTIFICATE-----\n')];
+
     credentials = [
       { name: 'none', headers: async () => ({}), status: 401, challenge: noError },
       { name: 'another scheme (Basic)', headers: header(`Basic ${Buffer.from('alice:pw').toString('base64')}`), status: 401, challenge: noError },
@@ -299,6 +318,16 @@ describe('every wrong credential on every protected route', () => {
       { name: 'a proof two minutes old', headers: dpop(bound, { claims: { iat: now - 120 } }), status: 401, challenge: invalidProof },
       { name: 'a proof for another token (ath)', headers: dpop(bound, { token: boundNoScope }), status: 401, challenge: invalidProof },
       { name: "a proof by a key other than the token's cnf.jkt", headers: dpop(bound, { key: stranger }), status: 401, challenge: invalidProof },
+      { name: 'a certificate-bound token without a certificate', headers: header(`Bearer ${certBound}`), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with another certificate', headers: withCertificate(encodeURIComponent(theirs)), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with a garbage certificate header', headers: withCertificate('garbage'), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with invalid URL-encoding (%E0%A4%A)', headers: withCertificate(`${encodeURIComponent(mine)}%E0%A4%A`), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with a percent-encoded NUL', headers: withCertificate(`${encodeURIComponent(mine)}%00`), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with percent-encoded invalid UTF-8', headers: withCertificate(`${armourStart}%FF%FE${armourEnd}`), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with PEM armour around garbage', headers: withCertificate(`${armourStart}bm90IGEgY2VydA==${armourEnd}`), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with a truncated certificate', headers: withCertificate(`${encodeURIComponent(mine).slice(0, 300)}${armourEnd}`), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token with a 12 KiB certificate header', headers: withCertificate(`${armourStart}${'A'.repeat(12 * 1024)}${armourEnd}`), status: 401, challenge: invalidToken },
+      { name: 'a certificate-bound token sent as DPoP with a valid proof', headers: async (route) => ({ ...(await dpop(certBound)(route)), 'x-ssl-client-cert': encodeURIComponent(mine) }), status: 401, challenge: dpopInvalidToken },
       {
         // Used once first with a token that has no docs scope (403 or /me's 200: nothing changes), then again.
         name: 'a replayed proof',
