@@ -52,6 +52,7 @@ import { LONGEST_ACCESS_TOKEN, LONGEST_SIGNED_TOKEN } from './oidc/ttl';
 import { createProviderHost } from './provider-host';
 import { createPayloadQueries } from './queries/payloads';
 import { actors, auditAmbient } from './request-scope';
+import { durableRevocations, pruneRevocationsEvery, REVOCATION_PRUNE_MS } from './libraries/durable-revocations';
 import { healthRoutes } from './routes/health';
 import { jwtTokenEndpoints } from './routes/jwt-endpoints';
 import { pages } from './routes/pages';
@@ -104,8 +105,11 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
   const keyStore = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
   if (await keyStore.ensure()) logger.info('created the first signing key set');
-  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60, durableRevocations(knex), (err) =>
+    logger.warn({ err: err.message }, 'could not reload the revocation list; retrying'),
+  );
   await revocations.follow();
+  const stopPruning = pruneRevocationsEvery(knex, logger, REVOCATION_PRUNE_MS);
   const throttle = createLoginThrottle(kv);
   const mfa = createMfaLibrary({ knex, kv, box, encryptionKey: config.AUTH_ENCRYPTION_KEY });
 
@@ -195,7 +199,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     securityHeaders({ https }),
     errorBoundary(logger),
     healthRoutes({ knex, kv, metrics, accepting: () => accepting }),
-    auditCommit(audit, logger),
+    auditCommit(audit, logger, knex),
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),
@@ -230,6 +234,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       accepting = false;
       host!.stop();
       stopKeyRotation();
+      stopPruning();
+      revocations.stop();
       if (server) {
         await new Promise<void>((resolve) => {
           server!.close(() => resolve());

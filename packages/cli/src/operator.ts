@@ -24,6 +24,7 @@ import {
   endAccountSessionsInCache,
   LONGEST_ACCESS_TOKEN,
   LONGEST_SIGNED_TOKEN,
+  durableRevocations,
   PasswordHasher,
   SecretBox,
   type SessionDirectory,
@@ -46,7 +47,7 @@ function build(ctx: CliContext) {
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
   const keys = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
-  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60, durableRevocations(knex));
   const grants = createGrantLibrary({ payloads, kv, revocations, clientName: async (id) => id });
   const mfa = createMfaLibrary({ knex, kv, box, encryptionKey: config.AUTH_ENCRYPTION_KEY });
   const noProvider = () => {

@@ -1,22 +1,32 @@
 // Opens the request scope and, once the handlers are done, waits for the work their listeners
 // started (revocations), then commits the request's audit events in one group commit before the
-// response leaves. If the audit log cannot be written, nothing the response described reaches the
-// client: it becomes a 503 without its Location or cookies.
+// response leaves. Revocations the request made are stored in PostgreSQL in the same transaction as
+// those events (the cache already holds them). If the audit log cannot be written, nothing the
+// response described reaches the client: it becomes a 503 without its Location or cookies.
 import type { AuditLog } from '@clouddocs/audit';
+import type { Knex } from '@clouddocs/db';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
 import { sendError, ServiceUnavailableError } from '../errors';
-import { openScope } from '../request-scope';
+import { insertRevocations } from '../queries/revocations';
+import { openScope, withRevocationScope } from '../request-scope';
 
-export function auditCommit(audit: AuditLog, logger: Logger) {
+export function auditCommit(audit: AuditLog, logger: Logger, knex: Knex) {
   return async (ctx: Context, next: Next) => {
     const scope = openScope(ctx, logger);
-    await next();
+    await withRevocationScope(scope, next);
     // A revocation that could not be stored fails the request (503 by the error boundary).
     if (scope.pending.length) await Promise.all(scope.pending);
-    if (scope.events.length === 0) return;
+    scope.committed = true;
+    if (scope.events.length === 0 && scope.revocations.length === 0) return;
     try {
-      await audit.recordAll(scope.events);
+      if (scope.revocations.length === 0) await audit.recordAll(scope.events);
+      else {
+        await knex.transaction(async (trx) => {
+          await insertRevocations(trx, scope.revocations);
+          await audit.appendInTransaction(trx, scope.events);
+        });
+      }
     } catch (err) {
       logger.error({ err: (err as Error).message, actions: scope.events.map((e) => e.action) }, 'audit log unavailable; response withheld');
       ctx.remove('Location');

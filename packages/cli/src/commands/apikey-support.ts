@@ -1,7 +1,7 @@
 // What the `apikey` commands share: the API key library on the command's database, with the
 // revocation list over the services' cache (REDIS_URL), and the CLI's audit chain.
 import { AuditLog, type AuditEvent } from '@clouddocs/audit';
-import { createApiKeyLibrary, LONGEST_ACCESS_TOKEN, type ApiKeyLibrary } from '@clouddocs/auth-server';
+import { createApiKeyLibrary, durableRevocations, LONGEST_ACCESS_TOKEN, type ApiKeyLibrary } from '@clouddocs/auth-server';
 import { createKv, RevocationList } from '@clouddocs/kv';
 import { withContext, type CliContext } from '../context';
 import { CliError } from '../output';
@@ -23,7 +23,7 @@ export async function withApiKeys<T>(body: (ctx: ApiKeyContext) => Promise<T>): 
     const kv = createKv(ctx.config);
     const audit = await AuditLog.open(ctx.knex, 'cli');
     try {
-      const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+      const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60, durableRevocations(ctx.knex));
       const apiKeys = createApiKeyLibrary({ knex: ctx.knex, revocations });
       return await body({ ...ctx, apiKeys, record: (event) => audit.record({ ...event, detail: { ...event.detail, via: 'cli' } }) });
     } finally {
