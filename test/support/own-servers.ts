@@ -2,7 +2,7 @@
 // (outage and recovery tests must not take down the servers other suites share). They use the
 // PostgreSQL and Redis binaries installed on the machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports';
@@ -101,6 +101,129 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
       } catch {
         // already stopped
       }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function sentinelBinary(): string | undefined {
+  return ['/usr/bin/redis-sentinel', '/usr/local/bin/redis-sentinel'].find((p) => existsSync(p));
+}
+
+const redisCli = (port: number, ...args: string[]) => spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout?.trim() ?? '';
+
+export interface OwnSentinelGroup {
+  /** The Sentinels, as REDIS_SENTINELS wants them. */
+  sentinels: string;
+  name: string;
+  /** The port of the current primary, as the Sentinels see it. */
+  primaryPort(): number;
+  /** `SENTINEL FAILOVER`, then waits until the Sentinels name the new primary and it has taken the role. */
+  failover(): Promise<{ from: number; to: number }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis primary, one replica and three Sentinels (quorum 2) on free loopback ports, from the
+ * machine's redis-server and redis-sentinel; configuration and logs in a temporary directory.
+ */
+export async function startOwnSentinelGroup(name = 'clouddocs'): Promise<OwnSentinelGroup> {
+  const dir = mkdtempSync(join(tmpdir(), 'clouddocs-sentinel-'));
+  const [primary, replica, ...sentinelPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const children: ChildProcess[] = [];
+  const server = (port: number, extra: string[]) => {
+    children.push(spawn(redisBinary()!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' }));
+  };
+  server(primary!, []);
+  server(replica!, ['--replicaof', '127.0.0.1', String(primary)]);
+  await waitUntil(() => redisCli(primary!, 'ping') === 'PONG' && redisCli(replica!, 'ping') === 'PONG', 'redis primary and replica');
+  await waitUntil(() => /master_link_status:up/.test(redisCli(replica!, 'info', 'replication')), 'replication');
+  for (const port of sentinelPorts) {
+    const file = join(dir, `sentinel-${port}.conf`);
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${primary} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 10000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n'),
+    );
+    children.push(spawn(sentinelBinary()!, [file], { stdio: 'ignore' }));
+  }
+  const masterPort = (sentinel: number) => Number(redisCli(sentinel, 'sentinel', 'get-master-addr-by-name', name).split('\n')[1] ?? 0);
+  // Every Sentinel knows the primary, its replica and the other Sentinels before anyone relies on them.
+  await waitUntil(
+    () =>
+      sentinelPorts.every(
+        (s) => masterPort(s) === primary && /slave/.test(redisCli(s, 'sentinel', 'replicas', name)) && Number(redisCli(s, 'sentinel', 'master', name).match(/num-other-sentinels\n(\d+)/)?.[1] ?? 0) === 2,
+      ),
+    'sentinels',
+    30_000,
+  );
+  return {
+    sentinels: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(','),
+    name,
+    primaryPort: () => masterPort(sentinelPorts[0]!),
+    async failover() {
+      const from = masterPort(sentinelPorts[0]!);
+      const to = from === primary ? replica! : primary!;
+      // The replica must be in sync to be promoted.
+      await waitUntil(() => /master_link_status:up/.test(redisCli(to, 'info', 'replication')), 'replica in sync');
+      await waitUntil(() => redisCli(sentinelPorts[0]!, 'sentinel', 'failover', name) === 'OK', 'failover accepted', 15_000);
+      await waitUntil(() => sentinelPorts.every((s) => masterPort(s) === to) && /role:master/.test(redisCli(to, 'info', 'replication')), 'new primary', 30_000);
+      return { from, to };
+    },
+    async stop() {
+      await Promise.all(
+        children.map((child) => {
+          if (child.exitCode !== null || child.signalCode !== null) return undefined;
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGKILL');
+          return exited;
+        }),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface OwnRedisCluster {
+  /** As REDIS_CLUSTER_NODES wants them. */
+  nodes: string;
+  stop(): Promise<void>;
+}
+
+/** A three-primary Redis Cluster (no replicas) on free loopback ports, from the machine's redis-server. */
+export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'clouddocs-cluster-'));
+  const ports = await Promise.all([freePort(), freePort(), freePort()]);
+  const children = ports.map((port) =>
+    spawn(
+      redisBinary()!,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`],
+      { stdio: 'ignore' },
+    ),
+  );
+  await waitUntil(() => ports.every((p) => redisCli(p, 'ping') === 'PONG'), 'redis cluster nodes');
+  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  await waitUntil(() => ports.every((p) => /cluster_state:ok/.test(redisCli(p, 'cluster', 'info'))), 'cluster state ok');
+  return {
+    nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    async stop() {
+      await Promise.all(
+        children.map((child) => {
+          if (child.exitCode !== null || child.signalCode !== null) return undefined;
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGKILL');
+          return exited;
+        }),
+      );
       rmSync(dir, { recursive: true, force: true });
     },
   };
