@@ -228,3 +228,67 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
     },
   };
 }
+
+export function pgbouncerBinary(): string | undefined {
+  return ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => existsSync(p));
+}
+
+export interface OwnPgBouncer {
+  port: number;
+  /** `url` (a postgres:// URL) with its host and port replaced by this PgBouncer's. */
+  through(url: string): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * PgBouncer in transaction mode on a free loopback port, in front of the PostgreSQL at `target`
+ * (every database by name; trust, as the servers it fronts here), with its own ini and userlist in a
+ * temporary directory. `postgres` is its admin user (the `pgbouncer` console database).
+ */
+export async function startOwnPgBouncer(target: { host: string; port: number }, users: string[]): Promise<OwnPgBouncer> {
+  const dir = mkdtempSync(join(tmpdir(), 'clouddocs-pgbouncer-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'userlist.txt'), [...new Set(['postgres', ...users])].map((u) => `"${u}" ""`).join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `* = host=${target.host} port=${target.port}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'admin_users = postgres',
+      'pool_mode = transaction',
+      'max_client_conn = 500',
+      'default_pool_size = 10',
+      'server_reset_query =',
+      'ignore_startup_parameters = extra_float_digits',
+      `logfile = ${join(dir, 'pgbouncer.log')}`,
+      '',
+    ].join('\n'),
+  );
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) spawnSync('chown', ['-R', 'postgres', dir]);
+  const child = spawn(pgbouncerBinary()!, [...(asRoot ? ['-u', 'postgres'] : []), join(dir, 'pgbouncer.ini')], { stdio: 'ignore' });
+  await waitUntil(() => spawnSync('pg_isready', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'pgbouncer']).status === 0, 'pgbouncer');
+  return {
+    port,
+    through(url) {
+      const u = new URL(url);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
