@@ -13,8 +13,15 @@ interface Row {
 /** Writes revocations with `db` (a caller's transaction, or the pool). */
 export async function insertRevocations(db: Knex | Knex.Transaction, records: RevocationRecord[]): Promise<void> {
   if (records.length === 0) return;
+  // One row per revocation: a request may revoke the same thing twice (ON CONFLICT cannot touch a row twice).
+  const merged = new Map<string, RevocationRecord>();
+  for (const r of records) {
+    const key = `${r.kind}:${r.value}`;
+    const known = merged.get(key);
+    merged.set(key, known ? { ...r, at: Math.max(known.at, r.at), expiresAt: Math.max(known.expiresAt, r.expiresAt) } : r);
+  }
   await db('auth.revocations')
-    .insert(records.map((r) => ({ kind: r.kind, value: r.value, revoked_at: new Date(r.at), expires_at: new Date(r.expiresAt) })))
+    .insert([...merged.values()].map((r) => ({ kind: r.kind, value: r.value, revoked_at: new Date(r.at), expires_at: new Date(r.expiresAt) })))
     .onConflict(['kind', 'value'])
     .merge({
       revoked_at: db.raw('greatest(auth.revocations.revoked_at, excluded.revoked_at)'),
