@@ -57,6 +57,7 @@ export const AUDIT_ACTIONS = [
   'access.denied',
   'audit.checkpoint.written',
   'audit.archived',
+  'audit.pruned',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

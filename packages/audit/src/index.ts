@@ -34,4 +34,5 @@ export {
 } from './checkpoint-key';
 export { auditCheckpointOptions, checkpointPublicKeysFromConfig, checkpointSignerFromConfig } from './checkpoint-config';
 export { auditMigrations, auditGrants } from './migrations';
+export { pruneAuditLog, parseMonth, AuditPruneError, type PruneResult } from './prune';
 export { canonicalJson, eventHash, cleanDetail, cleanText, isSecretKey, GENESIS_HASH, REDACTED } from './canonical';

@@ -99,6 +99,11 @@ async function grantServiceRole(knex: Knex, grants: SchemaGrants[]): Promise<voi
       await trx.raw(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${SERVICE_ROLE}`);
       for (const table of appendOnly) {
         await trx.raw(`REVOKE UPDATE, DELETE, TRUNCATE ON ${schema}.${table} FROM ${SERVICE_ROLE}`);
+        // A partitioned table's partitions are tables of their own: append-only too, and never written directly.
+        const { rows } = await trx.raw(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(?)`, [`${schema}.${table}`]);
+        for (const { name } of rows as { name: string }[]) {
+          await trx.raw(`REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ${schema}.${name} FROM ${SERVICE_ROLE}`);
+        }
       }
     }
   });

@@ -44,5 +44,6 @@ export const commands: Record<string, Command> = {
   'apikey create': lazy('create an API key for a user (shown once): --email E --name N --scope "S" [--expires-in-days D]', () => import('./apikey-create')),
   'apikey list': lazy("list a user's API keys: --email E", () => import('./apikey-list')),
   'apikey revoke': lazy('revoke an API key: ID', () => import('./apikey-revoke')),
+  'audit prune': lazy('drop the audit partitions of months before --before YYYY-MM, after a signed checkpoint that verify starts from', () => import('./audit-prune')),
   'audit tail': lazy('print the newest audit events [--follow] [--limit N]', () => import('./audit-tail')),
 };
