@@ -212,7 +212,17 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
   await waitUntil(() => ports.every((p) => redisCli(p, 'ping') === 'PONG'), 'redis cluster nodes');
   const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
   if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
-  await waitUntil(() => ports.every((p) => /cluster_state:ok/.test(redisCli(p, 'cluster', 'info'))), 'cluster state ok');
+  // Every node agrees: all slots served, all three nodes known and connected.
+  await waitUntil(
+    () =>
+      ports.every((p) => {
+        const info = redisCli(p, 'cluster', 'info');
+        const nodes = redisCli(p, 'cluster', 'nodes').split('\n').filter(Boolean);
+        return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && nodes.length === 3 && nodes.every((n) => / connected/.test(n));
+      }),
+    'cluster state ok',
+    30_000,
+  );
   return {
     nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
     async stop() {
