@@ -204,14 +204,15 @@ export class RevocationList {
         }
         await this.kv.set(REVOCATIONS_LOADED_KEY, String(now));
       }
-    } else {
-      const keys = await this.kv.keys(PREFIX);
-      const horizon = Date.now() + this.retainSeconds * 1000;
-      const userOrClient = keys.filter((k) => /^revoked:(sub|client):/.test(k));
-      const times = await Promise.all(userOrClient.map((k) => this.kv.get(k)));
-      const atOf = new Map(userOrClient.map((k, i) => [k, Number(times[i]) || Date.now()]));
-      for (const k of keys) this.remember(k.slice(PREFIX.length), horizon, atOf.get(k) ?? Date.now());
     }
+    // The cache's own keys too: a revocation written there whose transaction had not committed when
+    // PostgreSQL was read, and whose message came before this process subscribed again, is not missed.
+    const keys = await this.kv.keys(PREFIX);
+    const horizon = Date.now() + this.retainSeconds * 1000;
+    const userOrClient = keys.filter((k) => /^revoked:(sub|client):/.test(k));
+    const times = await Promise.all(userOrClient.map((k) => this.kv.get(k)));
+    const atOf = new Map(userOrClient.map((k, i) => [k, Number(times[i]) || Date.now()]));
+    for (const k of keys) this.remember(k.slice(PREFIX.length), horizon, atOf.get(k) ?? Date.now());
     this.current = this.kv.subscriptionLive?.() ?? true;
     for (const wake of [...this.waiters]) wake();
   }
