@@ -1,5 +1,7 @@
 // The `Kv` seam: short-lived shared state (sessions, interactions, codes, rate limits, revocations).
-// Two real backends: Redis, and an in-process store for the single-process embedded mode.
+// Two real backends: Redis (one server, a Sentinel-watched primary, or a Cluster: ioredis's own support
+// follows failovers), and an in-process store for the single-process embedded mode. On a Cluster every
+// key is used on its own (no multi-key command spans slots; scans go node by node) and pub/sub is sharded.
 import { EventEmitter } from 'node:events';
 import { Cluster, Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type IRateLimiterOptions } from 'rate-limiter-flexible';
