@@ -199,7 +199,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     securityHeaders({ https }),
     errorBoundary(logger),
     healthRoutes({ knex, kv, metrics, accepting: () => accepting }),
-    auditCommit(audit, logger, knex),
+    auditCommit(audit, logger),
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),

@@ -4,14 +4,13 @@
 // those events (the cache already holds them). If the audit log cannot be written, nothing the
 // response described reaches the client: it becomes a 503 without its Location or cookies.
 import type { AuditLog } from '@clouddocs/audit';
-import type { Knex } from '@clouddocs/db';
 import type { Logger } from '@clouddocs/observability';
 import type { Context, Next } from 'koa';
 import { sendError, ServiceUnavailableError } from '../errors';
 import { insertRevocations } from '../queries/revocations';
 import { openScope, withRevocationScope } from '../request-scope';
 
-export function auditCommit(audit: AuditLog, logger: Logger, knex: Knex) {
+export function auditCommit(audit: AuditLog, logger: Logger) {
   return async (ctx: Context, next: Next) => {
     const scope = openScope(ctx, logger);
     await withRevocationScope(scope, next);
@@ -20,13 +19,9 @@ export function auditCommit(audit: AuditLog, logger: Logger, knex: Knex) {
     scope.committed = true;
     if (scope.events.length === 0 && scope.revocations.length === 0) return;
     try {
-      if (scope.revocations.length === 0) await audit.recordAll(scope.events);
-      else {
-        await knex.transaction(async (trx) => {
-          await insertRevocations(trx, scope.revocations);
-          await audit.appendInTransaction(trx, scope.events);
-        });
-      }
+      const revocations = scope.revocations;
+      // The writer's own transaction for that batch: requests never contend for the chain head.
+      await audit.recordAll(scope.events, revocations.length ? { alongside: (trx) => insertRevocations(trx, revocations) } : {});
     } catch (err) {
       logger.error({ err: (err as Error).message, actions: scope.events.map((e) => e.action) }, 'audit log unavailable; response withheld');
       ctx.remove('Location');
