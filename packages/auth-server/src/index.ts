@@ -19,4 +19,4 @@ export { createAccountTokenLibrary } from './accounts/tokens';
 export { createMailer } from './mail/mailer';
 export { ConflictError } from './errors';
 export { createApiKeyLibrary, ApiKeyError, API_KEY_SCOPES, API_KEY_PREFIX, generateApiKey, hashApiKey, isWellFormedApiKey, type ApiKeyLibrary, type ApiKeyView } from './libraries/api-keys';
-export { durableRevocations } from './libraries/durable-revocations';
+export { durableRevocations, heldRevocations } from './libraries/durable-revocations';

@@ -3,7 +3,8 @@
 // or neither); one made outside a request (the CLI, a background job) is written at once.
 // Expired rows are pruned on a timer by every auth server process (a DELETE is idempotent).
 import type { Knex } from '@clouddocs/db';
-import type { DurableRevocations } from '@clouddocs/kv';
+import type { AlongsideWrite } from '@clouddocs/audit';
+import type { DurableRevocations, RevocationRecord } from '@clouddocs/kv';
 import type { Logger } from '@clouddocs/observability';
 import { insertRevocations, liveRevocations, pruneRevocations } from '../queries/revocations';
 import { revocationScope } from '../request-scope';
@@ -35,4 +36,24 @@ export function pruneRevocationsEvery(knex: Knex, logger: Logger, everyMs: numbe
   const timer = setInterval(prune, everyMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/**
+ * For a process that serves no requests (the CLI): its revocations are held until the audit event that
+ * describes them is recorded, and written in that event's batch transaction (`take()` as `alongside`).
+ * `flush()` writes any left over (a command that failed after revoking): durable rather than lost.
+ */
+export function heldRevocations(knex: Knex) {
+  const held: RevocationRecord[] = [];
+  return {
+    durable: { record: (revocation) => void held.push(revocation), live: () => liveRevocations(knex) } satisfies DurableRevocations,
+    take(): AlongsideWrite | undefined {
+      if (held.length === 0) return undefined;
+      const rows = held.splice(0);
+      return (trx) => insertRevocations(trx, rows);
+    },
+    async flush(): Promise<void> {
+      if (held.length) await insertRevocations(knex, held.splice(0));
+    },
+  };
 }
