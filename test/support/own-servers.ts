@@ -200,6 +200,18 @@ export interface OwnRedisCluster {
 
 /** A three-primary Redis Cluster (no replicas) on free loopback ports, from the machine's redis-server. */
 export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
+  // A free port can be taken by another suite's server before ours binds it (and each node also needs
+  // port + 10000 for the cluster bus): then start again on other ports rather than talk to a stranger.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startClusterOnce();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(): Promise<OwnRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'clouddocs-cluster-'));
   const ports = await Promise.all([freePort(), freePort(), freePort()]);
   const children = ports.map((port) =>
@@ -209,33 +221,43 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
       { stdio: 'ignore' },
     ),
   );
-  await waitUntil(() => ports.every((p) => redisCli(p, 'ping') === 'PONG'), 'redis cluster nodes');
-  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
-  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
-  // Every node agrees: all slots served, all three nodes known and connected.
-  await waitUntil(
-    () =>
-      ports.every((p) => {
-        const info = redisCli(p, 'cluster', 'info');
-        const nodes = redisCli(p, 'cluster', 'nodes').split('\n').filter(Boolean);
-        return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && nodes.length === 3 && nodes.every((n) => / connected/.test(n));
+  const kill = async () => {
+    await Promise.all(
+      children.map((child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        return exited;
       }),
-    'cluster state ok',
-    30_000,
-  );
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const ours = (p: number) => redisCli(p, 'config', 'get', 'dir').split('\n')[1] === dir;
+    await waitUntil(() => {
+      if (children.some((c) => c.exitCode !== null)) throw new Error('a cluster node could not start (port taken)');
+      return ports.every((p) => redisCli(p, 'ping') === 'PONG' && ours(p));
+    }, 'redis cluster nodes');
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    // Every node agrees: all slots served, all three nodes known and connected.
+    await waitUntil(
+      () =>
+        ports.every((p) => {
+          const info = redisCli(p, 'cluster', 'info');
+          const nodes = redisCli(p, 'cluster', 'nodes').split('\n').filter(Boolean);
+          return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && nodes.length === 3 && nodes.every((n) => / connected/.test(n));
+        }),
+      'cluster state ok',
+      30_000,
+    );
+  } catch (err) {
+    await kill();
+    throw err;
+  }
   return {
     nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
-    async stop() {
-      await Promise.all(
-        children.map((child) => {
-          if (child.exitCode !== null || child.signalCode !== null) return undefined;
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGKILL');
-          return exited;
-        }),
-      );
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: kill,
   };
 }
 
