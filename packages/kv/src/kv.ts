@@ -119,6 +119,29 @@ function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
   return new Redis(target.url!, options);
 }
 
+/** The primaries serving all 16384 slots, waiting (bounded) for a client still learning the topology. */
+async function clusterPrimaries(cluster: Cluster): Promise<Redis[]> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const owners = new Set<string>();
+    let covered = 0;
+    for (let slot = 0; slot < 16384; slot += 1) {
+      const owner = cluster.slots[slot]?.[0];
+      if (owner) {
+        owners.add(owner);
+        covered += 1;
+      }
+    }
+    const primaries = cluster.nodes('master').filter((n) => owners.has(`${n.options.host}:${n.options.port}`));
+    if (cluster.status === 'ready' && covered === 16384 && primaries.length === owners.size) return primaries;
+    if (Date.now() > deadline) throw new Error('the cluster topology is not known yet');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The longest the first command waits for a connection to be made (a Cluster's topology learnt). */
+const CLUSTER_READY_WAIT_MS = 10_000;
+
 const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
 
 export class RedisKv implements Kv {
@@ -141,11 +164,16 @@ export class RedisKv implements Kv {
     this.client = connect(this.target, { keyPrefix: prefix, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
     this.client.on('error', () => {}); // surfaced through failed commands and /readyz
     this.firstConnect = new Promise<void>((resolve) => {
-      const events = ['ready', 'error', 'close', 'end'] as const;
+      // A Cluster client reports errors of single nodes while it learns the topology: only 'ready' (or
+      // giving up, or CLUSTER_READY_WAIT_MS) ends its first attempt.
+      const events = this.client instanceof Cluster ? (['ready', 'end'] as const) : (['ready', 'error', 'close', 'end'] as const);
       const settle = () => {
+        clearTimeout(timer);
         for (const e of events) this.client.off(e, settle);
         resolve();
       };
+      const timer = setTimeout(settle, CLUSTER_READY_WAIT_MS);
+      timer.unref();
       for (const e of events) this.client.on(e, settle);
     });
   }
@@ -179,8 +207,9 @@ export class RedisKv implements Kv {
   async keys(prefix: string) {
     return this.command(async () => {
       const found: string[] = [];
-      // A Cluster's keys are spread over its primaries: each one is scanned.
-      const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+      // A Cluster's keys are spread over its primaries: each one is scanned, once the client knows
+      // the primary of every slot (a scan of some of them would miss keys, not fail).
+      const nodes = this.client instanceof Cluster ? await clusterPrimaries(this.client) : [this.client];
       for (const node of nodes) {
         let cursor = '0';
         do {
