@@ -45,6 +45,7 @@ const SAMPLES: Record<string, string> = {
   DATABASE_SERVICE_URL: 'postgres://clouddocs_service:sample-service-password@db.internal:5432/clouddocs',
   REDIS_URL: 'rediss://:sample-password@redis.internal:6379',
   POSTGRES_PASSWORD: 'sample-password',
+  AUDIT_CHECKPOINT_KEY: '-----BEGIN PRIVATE KEY-----\\nMC4CAQAwBQYDK2VwBCIEIE5h1/SHnis/WZUfzcKQ/ekJEH6pynthT1Hs0Ocxjhht\\n-----END PRIVATE KEY-----\\n',
   DATABASE_SERVICE_PASSWORD: 'sample-service-password',
 };
 

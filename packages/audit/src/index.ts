@@ -8,6 +8,7 @@ export {
   DEFAULT_CHECKPOINT_EVERY_MS,
   type AuditLogOptions,
   type CheckpointOptions,
+  type AlongsideWrite,
 } from './log';
 export { verifyAuditLog, describeBreak, formatVerifyResult, type VerifyResult, type VerifyOptions, type ChainBreak } from './verify';
 export { queryEvents, toStoredEvent, type EventQuery } from './query';

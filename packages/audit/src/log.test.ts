@@ -184,3 +184,26 @@ describe('appendInTransaction', () => {
     await log.close();
   });
 });
+
+describe('writes alongside a batch', () => {
+  it('recordAll with alongside writes commit with the events, many at once without contending for the head; a failing one writes neither', async () => {
+    await fx.admin.raw('CREATE TABLE IF NOT EXISTS public.alongside_rows (id text PRIMARY KEY)');
+    await fx.admin.raw('GRANT SELECT, INSERT ON public.alongside_rows TO clouddocs_service').catch(() => undefined);
+    const log = await AuditLog.open(fx.admin, 'test-alongside');
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        log.recordAll([sampleEvent({ detail: { i } })], { alongside: (trx) => trx('public.alongside_rows').insert({ id: `row-${i}` }).then(() => undefined) }),
+      ),
+    );
+    expect(await count(log)).toBe(20);
+    expect(Number((await fx.admin('public.alongside_rows').count({ n: '*' }))[0]!.n)).toBe(20);
+    // A duplicate row fails its batch: no event of that batch, no row.
+    await expect(
+      log.recordAll([sampleEvent({ detail: { failing: true } })], { alongside: (trx) => trx('public.alongside_rows').insert({ id: 'row-0' }).then(() => undefined) }),
+    ).rejects.toBeInstanceOf(AuditUnavailableError);
+    expect(await count(log)).toBe(20);
+    await log.record(sampleEvent({ detail: { after: true } }));
+    expect((await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).ok).toBe(true);
+    await log.close();
+  });
+});

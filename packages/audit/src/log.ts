@@ -69,8 +69,12 @@ export const DEFAULT_CHECKPOINT_EVERY_MS = 10_000;
 /** An event cleaned and checked at `record()` time; only its place in the chain is decided later. */
 type PreparedEvent = Omit<HashedFields, 'chainId' | 'seq'>;
 
+/** Other writes that must commit with a batch (in its transaction, before its events). */
+export type AlongsideWrite = (trx: Knex.Transaction) => Promise<void>;
+
 interface Pending {
   events: PreparedEvent[];
+  alongside?: AlongsideWrite;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -186,6 +190,9 @@ const GROUP_APPEND_CHECKPOINT = `WITH head AS (
 
 const TRANSACTION_APPEND = `INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET}`;
 
+/** The chain head moved under a batch written in a transaction: roll back and chain again. */
+class HeadMoved extends Error {}
+
 export class AuditLog {
   private queue: Pending[] = [];
   private queuedEvents = 0;
@@ -273,13 +280,17 @@ export class AuditLog {
     return this.enqueue([event]);
   }
 
-  /** Queues several events that commit together (one batch, all or none). */
-  recordAll(events: AuditEvent[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
-    return this.enqueue(events);
+  /**
+   * Queues several events that commit together (one batch, all or none). `alongside` writes other rows
+   * the events describe in the same transaction (the batch is then written in one, by this writer, so
+   * it never contends with itself for the chain head).
+   */
+  recordAll(events: AuditEvent[], options: { alongside?: AlongsideWrite } = {}): Promise<void> {
+    if (events.length === 0 && !options.alongside) return Promise.resolve();
+    return this.enqueue(events, options.alongside);
   }
 
-  private enqueue(events: AuditEvent[]): Promise<void> {
+  private enqueue(events: AuditEvent[], alongside?: AlongsideWrite): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit log is closed'));
     if (this.queuedEvents + events.length > (this.options.maxQueue ?? 50_000)) {
       return Promise.reject(new AuditUnavailableError(`audit queue is full (${this.queuedEvents} events waiting for the database)`));
@@ -291,7 +302,7 @@ export class AuditLog {
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ events: prepared, resolve, reject });
+      this.queue.push({ events: prepared, resolve, reject, ...(alongside ? { alongside } : {}) });
       this.queuedEvents += prepared.length;
       observe(() => this.options.onQueueDepth?.(this.queuedEvents));
       this.schedule();
@@ -337,9 +348,10 @@ export class AuditLog {
     while (this.queue.length > 0) {
       const batch = this.takeBatch();
       const events = batch.flatMap((p) => p.events);
+      const alongside = batch.flatMap((p) => (p.alongside ? [p.alongside] : []));
       const started = process.hrtime.bigint();
       try {
-        await this.writeBatch(events);
+        await this.writeBatch(events, alongside);
         observe(() => this.options.onCommit?.(events.length, Number(process.hrtime.bigint() - started) / 1e9));
         for (const p of batch) p.resolve();
       } catch (err) {
@@ -367,17 +379,30 @@ export class AuditLog {
     return batch;
   }
 
-  private async writeBatch(events: PreparedEvent[]): Promise<void> {
+  private async writeBatch(events: PreparedEvent[], alongside: AlongsideWrite[] = []): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const head = this.head ?? (await this.readHead());
       const chained = chainEvents(this.chainId, head, events);
       const bindings = [chained.head.seq, chained.head.hash, this.chainId, head.seq, head.hash, chained.json];
-      const checkpoint = this.checkpointWanted(events.length) ? this.signHead(chained.head) : undefined;
+      const checkpoint = alongside.length === 0 && this.checkpointWanted(events.length) ? this.signHead(chained.head) : undefined;
       let appended: number;
       if (checkpoint) {
         const { chainId, seq, hash, createdAt, keyId, signature } = checkpoint;
         const result = await this.knex.raw(GROUP_APPEND_CHECKPOINT, [...bindings, chainId, seq, hash, createdAt, keyId, signature]);
         appended = Number(result.rows[0]?.appended ?? 0);
+      } else if (alongside.length > 0) {
+        // The other writes and the events, one transaction; rolled back when the head had moved.
+        appended = await this.knex
+          .transaction(async (trx) => {
+            for (const write of alongside) await write(trx);
+            const count = events.length ? (await trx.raw(GROUP_APPEND, bindings)).rowCount : 0;
+            if (count !== events.length) throw new HeadMoved();
+            return count;
+          })
+          .catch((err: unknown) => {
+            if (err instanceof HeadMoved) return -1;
+            throw err;
+          });
       } else {
         appended = (await this.knex.raw(GROUP_APPEND, bindings)).rowCount;
       }

@@ -24,3 +24,4 @@ export { createMailer } from './mail/mailer';
 export { ConflictError } from './errors';
 export { OrgBindingError, ORG_ROLES, type OrgBinder } from './libraries/org-binding';
 export { createApiKeyLibrary, ApiKeyError, API_KEY_SCOPES, API_KEY_PREFIX, generateApiKey, hashApiKey, isWellFormedApiKey, type ApiKeyLibrary, type ApiKeyView } from './libraries/api-keys';
+export { durableRevocations, heldRevocations } from './libraries/durable-revocations';

@@ -235,6 +235,26 @@ export const authMigrations: Migration[] = [
     },
   },
   {
+    // Durable revocations: the cache (Redis) is the fast path, this table the copy that outlives a
+    // restart or failover of it. A row is written in the transaction of the revocation's audit event;
+    // expired rows are pruned. Readers (the docs API) see live rows through the read-only view.
+    name: 'auth_012_durable_revocations',
+    async up(knex) {
+      await knex.raw(`
+        CREATE TABLE auth.revocations (
+          kind text NOT NULL CHECK (kind IN ('jti', 'grant', 'sub', 'client', 'api_key')),
+          value text NOT NULL,
+          revoked_at timestamptz NOT NULL,
+          expires_at timestamptz NOT NULL,
+          PRIMARY KEY (kind, value)
+        )`);
+      await knex.raw('CREATE INDEX revocations_expiry_idx ON auth.revocations (expires_at)');
+      await knex.raw(`CREATE VIEW auth.live_revocations AS WITH live AS (
+          SELECT kind, value, revoked_at, expires_at FROM auth.revocations WHERE expires_at > now())
+        SELECT kind, value, revoked_at, expires_at FROM live`);
+    },
+  },
+  {
     // Settings that are secrets of the deployment rather than of one object, sealed like the others
     // (the recovery-code pepper: kept here so that it outlives a rotation of AUTH_ENCRYPTION_KEY).
     name: 'auth_013_sealed_settings',

@@ -2,14 +2,22 @@
 // the response leaves) and the work it started in listeners that must finish first (revocations
 // raised by oidc-provider's events). One typed object, `ctx.state.scope`, replaces loose state keys.
 // Code without a koa context (the storage adapter, token model events) reaches the request through
-// oidc-provider's own async context (`Provider.ctx`): no second AsyncLocalStorage on the hot path.
+// oidc-provider's own async context (`Provider.ctx`). Revocations, made deep in libraries that know
+// no koa context, find their request through `revocationScope` (one AsyncLocalStorage, entered by
+// audit-commit): they are written to PostgreSQL in the transaction of the request's audit events.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Actor, AuditEvent } from '@clouddocs/audit';
+import type { RevocationRecord } from '@clouddocs/kv';
 import type { Logger } from '@clouddocs/observability';
 import Provider from 'oidc-provider';
 
 export interface RequestScope {
   readonly events: AuditEvent[];
   readonly pending: Promise<unknown>[];
+  /** Revocations to store durably with the request's audit events (one transaction). */
+  readonly revocations: RevocationRecord[];
+  /** Its audit transaction has been written: a later revocation is stored on its own. */
+  committed?: boolean;
   readonly logger: Logger;
   /** The store failure behind an oidc-provider `server_error`, if any (see the provider outcome step). */
   providerError?: unknown;
@@ -22,13 +30,25 @@ interface ScopedContext {
 }
 
 export function openScope(ctx: { state: object }, logger: Logger): RequestScope {
-  const scope: RequestScope = { events: [], pending: [], logger };
+  const scope: RequestScope = { events: [], pending: [], revocations: [], logger };
   (ctx.state as { scope?: RequestScope }).scope = scope;
   return scope;
 }
 
 export function scopeOf(ctx: { state?: object } | undefined): RequestScope | undefined {
   return (ctx?.state as { scope?: RequestScope } | undefined)?.scope;
+}
+
+const requestScopes = new AsyncLocalStorage<RequestScope>();
+
+/** Runs `work` with `scope` as the request whose transaction takes the revocations it makes. */
+export function withRevocationScope<T>(scope: RequestScope, work: () => Promise<T>): Promise<T> {
+  return requestScopes.run(scope, work);
+}
+
+/** The request a revocation made now belongs to, if any (else it is stored on its own). */
+export function revocationScope(): RequestScope | undefined {
+  return requestScopes.getStore();
 }
 
 function ambientContext(): ScopedContext | undefined {

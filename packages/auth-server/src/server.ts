@@ -59,6 +59,7 @@ import { LONGEST_ACCESS_TOKEN, LONGEST_SIGNED_TOKEN } from './oidc/ttl';
 import { createProviderHost } from './provider-host';
 import { createPayloadQueries } from './queries/payloads';
 import { actors, auditAmbient } from './request-scope';
+import { durableRevocations, pruneRevocationsEvery, REVOCATION_PRUNE_MS } from './libraries/durable-revocations';
 import { healthRoutes } from './routes/health';
 import { jwtTokenEndpoints } from './routes/jwt-endpoints';
 import { pages } from './routes/pages';
@@ -117,8 +118,11 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const registrationTokens = createRegistrationTokenLibrary({ knex });
   const keyStore = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
   if (await keyStore.ensure()) logger.info('created the first signing key set');
-  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60, durableRevocations(knex), (err) =>
+    logger.warn({ err: err.message }, 'could not reload the revocation list; retrying'),
+  );
   await revocations.follow();
+  const stopPruning = pruneRevocationsEvery(knex, logger, REVOCATION_PRUNE_MS);
   const throttle = createLoginThrottle(kv);
   const mfa = createMfaLibrary({ knex, kv, box, pepperKey: config.AUTH_ENCRYPTION_KEY_PREVIOUS ?? config.AUTH_ENCRYPTION_KEY });
   const passkeys = createPasskeyLibrary({ knex, kv, issuer: config.AUTH_ISSUER });
@@ -276,6 +280,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       host!.stop();
       stopKeyRotation();
       await delivery?.stop();
+      stopPruning();
+      revocations.stop();
       if (server) {
         await new Promise<void>((resolve) => {
           server!.close(() => resolve());

@@ -421,6 +421,8 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
 
     expect(ok(await run(['user', 'disable', id, '--json']))).toMatchObject({ id, disabled: true });
     expect(await events('user.disabled', id)).toEqual([expect.objectContaining(byCli)]);
+    // The revocation is durable too (PostgreSQL), written with its audit event.
+    expect(await (await db_())('auth.revocations').where({ kind: 'sub', value: id }).first()).toBeDefined();
     expect(ok(await run(['user', 'enable', id, '--json']))).toMatchObject({ id, disabled: false });
     expect(await events('user.enabled', id)).toEqual([expect.objectContaining(byCli)]);
 

@@ -26,6 +26,7 @@ import {
   endAccountSessionsInCache,
   LONGEST_ACCESS_TOKEN,
   LONGEST_SIGNED_TOKEN,
+  heldRevocations,
   PasswordHasher,
   SecretBox,
   type SessionDirectory,
@@ -48,7 +49,9 @@ function build(ctx: CliContext) {
   const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const clients = createClientLibrary({ knex, box, issuer: config.AUTH_ISSUER });
   const keys = createKeyStore({ knex, box, retainSeconds: LONGEST_SIGNED_TOKEN + 60 });
-  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+  // Held until the event that describes them is recorded, then written in its transaction.
+  const held = heldRevocations(knex);
+  const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60, held.durable);
   const grants = createGrantLibrary({ payloads, kv, revocations, clientName: async (id) => id });
   const mfa = createMfaLibrary({ knex, kv, box, pepperKey: config.AUTH_ENCRYPTION_KEY_PREVIOUS ?? config.AUTH_ENCRYPTION_KEY });
   const noProvider = () => {
@@ -62,6 +65,7 @@ function build(ctx: CliContext) {
     kv,
     mailer,
     knex,
+    held,
     accounts,
     clients,
     keys,
@@ -70,7 +74,7 @@ function build(ctx: CliContext) {
   };
 }
 
-export type Operator = Omit<ReturnType<typeof build>, 'kv' | 'mailer'> & {
+export type Operator = Omit<ReturnType<typeof build>, 'kv' | 'mailer' | 'held'> & {
   /** Records one audit event on the CLI's chain (written before this resolves). */
   record(event: EventFields): Promise<void>;
 };
@@ -78,20 +82,22 @@ export type Operator = Omit<ReturnType<typeof build>, 'kv' | 'mailer'> & {
 /** Runs `body` with the libraries and always closes what they opened. */
 export async function withOperator<T>(body: (op: Operator) => Promise<T>): Promise<T> {
   return withContext(async (ctx) => {
-    const { kv, mailer, ...libraries } = build(ctx);
+    const { kv, mailer, held, ...libraries } = build(ctx);
     let audit: AuditLog | undefined;
     try {
       return await body({
         ...libraries,
         async record(event) {
           audit ??= await AuditLog.open(ctx.knex, 'cli');
-          await audit.record(event);
+          const alongside = held.take();
+          await audit.recordAll([event], alongside ? { alongside } : {});
         },
       });
     } catch (err) {
       if (err instanceof ConflictError) throw new CliError(err.message);
       throw err;
     } finally {
+      await held.flush();
       await audit?.close();
       await mailer.close();
       await kv.close();

@@ -45,6 +45,22 @@ function isEd25519PrivateKey(text: string): boolean {
   }
 }
 
+/** `host:port,host:port…` (Sentinels or Cluster nodes) → a list of endpoints. */
+const endpoints = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .regex(/^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}(,[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5})*$/, 'must be host:port pairs separated by commas')
+    .transform((v) =>
+      v.split(',').map((pair) => {
+        const at = pair.lastIndexOf(':');
+        return Object.freeze({ host: pair.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(pair.slice(at + 1)) });
+      }),
+    )
+    .refine((list) => list.every((e) => e.port > 0 && e.port <= 65535), 'every port must be 1-65535')
+    .optional(),
+);
+
 const common = {
   AUTH_ISSUER: httpUrl.default('http://localhost:3000'),
   AUTH_PORT: port.default(3000),
@@ -56,6 +72,11 @@ const common = {
     (v) => (v === '' ? undefined : v),
     z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   ),
+  // High availability: the Sentinels watching the primary named REDIS_SENTINEL_NAME, or some nodes of a
+  // Redis Cluster. REDIS_URL then only lends its credentials, TLS (rediss://) and database.
+  REDIS_SENTINELS: endpoints,
+  REDIS_SENTINEL_NAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a Sentinel master name (letters, digits, . _ -)').optional()),
+  REDIS_CLUSTER_NODES: endpoints,
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('clouddocs:'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('./.data'),
@@ -151,10 +172,18 @@ function checkDatabaseLogins(data: { DATABASE_URL?: string | undefined; DATABASE
   }
 }
 
+/** Sentinels need the name of the primary they watch; Sentinel and Cluster exclude each other. */
+function checkRedisTopology(data: { REDIS_SENTINELS?: unknown; REDIS_SENTINEL_NAME?: string | undefined; REDIS_CLUSTER_NODES?: unknown }) {
+  if (data.REDIS_SENTINELS && !data.REDIS_SENTINEL_NAME) throw new ConfigError('Invalid configuration:\n  REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name of the primary the Sentinels watch)');
+  if (data.REDIS_SENTINEL_NAME && !data.REDIS_SENTINELS) throw new ConfigError('Invalid configuration:\n  REDIS_SENTINELS: required with REDIS_SENTINEL_NAME (host:port of each Sentinel)');
+  if (data.REDIS_SENTINELS && data.REDIS_CLUSTER_NODES) throw new ConfigError('Invalid configuration:\n  REDIS_CLUSTER_NODES: cannot be combined with REDIS_SENTINELS (a Cluster fails over by itself)');
+}
+
 /** Configuration of the authorization server (and the CLI, which acts on its stores). */
 export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
   const data = parse(authSchema, env);
   checkDatabaseLogins(data);
+  checkRedisTopology(data);
   const devDefaults: string[] = [];
   if (data.AUTH_ENCRYPTION_KEY === DEV_ENCRYPTION_KEY) devDefaults.push('AUTH_ENCRYPTION_KEY');
   if (data.AUTH_COOKIE_KEYS.includes(DEV_COOKIE_KEY)) devDefaults.push('AUTH_COOKIE_KEYS');
@@ -175,6 +204,7 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
 export function loadDocsConfig(env: NodeJS.ProcessEnv = process.env): DocsConfig {
   const data = parse(docsSchema, env);
   checkDatabaseLogins(data);
+  checkRedisTopology(data);
   if (data.DOCS_API_CURSOR_KEY === DEV_CURSOR_KEY && !/^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:|$)/.test(data.DOCS_API_AUDIENCE)) {
     throw new ConfigError('Invalid configuration:\n  DOCS_API_CURSOR_KEY: the development default may only be used with a localhost DOCS_API_AUDIENCE');
   }
@@ -183,7 +213,7 @@ export function loadDocsConfig(env: NodeJS.ProcessEnv = process.env): DocsConfig
 
 /** Whether the embedded (single-process) stores are in use. */
 export function usesEmbeddedStores(config: CommonConfig): { database: boolean; cache: boolean } {
-  return { database: config.DATABASE_URL === undefined && config.DATABASE_SERVICE_URL === undefined, cache: config.REDIS_URL === undefined };
+  return { database: config.DATABASE_URL === undefined && config.DATABASE_SERVICE_URL === undefined, cache: config.REDIS_URL === undefined && !config.REDIS_SENTINELS && !config.REDIS_CLUSTER_NODES };
 }
 
 /** How many worker processes a service should run (`WORKERS=auto` is one per core). */

@@ -60,6 +60,8 @@ export interface ApiKeyVerifierOptions {
   logger: Logger;
   revocations: RevocationList;
   revocationsLoaded: () => boolean;
+  /** Waits (bounded) for a reload in progress; true when the list is current again. */
+  awaitRevocations?: () => Promise<boolean>;
   cacheMs?: number;
 }
 
@@ -123,7 +125,7 @@ export function createApiKeyVerifier(options: ApiKeyVerifierOptions) {
   return {
     /** The principal of a valid key, else UnauthorizedError (invalid_token). */
     async verify(key: string, context: () => EventContext): Promise<Principal> {
-      if (!options.revocationsLoaded()) throw new ServiceUnavailableError('the revocation list is not loaded yet');
+      if (!options.revocationsLoaded() && !(await options.awaitRevocations?.())) throw new ServiceUnavailableError('the revocation list is not loaded yet');
       if (!KEY_SHAPE.test(key) || !checksumOk(key)) throw new UnauthorizedError('the API key is malformed', true);
       const hash = digest('sha256', key, 'hex');
       // iat in seconds as the list compares it; fractional, so a revocation in the same second after the read still counts.

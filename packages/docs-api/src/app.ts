@@ -35,10 +35,13 @@ import { orgRoutes } from './routes/orgs';
 import { mount, type CommonSteps, type RouteDefinition } from './routes/route';
 import { shareRoutes } from './routes/shares';
 import { clientCertificateReader } from './client-certificate';
+import { durableRevocationReader } from './queries/revocations';
 import { createTokenVerifier } from './token-verifier';
 
 /** Revocations are remembered as long as the longest access token lives (the auth server's TTL). */
 export const REVOCATION_RETAIN_SECONDS = 600;
+/** How long a request waits for the revocation list to be reloaded before it is refused (503). */
+const REVOCATION_RELOAD_WAIT_MS = 3_000;
 
 export interface DocsApiDeps {
   config: DocsConfig;
@@ -79,7 +82,12 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   const audit: AuditWriter = deps.audit ?? ownAudit!;
   const logger = deps.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'docs-api' });
   const metrics = deps.metrics ?? createMetrics('docs-api');
-  const revocations = deps.revocations ?? new RevocationList(kv, REVOCATION_RETAIN_SECONDS);
+  // The cache is the fast path; PostgreSQL's copy refills it after a restart or failover left it empty.
+  const revocations =
+    deps.revocations ??
+    new RevocationList(kv, REVOCATION_RETAIN_SECONDS, kv.kind === 'redis' ? durableRevocationReader(knex) : undefined, (err) =>
+      logger.warn({ err: err.message }, 'could not reload the revocation list; retrying'),
+    );
   const jwksFetches = new Counter({ name: 'docs_jwks_fetch_total', help: "Fetches of the auth server's JWKS (start-up, refresh, unknown kid)", registers: [metrics.registry] });
   const keys = deps.jwks ? staticKeySource(deps.jwks) : discoveredKeySource(config.AUTH_ISSUER, logger, { onJwksFetch: () => jwksFetches.inc() });
 
@@ -101,16 +109,21 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
   })();
   followed.catch(() => {});
 
+  // Loaded, and not missing anything (subscription live, cache not emptied since): else a request
+  // waits out a short reload (a failover) and is refused with 503 past it, never answered stale.
+  const revocationsLoaded = () => following && revocations.isCurrent();
+  const awaitRevocations = () => revocations.whenCurrent(REVOCATION_RELOAD_WAIT_MS).then((current) => current && following);
   const verifyAccessToken = createTokenVerifier({
     keys,
     issuer: config.AUTH_ISSUER,
     audience: config.DOCS_API_AUDIENCE,
     clockToleranceSeconds: config.DOCS_API_CLOCK_TOLERANCE_SECONDS,
     revocations,
-    revocationsLoaded: () => following,
+    revocationsLoaded,
+    awaitRevocations,
   });
   // API keys: read from the auth server's view, cached briefly, checked against the same revocation list.
-  const apiKeys = createApiKeyVerifier({ knex, audit, logger, revocations, revocationsLoaded: () => following });
+  const apiKeys = createApiKeyVerifier({ knex, audit, logger, revocations, revocationsLoaded, awaitRevocations });
   // Memberships, documents and shares of reads, forgotten on every change (here and, over the cache's
   // pub/sub, in every other docs API process); bypassed while that subscription is not live.
   const authz = new AuthzCache({ kv, logger, ...(deps.authzCacheTtlMs !== undefined ? { ttlMs: deps.authzCacheTtlMs } : {}) });
@@ -144,7 +157,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
     database: async () => (await knex.raw('SELECT 1'), true),
     cache: () => kv.ping(),
     keys: () => keys.isReady(),
-    revocations: () => following,
+    revocations: revocationsLoaded,
     accepting: () => !draining,
   };
   const apiRoutes = [
@@ -189,6 +202,7 @@ export function createDocsApi(deps: DocsApiDeps): DocsApi {
       stopped = true;
       keys.stop();
       authz.stop();
+      if (!deps.revocations) revocations.stop();
       await apiKeys.close().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'API key use not recorded at shutdown'));
       if (ownAudit) await (await ownAudit.opened.catch(() => undefined))?.close();
     },

@@ -201,7 +201,9 @@ describe('the backstops', () => {
       live = value;
       for (const l of listeners) l(value);
     };
-    const api = await instance({ kv: watched, authzCacheTtlMs: 60_000 });
+    // The revocation list follows the unwatched store (a lost subscription makes it refuse tokens, 503:
+    // tested in the durable revocation suite); here only the authorization cache sees the loss.
+    const api = await instance({ kv: watched, revocations: h.revocations, authzCacheTtlMs: 60_000 });
     await vi.waitFor(() => expect(api.api.authz.isLive()).toBe(true));
     const { bob, docId, setRole } = await orgDocumentFor('admin');
     const seen = () => permissionsOf(api.request, docId, bob);

@@ -2,7 +2,7 @@
 import { AuditLog } from '@clouddocs/audit';
 import { loadDocsConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
-import { createKv, publishAcknowledged, type Kv } from '@clouddocs/kv';
+import { createKv, publishAcknowledged, sharedCacheConfigured, type Kv } from '@clouddocs/kv';
 import type { Role } from './access';
 import { AUTHZ_CHANNEL, type AuthzChanged } from './authz-cache';
 import { BadRequestError } from './errors';
@@ -36,7 +36,7 @@ function announcer(kv: Kv | undefined): AuthzChanged {
         return;
       }
       const config = loadDocsConfig();
-      if (!config.REDIS_URL) return;
+      if (!sharedCacheConfigured(config)) return;
       shared = createKv(config);
       await publishAcknowledged(shared, AUTHZ_CHANNEL, { changes });
     } catch {

@@ -49,6 +49,8 @@ export interface TokenVerifierOptions {
   revocations: RevocationList;
   /** Whether the revocation list has been loaded from the shared store. */
   revocationsLoaded: () => boolean;
+  /** Waits (bounded) for a reload in progress; true when the list is current again. */
+  awaitRevocations?: () => Promise<boolean>;
 }
 
 function reasonFor(err: unknown): string | undefined {
@@ -102,7 +104,7 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
   return async function verifyAccessToken(token: string): Promise<VerifiedToken> {
     const keys = options.keys.current();
     if (!keys) throw new ServiceUnavailableError('the auth server keys are not loaded yet');
-    if (!options.revocationsLoaded()) throw new ServiceUnavailableError('the revocation list is not loaded yet');
+    if (!options.revocationsLoaded() && !(await options.awaitRevocations?.())) throw new ServiceUnavailableError('the revocation list is not loaded yet');
     const hash = digest('sha256', token, 'base64url');
     const known = verified.get(hash);
     if (known && known.reuseUntil > Date.now()) return reuse(known);

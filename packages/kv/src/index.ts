@@ -1,3 +1,3 @@
-export { createKv, RedisKv, MemoryKv, KvUnavailableError, type Kv } from './kv';
-export { RevocationList, grantClaim, type RevocationKind, type RevocableToken } from './revocations';
+export { createKv, sharedCacheConfigured, RedisKv, MemoryKv, KvUnavailableError, type Kv, type KvConfig, type RedisTarget } from './kv';
+export { RevocationList, grantClaim, REVOCATIONS_LOADED_KEY, type RevocationKind, type RevocableToken, type RevocationRecord, type DurableRevocations } from './revocations';
 export { publishAcknowledged, acknowledge, ACK_WAIT_MS } from './acknowledged';

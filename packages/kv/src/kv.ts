@@ -1,7 +1,9 @@
 // The `Kv` seam: short-lived shared state (sessions, interactions, codes, rate limits, revocations).
-// Two real backends: Redis, and an in-process store for the single-process embedded mode.
+// Two real backends: Redis (one server, a Sentinel-watched primary, or a Cluster: ioredis's own support
+// follows failovers), and an in-process store for the single-process embedded mode. On a Cluster every
+// key is used on its own (no multi-key command spans slots; scans go node by node) and pub/sub is sharded.
 import { EventEmitter } from 'node:events';
-import { Redis, ReplyError } from 'ioredis';
+import { Cluster, Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type IRateLimiterOptions } from 'rate-limiter-flexible';
 
 export interface Kv {
@@ -39,14 +41,114 @@ export class KvUnavailableError extends Error {
   readonly code = KvUnavailableError.code;
 }
 
-export function createKv(config: { REDIS_URL?: string | undefined; REDIS_PREFIX: string }): Kv {
-  return config.REDIS_URL ? new RedisKv(config.REDIS_URL, config.REDIS_PREFIX) : new MemoryKv();
+/** Where the Redis data lives: one server (`REDIS_URL`), a Sentinel-watched primary, or a Cluster. */
+export interface RedisTarget {
+  /** A single server; with Sentinel or Cluster, only its credentials, TLS and database are used. */
+  url?: string | undefined;
+  /** `host:port` of each Sentinel, and the name of the primary they watch. */
+  sentinels?: { host: string; port: number }[] | undefined;
+  sentinelName?: string | undefined;
+  /** `host:port` of some Cluster nodes (the rest are discovered). */
+  clusterNodes?: { host: string; port: number }[] | undefined;
 }
+
+export interface KvConfig {
+  REDIS_URL?: string | undefined;
+  REDIS_SENTINELS?: readonly { host: string; port: number }[] | undefined;
+  REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_CLUSTER_NODES?: readonly { host: string; port: number }[] | undefined;
+  REDIS_PREFIX: string;
+}
+
+/** Whether the configuration names a shared Redis (a server, Sentinels or a Cluster). */
+export function sharedCacheConfigured(config: Omit<KvConfig, 'REDIS_PREFIX'>): boolean {
+  return Boolean(config.REDIS_URL || config.REDIS_SENTINELS?.length || config.REDIS_CLUSTER_NODES?.length);
+}
+
+export function createKv(config: KvConfig): Kv {
+  if (!sharedCacheConfigured(config)) return new MemoryKv();
+  return new RedisKv(
+    {
+      url: config.REDIS_URL,
+      sentinels: config.REDIS_SENTINELS ? [...config.REDIS_SENTINELS] : undefined,
+      sentinelName: config.REDIS_SENTINEL_NAME,
+      clusterNodes: config.REDIS_CLUSTER_NODES ? [...config.REDIS_CLUSTER_NODES] : undefined,
+    },
+    config.REDIS_PREFIX,
+  );
+}
+
+/** Credentials, TLS and database number of a redis:// URL, as ioredis options. */
+function urlOptions(url: string | undefined): RedisOptions {
+  if (!url) return {};
+  const parsed = new URL(url);
+  const db = Number(parsed.pathname.slice(1) || 0);
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    ...(db ? { db } : {}),
+  };
+}
+
+/** A connection to the target (ioredis's own Sentinel and Cluster support: failover is followed by it). */
+function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
+  if (target.clusterNodes?.length) {
+    const { keyPrefix, ...redisOptions } = options;
+    return new Cluster(target.clusterNodes, {
+      ...(keyPrefix ? { keyPrefix } : {}),
+      enableOfflineQueue: options.enableOfflineQueue ?? true,
+      // Sharded pub/sub (SSUBSCRIBE/SPUBLISH): a channel lives on its slot's primary, so PUBLISH's
+      // count of receivers (which the acknowledgements wait for) is of every subscriber, not one node's.
+      shardedSubscribers: true,
+      redisOptions: { ...urlOptions(target.url), ...redisOptions },
+    });
+  }
+  if (target.sentinels?.length) {
+    return new Redis({
+      ...urlOptions(target.url),
+      ...options,
+      sentinels: target.sentinels,
+      name: target.sentinelName ?? 'mymaster',
+      role: 'master',
+      // Told of a failover by the Sentinels' +switch-master at once; a demoted primary's READONLY reconnects.
+      failoverDetector: true,
+      reconnectOnError: (err) => /^READONLY/.test(err.message),
+    });
+  }
+  return new Redis(target.url!, options);
+}
+
+/** The primaries serving all 16384 slots, waiting (bounded) for a client still learning the topology. */
+async function clusterPrimaries(cluster: Cluster): Promise<Redis[]> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const owners = new Set<string>();
+    let covered = 0;
+    for (let slot = 0; slot < 16384; slot += 1) {
+      const owner = cluster.slots[slot]?.[0];
+      if (owner) {
+        owners.add(owner);
+        covered += 1;
+      }
+    }
+    const primaries = cluster.nodes('master').filter((n) => owners.has(`${n.options.host}:${n.options.port}`));
+    if (cluster.status === 'ready' && covered === 16384 && primaries.length === owners.size) return primaries;
+    if (Date.now() > deadline) throw new Error('the cluster topology is not known yet');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The longest the first command waits for a connection to be made (a Cluster's topology learnt). */
+const CLUSTER_READY_WAIT_MS = 10_000;
+
+const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
 
 export class RedisKv implements Kv {
   readonly kind = 'redis' as const;
-  readonly client: Redis;
-  private subscriber?: Redis;
+  readonly client: Redis | Cluster;
+  private subscriber?: Redis | Cluster;
+  private readonly target: RedisTarget;
   private readonly handlers = new Map<string, Set<(message: string) => void>>();
   private live = false;
   private readonly liveness = new Set<(live: boolean) => void>();
@@ -55,17 +157,23 @@ export class RedisKv implements Kv {
   private readonly firstConnect: Promise<void>;
 
   constructor(
-    private readonly url: string,
+    target: string | RedisTarget,
     private readonly prefix: string,
   ) {
-    this.client = new Redis(url, { keyPrefix: prefix, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+    this.target = typeof target === 'string' ? { url: target } : target;
+    this.client = connect(this.target, { keyPrefix: prefix, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
     this.client.on('error', () => {}); // surfaced through failed commands and /readyz
     this.firstConnect = new Promise<void>((resolve) => {
-      const events = ['ready', 'error', 'close', 'end'] as const;
+      // A Cluster client reports errors of single nodes while it learns the topology: only 'ready' (or
+      // giving up, or CLUSTER_READY_WAIT_MS) ends its first attempt.
+      const events = this.client instanceof Cluster ? (['ready', 'end'] as const) : (['ready', 'error', 'close', 'end'] as const);
       const settle = () => {
+        clearTimeout(timer);
         for (const e of events) this.client.off(e, settle);
         resolve();
       };
+      const timer = setTimeout(settle, CLUSTER_READY_WAIT_MS);
+      timer.unref();
       for (const e of events) this.client.on(e, settle);
     });
   }
@@ -83,7 +191,10 @@ export class RedisKv implements Kv {
     return result === 'OK';
   }
   async del(...keys: string[]) {
-    if (keys.length) await this.command(() => this.client.del(...keys));
+    if (keys.length === 0) return;
+    // On a Cluster the keys may live in different slots: one DEL each (a multi-key DEL would be CROSSSLOT).
+    if (this.client instanceof Cluster) await this.command(() => Promise.all(keys.map((k) => this.client.del(k))));
+    else await this.command(() => this.client.del(...keys));
   }
   async addToSet(key: string, member: string, ttlSeconds: number) {
     const ttl = Math.max(1, Math.ceil(ttlSeconds));
@@ -96,17 +207,28 @@ export class RedisKv implements Kv {
   async keys(prefix: string) {
     return this.command(async () => {
       const found: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, batch] = await this.client.scan(cursor, 'MATCH', `${this.prefix}${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        for (const k of batch) found.push(k.slice(this.prefix.length));
-      } while (cursor !== '0');
+      // A Cluster's keys are spread over its primaries: each one is scanned, once the client knows
+      // the primary of every slot (a scan of some of them would miss keys, not fail).
+      const nodes = this.client instanceof Cluster ? await clusterPrimaries(this.client) : [this.client];
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const [next, batch] = await node.scan(cursor, 'MATCH', `${this.prefix}${prefix}*`, 'COUNT', 500);
+          cursor = next;
+          for (const k of batch) found.push(k.slice(this.prefix.length));
+        } while (cursor !== '0');
+      }
       return found;
     });
   }
   async publish(channel: string, message: string) {
-    return this.command(() => this.client.publish(`${this.prefix}${channel}`, message));
+    const full = `${this.prefix}${channel}`;
+    if (this.client instanceof Cluster) {
+      const cluster = this.client;
+      // The shard channel counts as a key: the client's keyPrefix is applied to it, as to `full` below.
+      return this.command(() => cluster.spublish(channel, message) as Promise<number>);
+    }
+    return this.command(() => this.client.publish(full, message));
   }
   async increment(key: string, ttlSeconds: number) {
     const [[, value]] = (await this.command(() => this.client.multi().incr(key).expire(key, Math.max(1, Math.ceil(ttlSeconds))).exec())) as [[Error | null, number]];
@@ -119,23 +241,26 @@ export class RedisKv implements Kv {
     try {
       return await run();
     } catch (err) {
-      if (err instanceof ReplyError) throw err;
+      // A primary being demoted, a replica still loading, a Cluster slot moving: outages, not bad requests.
+      if (err instanceof ReplyError && !TRANSIENT_REPLY.test((err as Error).message)) throw err;
       throw new KvUnavailableError(`the cache is unavailable: ${(err as Error)?.message ?? err}`, { cause: err });
     }
   }
   async subscribe(channel: string, onMessage: (message: string) => void) {
     if (!this.subscriber) {
-      this.subscriber = new Redis(this.url, { maxRetriesPerRequest: null });
+      this.subscriber = connect(this.target, { maxRetriesPerRequest: null });
       this.subscriber.on('error', () => {});
-      this.subscriber.on('message', (ch: string, message: string) => {
+      const deliver = (ch: string, message: string) => {
         for (const handler of this.handlers.get(ch) ?? []) handler(message);
-      });
+      };
+      this.subscriber.on('message', deliver);
+      this.subscriber.on('smessage', deliver);
       const subscriber = this.subscriber;
       subscriber.on('close', () => this.setLive(false));
       // Back after a lost connection: live again only once the server has confirmed every channel.
       subscriber.on('ready', () => {
         if (this.live || this.handlers.size === 0) return;
-        subscriber.subscribe(...this.handlers.keys()).then(
+        this.subscribeTo(subscriber, [...this.handlers.keys()]).then(
           () => this.setLive(subscriber.status === 'ready'),
           () => {},
         );
@@ -144,10 +269,13 @@ export class RedisKv implements Kv {
     const full = `${this.prefix}${channel}`;
     if (!this.handlers.has(full)) {
       this.handlers.set(full, new Set());
-      await this.subscriber.subscribe(full);
+      await this.subscribeTo(this.subscriber, [full]);
       if (this.subscriber.status === 'ready') this.setLive(true);
     }
     this.handlers.get(full)!.add(onMessage);
+  }
+  private subscribeTo(subscriber: Redis | Cluster, channels: string[]): Promise<unknown> {
+    return subscriber instanceof Cluster ? Promise.all(channels.map((c) => subscriber.ssubscribe(c))) : subscriber.subscribe(...channels);
   }
   subscriptionLive() {
     return this.live;

@@ -174,3 +174,40 @@ describe('grantClaim', () => {
     expect(claim).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 });
+
+describe('RevocationList with a durable copy', () => {
+  const durable = (rows: { kind: 'jti'; value: string; at: number; expiresAt: number }[], recorded: unknown[] = []) => ({
+    record: (r: unknown) => void recorded.push(r),
+    live: async () => rows.filter((r) => r.expiresAt > Date.now()),
+  });
+
+  it('revoke() hands the revocation to the durable store before the cache; a follower on an empty cache loads it, puts it back, and sets the marker', async () => {
+    const kv = track(new MemoryKv());
+    const recorded: unknown[] = [];
+    await new RevocationList(kv, 600, durable([], recorded)).revoke('jti', 'written');
+    expect(recorded).toEqual([expect.objectContaining({ kind: 'jti', value: 'written' })]);
+    const empty = track(new MemoryKv());
+    const row = { kind: 'jti' as const, value: 'kept', at: Date.now() - 1000, expiresAt: Date.now() + 60_000 };
+    const gone = { kind: 'jti' as const, value: 'expired', at: Date.now() - 10_000, expiresAt: Date.now() - 1 };
+    const follower = new RevocationList(empty, 600, durable([row, gone]));
+    await follower.follow();
+    expect(follower.isCurrent()).toBe(true);
+    expect(follower.isRevoked({ jti: 'kept' })).toBe(true);
+    expect(follower.isRevoked({ jti: 'expired' })).toBe(false);
+    expect(await empty.get('revoked:jti:kept')).not.toBeNull();
+    expect(await empty.get('revocations:loaded')).not.toBeNull();
+    follower.stop();
+  });
+
+  it('when the marker vanishes (the cache restarted or was flushed) the follower is not current until it has reloaded, then refills the cache', async () => {
+    const kv = track(new MemoryKv());
+    const row = { kind: 'jti' as const, value: 'durable', at: Date.now(), expiresAt: Date.now() + 60_000 };
+    const follower = new RevocationList(kv, 600, durable([row]));
+    await follower.follow();
+    await kv.del('revocations:loaded', 'revoked:jti:durable');
+    await expect.poll(async () => (await kv.get('revoked:jti:durable')) !== null, { timeout: 5_000 }).toBe(true);
+    expect(await follower.whenCurrent(1_000)).toBe(true);
+    expect(follower.isRevoked({ jti: 'durable' })).toBe(true);
+    follower.stop();
+  });
+});

@@ -25,7 +25,8 @@ export function createAdminSteps(deps: { tokens: AccessTokenVerifier; revocation
     if (match[1]!.toLowerCase() !== 'bearer') throw new UnauthorizedError('use a Bearer access token', false);
     const payload = await deps.tokens.verify(match[2]!, deps.audience);
     if (!payload || typeof payload.sub !== 'string' || typeof payload.client_id !== 'string') throw new UnauthorizedError('the token is not a valid admin API access token', true);
-    if (deps.revocations.isRevoked(payload)) throw new UnauthorizedError('the token has been revoked', true);
+    // Refused while the list is being reloaded (503) rather than answered from a list that may miss one.
+    if (await deps.revocations.isRevokedInStore(payload)) throw new UnauthorizedError('the token has been revoked', true);
     const clientId = payload.client_id;
     ctx.state.caller = {
       actor: payload.sub === clientId ? actors.client(clientId) : actors.user(payload.sub),

@@ -1,7 +1,7 @@
 // What the `apikey` commands share: the API key library on the command's database, with the
 // revocation list over the services' cache (REDIS_URL), and the CLI's audit chain.
 import { AuditLog, type AuditEvent } from '@clouddocs/audit';
-import { createApiKeyLibrary, LONGEST_ACCESS_TOKEN, type ApiKeyLibrary } from '@clouddocs/auth-server';
+import { createApiKeyLibrary, heldRevocations, LONGEST_ACCESS_TOKEN, type ApiKeyLibrary } from '@clouddocs/auth-server';
 import { createKv, RevocationList } from '@clouddocs/kv';
 import { withContext, type CliContext } from '../context';
 import { CliError } from '../output';
@@ -22,11 +22,21 @@ export async function withApiKeys<T>(body: (ctx: ApiKeyContext) => Promise<T>): 
   return withContext(async (ctx) => {
     const kv = createKv(ctx.config);
     const audit = await AuditLog.open(ctx.knex, 'cli');
+    const held = heldRevocations(ctx.knex);
     try {
-      const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60);
+      // Held until the event that describes them is recorded, then written in its transaction.
+      const revocations = new RevocationList(kv, LONGEST_ACCESS_TOKEN + 60, held.durable);
       const apiKeys = createApiKeyLibrary({ knex: ctx.knex, revocations });
-      return await body({ ...ctx, apiKeys, record: (event) => audit.record({ ...event, detail: { ...event.detail, via: 'cli' } }) });
+      return await body({
+        ...ctx,
+        apiKeys,
+        record: (event) => {
+          const alongside = held.take();
+          return audit.recordAll([{ ...event, detail: { ...event.detail, via: 'cli' } }], alongside ? { alongside } : {});
+        },
+      });
     } finally {
+      await held.flush();
       await audit.close();
       await kv.close();
     }

@@ -28,7 +28,7 @@ export async function run(args: string[]): Promise<void> {
   const workers = workerCount(config, availableParallelism());
   const embedded = usesEmbeddedStores(config);
   if (workers > 1 && (embedded.database || embedded.cache)) {
-    throw new CliError(`WORKERS=${config.WORKERS} needs the shared stores: set DATABASE_URL (or DATABASE_SERVICE_URL) and REDIS_URL (the embedded stores belong to one process)`);
+    throw new CliError(`WORKERS=${config.WORKERS} needs the shared stores: set DATABASE_URL (or DATABASE_SERVICE_URL) and REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) (the embedded stores belong to one process)`);
   }
   if (cluster.isWorker) return serve(service as 'auth' | 'docs', logger);
   for (const name of config.devDefaults) logger.warn(`${name} is the development default: set a secret value before exposing this server`);
@@ -52,7 +52,7 @@ export async function run(args: string[]): Promise<void> {
   const shutdown = createShutdown(logger);
   shutdown.installSignalHandlers();
 
-  if (service === 'all' && config.REDIS_URL) {
+  if (service === 'all' && !embedded.cache) {
     // Real shared stores: one process per service, any number of copies can run beside them.
     const bin = fileURLToPath(new URL('../../bin/clouddocs.js', import.meta.url));
     const children: ChildProcess[] = ['auth', 'docs'].map((s) => spawn(process.execPath, [bin, 'start', '--service', s], { stdio: 'inherit', env: process.env }));

@@ -205,7 +205,9 @@ describe('revocation feed', () => {
   it('until the revocation list is loaded no token is accepted (503) and /readyz says so', async () => {
     let load!: () => void;
     const pending = new Promise<void>((resolve) => (load = resolve));
-    const revocations = Object.assign(new RevocationList(h.kv, 600), { follow: () => pending });
+    const list = new RevocationList(h.kv, 600);
+    const follow = list.follow.bind(list);
+    const revocations = Object.assign(list, { follow: () => pending.then(follow) });
     const api = createDocsApi({ config: h.config, knex: h.knex, audit: h.audit, kv: h.kv, revocations, jwks: h.jwks!, logger: createLogger({ level: 'silent', name: 'docs-api' }) });
     const served = await h.serve(api);
     try {
