@@ -481,7 +481,8 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
     expectOneLineFailure(await run(['client', 'registration-token', 'create', '--expires-in', 'soon']), /--expires-in must be a whole number/);
   });
 
-  it('every new client flag and registration-token limit given hostile values (wrong kind, huge, private, malformed, bad numbers) -> a one-line failure naming the flag, no "unexpected failure", nothing echoed, nothing created', { timeout: 300_000 }, async () => {
+  // Sequential: it counts registration tokens, which the test above creates.
+  it.sequential('every new client flag and registration-token limit given hostile values (wrong kind, huge, private, malformed, bad numbers) -> a one-line failure naming the flag, no "unexpected failure", nothing echoed, nothing created', { timeout: 300_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cli-hostile-'));
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pub = { ...(publicKey.export({ format: 'jwk' }) as Record<string, string>), kid: 'k1' };
@@ -500,9 +501,11 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
       kidNumber: file('kid-number.json', JSON.stringify({ keys: [{ ...pub, kid: 12345 }] })),
       empty: file('empty.json', ''),
     };
-    const key = ['client', 'create', '--name', 'hostile', '--grant', 'client_credentials', '--auth-method', 'private_key_jwt'];
-    const tls = ['client', 'create', '--name', 'hostile', '--grant', 'client_credentials', '--auth-method', 'tls_client_auth'];
-    const web = ['client', 'create', '--name', 'hostile', '--redirect-uri', 'https://app.example/cb'];
+    // The other tests of this file run at the same time on the same database: count only what this one names.
+    const NAME = `hostile-${Date.now()}`;
+    const key = ['client', 'create', '--name', NAME, '--grant', 'client_credentials', '--auth-method', 'private_key_jwt'];
+    const tls = ['client', 'create', '--name', NAME, '--grant', 'client_credentials', '--auth-method', 'tls_client_auth'];
+    const web = ['client', 'create', '--name', NAME, '--redirect-uri', 'https://app.example/cb'];
     const token = ['client', 'registration-token', 'create'];
     const cases: [string, string[], RegExp, NodeJS.ProcessEnv?][] = [
       ['an unknown --auth-method', [...key.slice(0, -1), 'client_secret_jwt'], /unknown auth method/],
@@ -535,7 +538,6 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
       ['keys reseal with a short AUTH_ENCRYPTION_KEY_PREVIOUS', ['keys', 'reseal'], /AUTH_ENCRYPTION_KEY_PREVIOUS: must be at least 32 characters/, { AUTH_ENCRYPTION_KEY_PREVIOUS: 'short' }],
       ['keys reseal with AUTH_ENCRYPTION_KEY_PREVIOUS the current key', ['keys', 'reseal'], /AUTH_ENCRYPTION_KEY_PREVIOUS: must differ/, { AUTH_ENCRYPTION_KEY: 'the-current-key-of-this-hostile-input-test', AUTH_ENCRYPTION_KEY_PREVIOUS: 'the-current-key-of-this-hostile-input-test' }],
     ];
-    const before = await (await db_())('auth.clients').count({ n: '*' }).first();
     const tokensBefore = await (await db_())('auth.registration_tokens').count({ n: '*' }).first();
     const failures: string[] = [];
     // Four CLI processes at a time.
@@ -555,7 +557,7 @@ describe.concurrent('commands against DATABASE_URL', { timeout: 120_000 }, () =>
       );
     }
     expect(failures).toEqual([]);
-    expect(await (await db_())('auth.clients').count({ n: '*' }).first()).toEqual(before);
+    expect(Number((await (await db_())('auth.clients').where({ name: NAME }).count({ n: '*' }).first())!.n)).toBe(0);
     expect(await (await db_())('auth.registration_tokens').count({ n: '*' }).first()).toEqual(tokensBefore);
   });
 
