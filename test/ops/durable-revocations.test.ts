@@ -2,20 +2,12 @@
 // restarts empty (or is flushed) does not bring a revoked token back. The docs API refuses it after
 // the restart (503 while it reloads, never 200), a docs API process started on the empty cache
 // reloads from PostgreSQL before it answers, and introspection says inactive. Own servers only.
-import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClientLibrary, SecretBox } from '@clouddocs/auth-server';
-import { migrateAll, runAuthServer, runDocsApi, type RunningAuth, type RunningDocs } from '@clouddocs/cli';
-import { loadAuthConfig, loadDocsConfig } from '@clouddocs/config';
-import { createKnex, type Knex } from '@clouddocs/db';
-import { createKv, type Kv } from '@clouddocs/kv';
-import { createLogger } from '@clouddocs/observability';
+import type { RunningAuth, RunningDocs } from '@clouddocs/cli';
+import type { Knex } from '@clouddocs/db';
 import { ownServersAvailable, startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../support/own-servers';
-import { freePort } from '../support/ports';
+import { startServicePair, type ServicePair } from '../support/service-pair';
 
 const required = Boolean(process.env.DATABASE_URL);
 const available = ownServersAvailable();
@@ -27,13 +19,12 @@ describe.skipIf(!available)('durable revocations survive a Redis that comes back
   let pg: OwnPostgres;
   let redis: OwnRedis;
   let admin: Knex;
-  const kvs: Kv[] = [];
+  let pair: ServicePair;
   let auth: RunningAuth;
   let docs: RunningDocs;
   let env: Record<string, string>;
   let client: { id: string; secret: string };
   const basic = () => `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`;
-  const logger = createLogger({ level: 'silent', name: 'durable-revocations' });
 
   const token = async () => {
     const r = await fetch(`${auth.url}/token`, {
@@ -53,42 +44,15 @@ describe.skipIf(!available)('durable revocations survive a Redis that comes back
     });
     return { status: r.status, body: (await r.json().catch(() => ({}))) as { active?: boolean } };
   };
-  const newKv = () => {
-    const kv = createKv(loadAuthConfig(env));
-    kvs.push(kv);
-    return kv;
-  };
 
   beforeAll(async () => {
     [pg, redis] = await Promise.all([startOwnPostgres(), startOwnRedis()]);
-    admin = await createKnex({ url: pg.url, poolMax: 2 });
-    await migrateAll(admin);
-    const authPort = await freePort();
-    env = {
-      DATABASE_URL: pg.url,
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: `durable-${randomBytes(3).toString('hex')}:`,
-      AUTH_ISSUER: `http://127.0.0.1:${authPort}`,
-      AUTH_PORT: String(authPort),
-      DOCS_API_PORT: '0',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'clouddocs-durable-')),
-      LOG_LEVEL: 'silent',
-    };
-    const config = loadAuthConfig(env);
-    auth = await runAuthServer({ config, databaseUrl: pg.url, kv: newKv(), logger, port: authPort, host: '127.0.0.1' });
-    docs = await runDocsApi({ config: loadDocsConfig(env), databaseUrl: pg.url, kv: newKv(), logger, port: 0, host: '127.0.0.1' });
-    await docs.running.api.ready();
-    const registered = await createClientLibrary({ knex: admin, box: new SecretBox(config.AUTH_ENCRYPTION_KEY), issuer: config.AUTH_ISSUER }).create({
-      name: 'durable worker',
-      grants: ['client_credentials'],
-    });
-    client = { id: registered.client_id, secret: registered.client_secret! };
+    pair = await startServicePair({ databaseUrl: pg.url, redis: { REDIS_URL: redis.url }, label: 'durable' });
+    ({ admin, env, auth, docs, client } = pair);
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.allSettled([docs?.stop(), auth?.stop()]);
-    for (const kv of kvs) await kv.close().catch(() => {});
-    await admin?.destroy();
+    await pair?.stop();
     await Promise.allSettled([pg?.destroy(), redis?.stop()]);
   });
 
@@ -137,7 +101,7 @@ describe.skipIf(!available)('durable revocations survive a Redis that comes back
     expect(revoked.status).toBe(200);
     const port = new URL(redis.url).port;
     expect(spawnSync('redis-cli', ['-p', port, 'FLUSHALL'], { encoding: 'utf8' }).stdout.trim()).toBe('OK');
-    const fresh = await runDocsApi({ config: loadDocsConfig(env), databaseUrl: pg.url, kv: newKv(), logger, port: 0, host: '127.0.0.1' });
+    const fresh = await pair.startDocs();
     try {
       await fresh.running.api.ready();
       expect((await me(fresh.url, at)).status).toBe(401);
@@ -165,7 +129,7 @@ describe.skipIf(!available)('durable revocations survive a Redis that comes back
     await admin('auth.revocations').insert({ kind: 'jti', value: 'long-gone', revoked_at: new Date(Date.now() - 7_200_000), expires_at: new Date(Date.now() - 3_600_000) });
     expect(await admin('auth.live_revocations').where({ value: 'long-gone' }).first()).toBeUndefined();
     await auth.stop();
-    auth = await runAuthServer({ config: loadAuthConfig(env), databaseUrl: pg.url, kv: newKv(), logger, port: Number(env.AUTH_PORT), host: '127.0.0.1' });
+    auth = await pair.startAuth();
     await expect
       .poll(async () => (await admin('auth.revocations').where({ value: 'long-gone' }).first()) ?? null, { timeout: 5_000 })
       .toBeNull();

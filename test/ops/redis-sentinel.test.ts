@@ -1,19 +1,11 @@
 // Redis high availability through ioredis's own Sentinel support: a real primary, a replica and three
 // redis-sentinel processes started here on free ports. The cache works through the Sentinels, follows
 // a `SENTINEL FAILOVER` by itself, and a revocation made before the failover is still refused after it.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClientLibrary, SecretBox } from '@clouddocs/auth-server';
-import { migrateAll, runAuthServer, runDocsApi, type RunningAuth, type RunningDocs } from '@clouddocs/cli';
+import type { RunningAuth, RunningDocs } from '@clouddocs/cli';
 import { ConfigError, loadAuthConfig, loadDocsConfig } from '@clouddocs/config';
-import { createKnex, type Knex } from '@clouddocs/db';
-import { createKv, type Kv } from '@clouddocs/kv';
-import { createLogger } from '@clouddocs/observability';
 import { ownServersAvailable, sentinelBinary, startOwnPostgres, startOwnSentinelGroup, type OwnPostgres, type OwnSentinelGroup } from '../support/own-servers';
-import { freePort } from '../support/ports';
+import { startServicePair, type ServicePair } from '../support/service-pair';
 
 const required = Boolean(process.env.DATABASE_URL);
 const available = ownServersAvailable() && sentinelBinary() !== undefined;
@@ -39,19 +31,12 @@ describe('Sentinel configuration is validated, naming the variable', () => {
 describe.skipIf(!available)('Redis through Sentinel, across a failover', () => {
   let group: OwnSentinelGroup;
   let pg: OwnPostgres;
-  let admin: Knex;
-  let env: Record<string, string>;
-  const kvs: Kv[] = [];
+  let pair: ServicePair;
   let auth: RunningAuth;
   let docs: RunningDocs;
   let client: { id: string; secret: string };
-  const logger = createLogger({ level: 'silent', name: 'sentinel' });
   const basic = () => `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`;
-  const newKv = () => {
-    const kv = createKv(loadAuthConfig(env));
-    kvs.push(kv);
-    return kv;
-  };
+  const newKv = () => pair.newKv();
   const token = async () => {
     for (;;) {
       const r = await fetch(`${auth.url}/token`, {
@@ -68,35 +53,12 @@ describe.skipIf(!available)('Redis through Sentinel, across a failover', () => {
 
   beforeAll(async () => {
     [group, pg] = await Promise.all([startOwnSentinelGroup(), startOwnPostgres()]);
-    admin = await createKnex({ url: pg.url, poolMax: 2 });
-    await migrateAll(admin);
-    const authPort = await freePort();
-    env = {
-      DATABASE_URL: pg.url,
-      REDIS_SENTINELS: group.sentinels,
-      REDIS_SENTINEL_NAME: group.name,
-      REDIS_PREFIX: `sentinel-${randomBytes(3).toString('hex')}:`,
-      AUTH_ISSUER: `http://127.0.0.1:${authPort}`,
-      AUTH_PORT: String(authPort),
-      DOCS_API_PORT: '0',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'clouddocs-sentinel-')),
-      LOG_LEVEL: 'silent',
-    };
-    const config = loadAuthConfig(env);
-    auth = await runAuthServer({ config, databaseUrl: pg.url, kv: newKv(), logger, port: authPort, host: '127.0.0.1' });
-    docs = await runDocsApi({ config: loadDocsConfig(env), databaseUrl: pg.url, kv: newKv(), logger, port: 0, host: '127.0.0.1' });
-    await docs.running.api.ready();
-    const registered = await createClientLibrary({ knex: admin, box: new SecretBox(config.AUTH_ENCRYPTION_KEY), issuer: config.AUTH_ISSUER }).create({
-      name: 'sentinel worker',
-      grants: ['client_credentials'],
-    });
-    client = { id: registered.client_id, secret: registered.client_secret! };
+    pair = await startServicePair({ databaseUrl: pg.url, redis: { REDIS_SENTINELS: group.sentinels, REDIS_SENTINEL_NAME: group.name }, label: 'sentinel' });
+    ({ auth, docs, client } = pair);
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.allSettled([docs?.stop(), auth?.stop()]);
-    for (const kv of kvs) await kv.close().catch(() => {});
-    await admin?.destroy();
+    await pair?.stop();
     await Promise.allSettled([pg?.destroy(), group?.stop()]);
   });
 
