@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../constants';
 import { requireSignedIn } from '../steps/require-signed-in';
-import { signedInOf, type PageContext, type PageRoute } from '../steps/page';
+import { formOf, signedInOf, type PageContext, type PageRoute, type PageStep } from '../steps/page';
 import { accountView } from '../views/account';
 import { messageView, renderPage, seeOther } from '../views/interaction';
 import { html } from '../views/layout';
@@ -47,6 +47,24 @@ export async function showAccount(deps: PageDeps, ctx: PageContext, extra: { err
 /** Shows the console again after a form that could not be taken (bad input 400, expired CSRF field 403). */
 export const accountFormAgain = (deps: PageDeps) => (ctx: PageContext, problem: 'invalid' | 'csrf', status: 400 | 403) =>
   showAccount(deps, ctx, { error: problem === 'csrf' ? 'This form has expired. Reload the page and try again.' : 'The form could not be read. Check what you entered and try again.', status });
+
+/** What a console form confirms with the current password (the audit action of a refusal). */
+export type PasswordAction = 'auth.mfa.disabled' | 'auth.mfa.enrolled' | 'auth.profile.updated' | 'auth.password_changed' | 'user.deleted';
+
+/**
+ * The current password (the form's `password` field unless `pick` says otherwise), checked like a
+ * sign-in (throttle, lockout); on failure the console page says why (400 wrong, 429 too many, 503).
+ */
+export function confirmCurrentPassword(deps: PageDeps, action: PasswordAction, pick: (form: Record<string, string>) => string = (form) => form.password ?? ''): PageStep {
+  return async (ctx, next) => {
+    const { account } = signedInOf(ctx);
+    const result = await deps.signIn.confirmPassword(ctx, account, pick(formOf<Record<string, string>>(ctx)), action);
+    if (result === 'ok') return next();
+    if (result === 'wrong') return showAccount(deps, ctx, { error: 'The password is incorrect.', status: 400 });
+    ctx.set('Retry-After', result === 'unavailable' ? '60' : String(result.retryAfterSeconds));
+    return showAccount(deps, ctx, result === 'unavailable' ? { error: 'This is temporarily unavailable. Please try again in a few minutes.', status: 503 } : { error: 'Too many attempts. Try again later.', status: 429 });
+  };
+}
 
 export function accountHomeRoutes(deps: PageDeps): PageRoute[] {
   const cookie = { path: '/account', secure: deps.https };

@@ -14,7 +14,7 @@ import { passkeyNewView } from '../views/account';
 import { renderPage, seeOther } from '../views/interaction';
 import { html } from '../views/layout';
 import { PASSKEY_SCRIPT, passkeyForm } from '../views/passkey';
-import { accountFormAgain, showAccount } from './account-home';
+import { accountFormAgain, confirmCurrentPassword, showAccount } from './account-home';
 import { CSRF, field, type PageDeps } from './deps';
 
 const ENROL_SECONDS = 300;
@@ -31,20 +31,7 @@ export function accountPasskeyRoutes(deps: PageDeps): PageRoute[] {
     return next();
   };
 
-  const confirmPassword =
-    (action: 'auth.mfa.enrolled' | 'auth.mfa.disabled'): PageStep =>
-    async (ctx, next) => {
-      const { account } = signedInOf(ctx);
-      const result = await deps.signIn.confirmPassword(ctx, account, formOf<{ password: string }>(ctx).password, action);
-      if (result === 'ok') return next();
-      if (result === 'wrong') return showAccount(deps, ctx, { error: 'The password is incorrect.', status: 400 });
-      if (result === 'unavailable') {
-        ctx.set('Retry-After', '60');
-        return showAccount(deps, ctx, { error: 'This is temporarily unavailable. Please try again in a few minutes.', status: 503 });
-      }
-      ctx.set('Retry-After', String(result.retryAfterSeconds));
-      return showAccount(deps, ctx, { error: 'Too many attempts. Try again later.', status: 429 });
-    };
+  const confirmPassword = (action: 'auth.mfa.enrolled' | 'auth.mfa.disabled') => confirmCurrentPassword(deps, action);
 
   async function showEnrolment(ctx: PageContext, error?: string, status = error ? 400 : 200) {
     const { account } = signedInOf(ctx);

@@ -13,13 +13,13 @@ import { AccountError, normalizeEmail } from '../accounts/accounts';
 import { passwordProblem } from '../accounts/policy';
 import { emailChangedNotice, emailChangeMessage } from '../mail/messages';
 import { actors, audit } from '../request-scope';
-import { formOf, signedInOf, type PageContext, type PageRoute, type PageStep } from '../steps/page';
+import { formOf, signedInOf, type PageContext, type PageRoute } from '../steps/page';
 import { readForm } from '../steps/read-form';
 import { requireSignedIn } from '../steps/require-signed-in';
 import { activityView } from '../views/account-profile';
 import { tokenFormView } from '../views/account';
 import { messageView, renderPage, seeOther } from '../views/interaction';
-import { accountFormAgain, showAccount } from './account-home';
+import { accountFormAgain, confirmCurrentPassword, showAccount } from './account-home';
 import { CSRF, deliver, field, type PageDeps } from './deps';
 import { expiredLink, formProblem, queryToken, sentToken } from './mailed-links';
 
@@ -34,17 +34,7 @@ export function accountProfileRoutes(deps: PageDeps): PageRoute[] {
   const form = <T extends z.ZodType>(schema: T) => readForm({ schema, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), again: accountFormAgain(deps) });
   const target = (ctx: PageContext) => ({ type: 'account', id: signedInOf(ctx).account.id });
 
-  /** The current password, checked like a sign-in (throttle, lockout); the console answers a failure. */
-  const currentPassword =
-    (pick: (body: Record<string, string>) => string, action: 'auth.profile.updated' | 'auth.password_changed' | 'user.deleted'): PageStep =>
-    async (ctx, next) => {
-      const { account } = signedInOf(ctx);
-      const result = await deps.signIn.confirmPassword(ctx, account, pick(formOf<Record<string, string>>(ctx)), action);
-      if (result === 'ok') return next();
-      if (result === 'wrong') return showAccount(deps, ctx, { error: 'The password is incorrect.', status: 400 });
-      ctx.set('Retry-After', result === 'unavailable' ? '60' : String(result.retryAfterSeconds));
-      return showAccount(deps, ctx, result === 'unavailable' ? { error: 'This is temporarily unavailable. Please try again in a few minutes.', status: 503 } : { error: 'Too many attempts. Try again later.', status: 429 });
-    };
+  const currentPassword = (pick: (body: Record<string, string>) => string, action: 'auth.profile.updated' | 'auth.password_changed' | 'user.deleted') => confirmCurrentPassword(deps, action, pick);
 
   const confirmForm = (ctx: PageContext, token: string, error?: string) =>
     tokenFormView({ title: 'Confirm your new email address', intro: 'This address becomes the sign-in address of your CloudDocs account.', action: '/account/email/confirm', csrf: deps.pageCsrf.token(ctx), token, button: 'Confirm email address', error });

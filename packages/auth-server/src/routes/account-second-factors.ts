@@ -7,39 +7,23 @@
 import { z } from 'zod';
 import { kvKeys } from '../constants';
 import { actors, audit } from '../request-scope';
-import { formOf, signedInOf, type PageContext, type PageRoute, type PageStep } from '../steps/page';
+import { formOf, signedInOf, type PageContext, type PageRoute } from '../steps/page';
 import { readForm } from '../steps/read-form';
 import { requireSignedIn } from '../steps/require-signed-in';
 import { recoveryCodesView, totpEnrolView } from '../views/account';
 import { renderPage, seeOther } from '../views/interaction';
-import { accountFormAgain, showAccount } from './account-home';
+import { accountFormAgain, confirmCurrentPassword } from './account-home';
 import { CSRF, field, type PageDeps } from './deps';
 
 const RECOVERY_SHOW_SECONDS = 300;
 const withPassword = z.object({ csrf: CSRF, password: field(4096) }).strict();
 const withCode = z.object({ csrf: CSRF, code: field(32) }).strict();
 
-type PasswordAction = 'auth.mfa.disabled' | 'auth.mfa.enrolled';
-
 export function accountSecondFactorRoutes(deps: PageDeps): PageRoute[] {
   const signedIn = requireSignedIn(deps);
   const passwordForm = readForm({ schema: withPassword, csrf: (ctx, sent) => deps.pageCsrf.valid(ctx, sent), again: accountFormAgain(deps) });
 
-  /** Re-checks the current password; on failure the console page says why. */
-  const confirmPassword =
-    (action: PasswordAction): PageStep =>
-    async (ctx, next) => {
-      const { account } = signedInOf(ctx);
-      const result = await deps.signIn.confirmPassword(ctx, account, formOf<z.infer<typeof withPassword>>(ctx).password, action);
-      if (result === 'ok') return next();
-      if (result === 'wrong') return showAccount(deps, ctx, { error: 'The password is incorrect.', status: 400 });
-      if (result === 'unavailable') {
-        ctx.set('Retry-After', '60');
-        return showAccount(deps, ctx, { error: 'This is temporarily unavailable. Please try again in a few minutes.', status: 503 });
-      }
-      ctx.set('Retry-After', String(result.retryAfterSeconds));
-      return showAccount(deps, ctx, { error: 'Too many attempts. Try again later.', status: 429 });
-    };
+  const confirmPassword = (action: 'auth.mfa.enrolled' | 'auth.mfa.disabled') => confirmCurrentPassword(deps, action);
 
   async function showEnrolment(ctx: PageContext, error?: string, status = error ? 400 : 200) {
     const { account } = signedInOf(ctx);
