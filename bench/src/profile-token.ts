@@ -1,20 +1,12 @@
 // Profiles the token endpoint alone: `BENCH_PROFILE=/tmp/prof npx tsx bench/src/profile-token.ts`.
-import { randomBytes } from 'node:crypto';
-import { createTestDatabase, createKnex } from '@clouddocs/db';
-import { migrateAll } from '@clouddocs/cli';
-import { createClientLibrary, SecretBox } from '@clouddocs/auth-server';
-import { loadAuthConfig } from '@clouddocs/config';
+import { benchStores } from './lib/stores';
+import { createClientLibrary } from '@clouddocs/auth-server';
 import { startChild } from './lib/child';
 import { load } from './lib/load';
-import { freePort } from '@clouddocs/db';
 
-const db = await createTestDatabase({ DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' });
-const admin = await createKnex({ url: db.url });
-await migrateAll(admin);
-const port = await freePort();
-const env = { DATABASE_URL: db.url, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_PREFIX: `prof:${randomBytes(3).toString('hex')}:`, AUTH_ISSUER: `http://127.0.0.1:${port}`, AUTH_PORT: String(port) };
-const config = loadAuthConfig(env);
-const machine = await createClientLibrary({ knex: admin, box: new SecretBox(config.AUTH_ENCRYPTION_KEY), issuer: config.AUTH_ISSUER }).create({ name: 'p', grants: ['client_credentials'] });
+const stores = await benchStores('prof');
+const { env, config, admin, box } = stores;
+const machine = await createClientLibrary({ knex: admin, box: box, issuer: config.AUTH_ISSUER }).create({ name: 'p', grants: ['client_credentials'] });
 const auth = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'auth' });
 const result = await load({
   url: `${auth.info.url}/token`,
@@ -25,5 +17,4 @@ const result = await load({
 });
 console.log(result);
 await auth.stop();
-await admin.destroy();
-await db.drop();
+await stores.drop();

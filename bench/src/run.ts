@@ -3,22 +3,17 @@
 // (DATABASE_URL / REDIS_URL; defaults are the local ones). Not part of the test suite.
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import { createTestDatabase, createKnex } from '@clouddocs/db';
-import { migrateAll } from '@clouddocs/cli';
-import { createApiKeyLibrary, createClientLibrary, SecretBox, createAccountLibrary, PasswordHasher, argon2ParamsFrom } from '@clouddocs/auth-server';
+import { createApiKeyLibrary, createClientLibrary, createAccountLibrary, PasswordHasher, argon2ParamsFrom } from '@clouddocs/auth-server';
 import { MemoryKv, RevocationList } from '@clouddocs/kv';
 import { createOrganization, bindClientToOrg } from '@clouddocs/docs-api';
 import { AuditLog } from '@clouddocs/audit';
-import { loadAuthConfig, loadDocsConfig } from '@clouddocs/config';
+import { loadDocsConfig } from '@clouddocs/config';
 import { startChild } from './lib/child';
+import { benchStores } from './lib/stores';
 import { createDpopSigner } from './lib/dpop';
 import { load, type LoadResult } from './lib/load';
-import { freePort } from '@clouddocs/db';
 import { signInBench, argon2Baseline } from './signin';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
 interface Row {
@@ -35,22 +30,8 @@ const fmt = (r: LoadResult) => `${r.rps} req/s (p50 ${r.p50} ms, p99 ${r.p99} ms
 
 async function main() {
   const rows: Row[] = [];
-  const db = await createTestDatabase({ DATABASE_URL });
-  const admin = await createKnex({ url: db.url });
-  await migrateAll(admin);
-  const authPort = await freePort();
-  const docsPort = await freePort();
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL,
-    REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}:`,
-    AUTH_ISSUER: `http://127.0.0.1:${authPort}`,
-    AUTH_PORT: String(authPort),
-    DOCS_API_PORT: String(docsPort),
-    UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '4',
-  };
-  const config = loadAuthConfig(env);
-  const box = new SecretBox(config.AUTH_ENCRYPTION_KEY);
+  const stores = await benchStores('bench', { env: { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '4' } });
+  const { env, config, admin, box } = stores;
   const clients = createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER });
   const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
   const audit = await AuditLog.open(admin, 'bench');
@@ -196,8 +177,7 @@ async function main() {
   });
   await auth.stop();
   await audit.close();
-  await admin.destroy();
-  await db.drop();
+  await stores.drop();
 
   const machineLine = `${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   const table = [

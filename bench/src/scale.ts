@@ -12,24 +12,20 @@
 //   npm run bench:scale [-- --sizes 0.01,0.1,1] (fractions of the full size)
 //
 // DATABASE_URL / REDIS_URL default to the local servers; the run uses a fresh database and drops it.
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AuditLog, type AuditEvent } from '@clouddocs/audit';
-import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher, SecretBox } from '@clouddocs/auth-server';
-import { migrateAll } from '@clouddocs/cli';
-import { loadAuthConfig } from '@clouddocs/config';
+import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher } from '@clouddocs/auth-server';
 import { bindClientToOrg, createOrganization } from '@clouddocs/docs-api';
-import { createKnex, createTestDatabase, freePort, type Knex } from '@clouddocs/db';
+import type { Knex } from '@clouddocs/db';
 import { startChild } from './lib/child';
+import { benchStores } from './lib/stores';
 import { signIn } from './signin';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '0.01,0.1,1' } } });
 const SIZES = values.sizes!.split(',').map(Number);
 const FULL = { events: 1_000_000, documents: 100_000, orgs: 10_000, clients: 10_000 };
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** What the measuring user sees, the same at every size: their org's documents and audit events. */
 const OWN_DOCUMENTS = 250;
 const OWN_ORG_EVENTS = 250;
@@ -58,24 +54,11 @@ const pct = (values: number[], p: number) => {
 const count = async (knex: Knex, table: string) => Number((await knex(table).count({ n: '*' }).first())!.n);
 
 async function main() {
-  const db = await createTestDatabase({ DATABASE_URL });
-  const admin = await createKnex({ url: db.url, poolMax: 8 });
+  const stores = await benchStores('scale', { poolMax: 8 });
+  const { admin, env, config, box } = stores;
   const steps: Step[] = [];
   const children: { stop(): Promise<void> }[] = [];
   try {
-    await migrateAll(admin);
-    const authPort = await freePort();
-    const docsPort = await freePort();
-    const env = {
-      DATABASE_URL: db.url,
-      REDIS_URL,
-      REDIS_PREFIX: `scale:${randomBytes(4).toString('hex')}:`,
-      AUTH_ISSUER: `http://127.0.0.1:${authPort}`,
-      AUTH_PORT: String(authPort),
-      DOCS_API_PORT: String(docsPort),
-    };
-    const config = loadAuthConfig(env);
-    const box = SecretBox.fromConfig(config);
     const clients = createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER });
     const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
     const audit = await AuditLog.open(admin, 'scale-setup');
@@ -113,7 +96,7 @@ async function main() {
       await admin.raw('ANALYZE');
       process.stderr.write(`size ${size}: seeded in ${seedSeconds.toFixed(1)} s; measuring\n`);
 
-      const verifier = await startChild<{ ok: boolean; events: number; seconds: number; peakRssMb: number }>('verify.ts', { DATABASE_URL: db.url });
+      const verifier = await startChild<{ ok: boolean; events: number; seconds: number; peakRssMb: number }>('verify.ts', { DATABASE_URL: env.DATABASE_URL! });
       const verify = verifier.info;
       await verifier.stop();
 
@@ -158,8 +141,7 @@ async function main() {
     await audit.close();
   } finally {
     for (const child of children.reverse()) await child.stop();
-    await admin.destroy();
-    await db.drop();
+    await stores.drop();
   }
   writeResults(steps);
 }
