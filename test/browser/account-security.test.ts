@@ -3,24 +3,18 @@
 // outbox, sign-in, consent, back at the app with tokens; TOTP enrolment and sign-in with a code;
 // removing the app from the account page kills its refresh token; password reset with a recovery code.
 // Screenshots of every page are written under test-results/browser/ when a test fails.
-import { existsSync } from 'node:fs';
+import { haveChromium, launchChromium } from '../support/chromium';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generate } from 'otplib';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { freePort } from '../support/ports';
 import { startSecurityStack, type SecurityStack } from '../account/support';
 import { startNotesApp, type NotesApp } from './relying-party';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-// Without Debian's chromium (a fresh clone on a machine that lacks it) the suite is reported as skipped,
-// which CI (.ci/run installs chromium) counts as a failure.
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`browser suite skipped: ${CHROMIUM} not found (apt-get install chromium)`);
 
 const ARTIFACTS = resolve(import.meta.dirname, '../../test-results/browser');
 
@@ -39,7 +33,7 @@ let recoveryCodes: string[] = [];
 async function newBrowser(): Promise<{ context: BrowserContext; page: Page }> {
   const dir = await mkdtemp(join(tmpdir(), 'cd-chromium-'));
   profiles.push(dir);
-  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const context = await launchChromium(dir);
   contexts.push(context);
   const page = context.pages()[0] ?? (await context.newPage());
   return { context, page };

@@ -1,18 +1,15 @@
 // The admin console in a real browser (Debian chromium through playwright-core): a platform
 // administrator sets up a second factor, signs in again with it, finds a user by email, disables them
 // (ticking the confirmation), and rotates the signing keys, all without JavaScript on the pages.
-import { existsSync } from 'node:fs';
+import { haveChromium, launchChromium } from '../support/chromium';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'otplib';
-import { chromium, type BrowserContext, type Locator } from 'playwright-core';
+import { type BrowserContext, type Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSecurityStack, STRONG_PASSWORD, type SecurityStack } from '../account/support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`browser suite skipped: ${CHROMIUM} not found (apt-get install chromium)`);
 
 let stack: SecurityStack;
 let context: BrowserContext | undefined;
@@ -36,7 +33,7 @@ describe.skipIf(!haveChromium)('admin console in a real browser', () => {
     const target = await stack.createUser({ email: `target-${Date.now()}@example.test` });
 
     profile = await mkdtemp(join(tmpdir(), 'cd-chromium-admin-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    context = await launchChromium(profile);
     context.setDefaultTimeout(20_000);
     const page = context.pages()[0] ?? (await context.newPage());
 

@@ -1,18 +1,14 @@
 // The account console's API key pages in a real browser (Debian chromium through playwright-core):
 // sign in, create a key (shown once, on a no-store page), use it at the docs API, revoke it, and the
 // docs API refuses it on the next request.
-import { existsSync } from 'node:fs';
+import { haveChromium, launchChromium } from '../support/chromium';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDocsStack, type DocsStack, type User } from '../docs/support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`browser suite skipped: ${CHROMIUM} not found (apt-get install chromium)`);
 
 let stack: DocsStack;
 let person: User;
@@ -23,7 +19,7 @@ beforeAll(async () => {
   stack = await startDocsStack();
   person = await stack.createUser('keys');
   profile = await mkdtemp(join(tmpdir(), 'cd-chromium-'));
-  if (haveChromium) context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  if (haveChromium) context = await launchChromium(profile);
 }, 120_000);
 afterAll(async () => {
   await context?.close().catch(() => {});

@@ -2,20 +2,16 @@
 // turned off: a TV shows its code, the person opens verification_uri_complete, sees the code already in
 // the form, continues, confirms, signs in, allows, and the TV's polling (openid-client) gets its tokens.
 // No page asks for a script, and Chromium reports no CSP violation.
-import { existsSync } from 'node:fs';
+import { haveChromium, launchChromium } from '../support/chromium';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { decodeJwtParts, discover, oidc } from '../support/rp';
 import { startAuthStack, type AuthStack } from '../support/stack';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-// Without Debian's chromium the suite is reported as skipped, which CI (.ci/run installs chromium) counts as a failure.
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 
 let stack: AuthStack;
 let tv: RegisteredClient;
@@ -40,7 +36,7 @@ describe.skipIf(!haveChromium)('device flow in a real browser', () => {
     const polling = oidc.pollDeviceAuthorizationGrant(config, started);
 
     profile = await mkdtemp(join(tmpdir(), 'cd-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, javaScriptEnabled: false });
+    context = await launchChromium(profile, { javaScriptEnabled: false });
     const page = context.pages()[0] ?? (await context.newPage());
     const problems: string[] = [];
     page.on('console', (m) => {

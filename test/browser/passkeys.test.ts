@@ -4,20 +4,16 @@
 // third-party app; a replayed answer and one rewritten for another origin are refused with a 400; the
 // pages that run the passkey script allow exactly that script by nonce, and the others none.
 // WebAuthn needs a host name, so this issuer is http://localhost (127.0.0.1 is not a valid RP ID).
-import { existsSync } from 'node:fs';
+import { haveChromium, launchChromium } from '../support/chromium';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports';
 import { startAuthStack, type AuthStack } from '../support/stack';
 import { startNotesApp, type NotesApp } from './relying-party';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-// Without Debian's chromium the suite is reported as skipped, which CI (.ci/run installs chromium) counts as a failure.
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 
 let stack: AuthStack;
 let app: NotesApp;
@@ -36,7 +32,7 @@ beforeAll(async () => {
   user = await stack.createUser({ name: 'Kay Passkey' });
   if (!haveChromium) return;
   profile = await mkdtemp(join(tmpdir(), 'cd-chromium-'));
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  context = await launchChromium(profile);
   page = context.pages()[0] ?? (await context.newPage());
   // The DevTools protocol's virtual authenticator: a platform authenticator with a PIN/biometric check that always passes.
   const cdp = await context.newCDPSession(page);
