@@ -61,6 +61,13 @@ describe('graceful shutdown', () => {
     expect(serverLogins).toEqual(db.embedded ? [] : ['clouddocs_service']);
   });
 
+  it('a service process runs with its heap limit, in the process that was started (no wrapper left behind)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+    expect(cmdline).toContain('--max-old-space-size=160');
+    expect(cmdline.slice(-3)).toEqual(['start', '--service', 'auth']);
+  });
+
   it('SIGTERM under load: zero failed requests, zero lost audit events, exit code 0', async () => {
     const config = loadAuthConfig({ AUTH_ISSUER: `http://127.0.0.1:${port}` });
     const registered = await createClientLibrary({ knex: admin, box: new SecretBox(config.AUTH_ENCRYPTION_KEY), issuer: config.AUTH_ISSUER }).create({

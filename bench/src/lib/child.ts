@@ -1,20 +1,28 @@
 // Benchmark servers run in their own processes, so the load generator does not share their event loop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { serviceHeapFlags } from '@clouddocs/cli/heap';
 
 export interface Child<T> {
   info: T;
   process: ChildProcess;
   peakRssMb(): Promise<number>;
+  /** CPU seconds (user + system) the process has used so far: a cost that a loaded host does not distort the way req/s is. */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
+
+const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 export async function startChild<T>(script: string, env: Record<string, string> = {}): Promise<Child<T>> {
   const path = fileURLToPath(new URL(`../servers/${script}`, import.meta.url));
   // BENCH_PROFILE=dir writes a V8 CPU profile of every benchmark server into dir (for --cpu-prof analysis).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path], {
-    env: { ...process.env, LOG_LEVEL: 'error', ...env },
+  const childEnv = { ...process.env, LOG_LEVEL: 'error', ...env };
+  // A CloudDocs service gets the heap limit `clouddocs start --service` gives it; the baselines run with Node's defaults.
+  const heap = script === 'service.ts' ? serviceHeapFlags([], childEnv) : [];
+  const child = spawn(process.execPath, [...profile, ...heap, '--import', 'tsx', path], {
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const info = await new Promise<T>((resolve, reject) => {
@@ -35,6 +43,14 @@ export async function startChild<T>(script: string, env: Record<string, string> 
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
       return Math.round(kb / 1024);
+    },
+    async cpuSeconds() {
+      // /proc/<pid>/stat fields 14 and 15 (utime, stime) in clock ticks; the command name may hold spaces, so
+      // count from the closing parenthesis.
+      const { readFile } = await import('node:fs/promises');
+      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8').catch(() => '');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLOCK_TICKS;
     },
     stop() {
       return new Promise<void>((resolve) => {

@@ -7,6 +7,8 @@ export interface LoadResult {
   errors: number;
   non2xx: number;
   requests: number;
+  /** Requests answered during the warm-up before the measured run (for costs taken over both, e.g. CPU time). */
+  warmupRequests: number;
 }
 
 /** Keep-alive load for `seconds` with `connections` concurrent clients, after a short warm-up. */
@@ -24,7 +26,7 @@ export async function load(options: {
     ? [{ setupRequest: (req) => ({ ...req, headers: { ...(req.headers as Record<string, string> | undefined), ...options.perRequestHeaders!() } }) }]
     : undefined;
   // Warm-up: JIT, pools and caches settle before the measured run.
-  await autocannon({ url: options.url, method: options.method ?? 'GET', headers: options.headers, body: options.body, duration: 2, connections: options.connections ?? 32, ...(requests ? { requests } : {}) });
+  const warmup = await autocannon({ url: options.url, method: options.method ?? 'GET', headers: options.headers, body: options.body, duration: 2, connections: options.connections ?? 32, ...(requests ? { requests } : {}) });
   const result = await autocannon({
     url: options.url,
     method: options.method ?? 'GET',
@@ -42,5 +44,6 @@ export async function load(options: {
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     requests: result.requests.total,
+    warmupRequests: warmup.requests.total,
   };
 }

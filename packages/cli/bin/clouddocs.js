@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serviceHeapFlags, startsOneService } from './heap.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
@@ -29,6 +30,13 @@ if (major < 22) {
     env: { ...process.env, CLOUDDOCS_REEXEC: '1' },
   });
   process.exit(result.status ?? 1);
+}
+const args = process.argv.slice(2);
+const heapFlags = startsOneService(args) ? serviceHeapFlags() : [];
+if (heapFlags.length > 0 && typeof process.execve === 'function') {
+  // A service process runs with its heap limit (heap.js): the process image is replaced, so the pid, the
+  // signals a supervisor sends and the exit code stay this process's own.
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...heapFlags, fileURLToPath(import.meta.url), ...args], process.env);
 }
 const { register } = await import('tsx/esm/api');
 register();

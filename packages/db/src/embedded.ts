@@ -1,8 +1,9 @@
 // The embedded PostgreSQL: one PGlite, served over the PostgreSQL wire protocol on a loopback port,
 // so that the services and the CLI all use the ordinary `pg` driver, exactly as with a real server.
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+// Types only: PGlite (a WebAssembly PostgreSQL, ~50 MB of resident memory once loaded) is imported when an
+// embedded database is started, so a service on a real PostgreSQL never loads it.
+import type { PGlite } from '@electric-sql/pglite';
 
 export interface EmbeddedPostgres {
   readonly url: string;
@@ -45,6 +46,7 @@ function withAtomicExchanges(db: PGlite): PGlite {
 /** Starts PGlite (on disk under `dataDir`, or in memory) and serves it on 127.0.0.1:<ephemeral>. */
 export async function startEmbeddedPostgres(options: { dataDir?: string; maxConnections?: number } = {}): Promise<EmbeddedPostgres> {
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
   const db = options.dataDir ? await PGlite.create(options.dataDir) : await PGlite.create();
   const server = new PGLiteSocketServer({ db: withAtomicExchanges(db), host: '127.0.0.1', port: 0, maxConnections: options.maxConnections ?? 24 });
   await server.start();

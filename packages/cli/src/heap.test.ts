@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { serviceHeapFlags, startsOneService, SERVICE_OLD_SPACE_MB } from '../bin/heap.js';
+
+describe('a service process heap limit', () => {
+  it('is added for one service, not for the other commands or for both services in one process', () => {
+    expect(startsOneService(['start', '--service', 'auth'])).toBe(true);
+    expect(startsOneService(['start', '--service=docs'])).toBe(true);
+    expect(startsOneService(['--json', 'start', '--service', 'docs'])).toBe(true);
+    expect(startsOneService(['start'])).toBe(false); // both services (embedded stores) or a parent of two
+    expect(startsOneService(['start', '--service', 'all'])).toBe(false);
+    expect(startsOneService(['audit', 'verify'])).toBe(false);
+    expect(startsOneService(['client', 'create', '--name', '--service auth'])).toBe(false);
+  });
+
+  it('is the default limit unless the operator gave one on the command line or in NODE_OPTIONS', () => {
+    expect(serviceHeapFlags([], {})).toEqual([`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`]);
+    expect(serviceHeapFlags(['--max-old-space-size=512'], {})).toEqual([]);
+    expect(serviceHeapFlags([], { NODE_OPTIONS: '--enable-source-maps --max-old-space-size=1024' })).toEqual([]);
+  });
+});
