@@ -7,10 +7,21 @@ export interface Child<T> {
   info: T;
   process: ChildProcess;
   peakRssMb(): Promise<number>;
+  /** Resident memory now and at its peak (VmRSS, VmHWM), and the V8 heap for a CloudDocs service process. */
+  memory(): Promise<Memory>;
   /** CPU seconds (user + system) the process has used so far: a cost that a loaded host does not distort the way req/s is. */
   cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
+
+export interface Memory {
+  rssMb: number;
+  peakRssMb: number;
+  heapUsedMb?: number;
+  heapTotalMb?: number;
+}
+
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 
 const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
@@ -23,7 +34,7 @@ export async function startChild<T>(script: string, env: Record<string, string> 
   const heap = script === 'service.ts' ? serviceHeapFlags([], childEnv) : [];
   const child = spawn(process.execPath, [...profile, ...heap, '--import', 'tsx', path], {
     env: childEnv,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const info = await new Promise<T>((resolve, reject) => {
     let buffer = '';
@@ -43,6 +54,22 @@ export async function startChild<T>(script: string, env: Record<string, string> 
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
       return Math.round(kb / 1024);
+    },
+    async memory() {
+      const { readFile } = await import('node:fs/promises');
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+      // A service answers 'memory' over IPC with process.memoryUsage() (servers/service.ts); a baseline does not.
+      const heap = await new Promise<NodeJS.MemoryUsage | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), 1_000);
+        child.once('message', (m) => (clearTimeout(timer), resolve(m as NodeJS.MemoryUsage)));
+        child.send('memory');
+      });
+      return {
+        rssMb: Math.round(kb('VmRSS') / 1024),
+        peakRssMb: Math.round(kb('VmHWM') / 1024),
+        ...(heap ? { heapUsedMb: mb(heap.heapUsed), heapTotalMb: mb(heap.heapTotal) } : {}),
+      };
     },
     async cpuSeconds() {
       // /proc/<pid>/stat fields 14 and 15 (utime, stime) in clock ticks; the command name may hold spaces, so

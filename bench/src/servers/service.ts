@@ -13,6 +13,9 @@ const service = process.env.SERVICE;
 const databaseUrl = process.env.DATABASE_URL!;
 const logger = createLogger({ level: 'error', name: `bench-${service}` });
 const ready = (url: string) => process.stdout.write(`READY ${JSON.stringify({ url })}\n`);
+// The benchmark asks for the V8 heap over IPC (lib/child.ts memory()); the channel must not keep the process alive.
+process.on('message', (m) => m === 'memory' && process.send?.(process.memoryUsage()));
+process.channel?.unref();
 
 if (service === 'auth' && process.env.BENCH_NO_AUDIT === '1') {
   const config = loadAuthConfig();
