@@ -89,8 +89,20 @@ describe('createAccountLibrary().authenticate', () => {
     const created = await accounts.create({ email: address, password: 'open sesame please' });
     const before = await storedHash(created.id);
     const result = await accounts.authenticate(address.toUpperCase(), 'open sesame please');
-    expect(result).toEqual({ ok: true, account: created, rehashed: false });
+    expect(result).toEqual({ ok: true, account: created, rehashed: false, enrolled: { totp: false, passkey: false } });
     expect(await storedHash(created.id)).toBe(before);
+  });
+
+  it('the right password -> ok with the second factors the account has enrolled (TOTP, passkeys)', async () => {
+    const accounts = createAccountLibrary({ knex, hasher: new PasswordHasher(OWASP) });
+    const address = email('factors');
+    const created = await accounts.create({ email: address, password: 'two factors are better' });
+    await knex('auth.mfa_totp').insert({ account_id: created.id, secret_enc: 'sealed' });
+    expect(await accounts.authenticate(address, 'two factors are better')).toMatchObject({ ok: true, enrolled: { totp: true, passkey: false } });
+    await knex('auth.passkeys').insert({ id: `pk-${created.id}`, account_id: created.id, credential_id: `cred-${created.id}`, public_key: Buffer.from('key'), device_type: 'multiDevice', name: 'laptop' });
+    expect(await accounts.authenticate(address, 'two factors are better')).toMatchObject({ ok: true, enrolled: { totp: true, passkey: true } });
+    await knex('auth.mfa_totp').where({ account_id: created.id }).delete();
+    expect(await accounts.authenticate(address, 'two factors are better')).toMatchObject({ ok: true, enrolled: { totp: false, passkey: true } });
   });
 
   it('a wrong password -> not ok, with the accountId (for throttling and audit)', async () => {

@@ -62,6 +62,18 @@ export function createAccountQueries(knex: Knex) {
   return {
     byId: (id: string) => knex('auth.accounts').where({ id }).first(),
     byEmail: (email: string) => knex('auth.accounts').where({ email }).first(),
+    /**
+     * The account with the second factors it has enrolled, in one statement for a sign-in: a TOTP
+     * secret (a row in auth.mfa_totp, as MfaLibrary.enabled reads it) and passkeys (auth.passkeys).
+     */
+    byEmailWithFactors: (email: string) =>
+      knex('auth.accounts as a')
+        .where('a.email', email)
+        .first(
+          'a.*',
+          knex.raw('EXISTS (SELECT 1 FROM auth.mfa_totp t WHERE t.account_id = a.id) AS has_totp'),
+          knex.raw('EXISTS (SELECT 1 FROM auth.passkeys p WHERE p.account_id = a.id) AS has_passkey'),
+        ) as Promise<(AccountRow & { password_hash: string; has_totp: boolean; has_passkey: boolean }) | undefined>,
     insert: (row: Record<string, unknown>) => knex('auth.accounts').insert(row),
     updateHash: (id: string, passwordHash: string) =>
       knex('auth.accounts').where({ id }).update({ password_hash: passwordHash, updated_at: knex.fn.now() }),
@@ -80,7 +92,7 @@ export function createAccountQueries(knex: Knex) {
 }
 
 export type AuthenticateResult =
-  | { ok: true; account: Account; rehashed: boolean }
+  | { ok: true; account: Account; rehashed: boolean; enrolled: { totp: boolean; passkey: boolean } }
   | { ok: false; accountId: string | null };
 
 export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher }) {
@@ -122,7 +134,7 @@ export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher 
 
     /** Verifies a password; unknown emails cost the same argon2 work as known ones. */
     async authenticate(email: string, password: string): Promise<AuthenticateResult> {
-      const row = await queries.byEmail(normalizeEmail(email));
+      const row = await queries.byEmailWithFactors(normalizeEmail(email));
       if (!row) {
         await deps.hasher.verifyDummy(password);
         return { ok: false, accountId: null };
@@ -134,7 +146,7 @@ export function createAccountLibrary(deps: { knex: Knex; hasher: PasswordHasher 
         await queries.updateHash(row.id, await deps.hasher.hash(password));
         rehashed = true;
       }
-      return { ok: true, account: toAccount(row), rehashed };
+      return { ok: true, account: toAccount(row), rehashed, enrolled: { totp: row.has_totp, passkey: row.has_passkey } };
     },
 
     /** Re-checks the password of a signed-in person before a sensitive change. */

@@ -39,10 +39,19 @@ export function createInteractionLibrary(deps: { provider: () => Provider }) {
       }
     },
 
-    /** `merge` keeps the login of this interaction when consent follows it (else prompt=login asks again). */
+    /**
+     * `merge` keeps the login of this interaction when consent follows it (else prompt=login asks again).
+     * An interaction without a session (a browser not yet signed in) that this request already loaded,
+     * checked against the cookie, is saved with the result as oidc-provider's `interactionResult` does,
+     * without reading it again; one inside a session goes through `interactionResult`, which checks
+     * again that the session still belongs to the same account.
+     */
     async finish(ctx: Context, result: Record<string, unknown>, merge = false) {
-      const redirectTo = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
-      seeOther(ctx, redirectTo);
+      const loaded = (ctx.state as { interaction?: InteractionDetails }).interaction;
+      if (!loaded || loaded.session?.uid) return seeOther(ctx, await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge }));
+      loaded.result = merge && !('error' in result) ? { ...loaded.lastSubmission, ...result } : result;
+      await loaded.save(loaded.exp - Math.floor(Date.now() / 1000));
+      seeOther(ctx, loaded.returnTo);
     },
 
     /** A grant of the provider's model, new or existing (consent). */

@@ -103,7 +103,8 @@ export function createSignInLibrary(deps: {
         return count({ kind: 'invalid' });
       }
       await throttle.succeeded(accountKey, ctx.ip).catch(() => undefined);
-      if (await hasSecondFactor(result.account.id)) {
+      // What the account has enrolled was read with it (one statement); as hasSecondFactor decides it.
+      if (result.enrolled.totp || (deps.passkeys.available && result.enrolled.passkey)) {
         // Audited once the sign-in completes (auth.login.succeeded) or fails (auth.mfa.failed).
         await kv.set(kvKeys.pendingSecondFactor(input.uid), JSON.stringify({ accountId: result.account.id, rehashed: result.rehashed } satisfies PendingSecondFactor), PENDING_SECONDS);
         return count({ kind: 'second_factor' });

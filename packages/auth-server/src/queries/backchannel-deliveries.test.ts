@@ -20,3 +20,20 @@ describe('back-channel logout queue: pruning finished deliveries', () => {
     expect(await queries.pruneFinished(7)).toBe(0);
   });
 });
+
+describe('back-channel logout queue: when the next delivery is due', () => {
+  it('is undefined with nothing pending (the loop then idles), 0 for an overdue delivery, the wait for a later one', async () => {
+    const queries = createDeliveryQueries(db.knex);
+    await db.knex('auth.backchannel_deliveries').del();
+    expect(await queries.nextDueInMs()).toBeUndefined();
+    await queries.insert([{ id: 'due-later', client_id: 'c', sub: 's', sid: null, jti: 'jti-due-later', reason: 'test' }]);
+    await db.knex('auth.backchannel_deliveries').where({ id: 'due-later' }).update({ next_attempt_at: db.knex.raw("now() + interval '1 hour'") });
+    const later = await queries.nextDueInMs();
+    expect(later).toBeGreaterThan(3_500_000);
+    expect(later).toBeLessThanOrEqual(3_600_000);
+    await db.knex('auth.backchannel_deliveries').where({ id: 'due-later' }).update({ next_attempt_at: db.knex.raw("now() - interval '1 minute'") });
+    expect(await queries.nextDueInMs()).toBe(0);
+    await db.knex('auth.backchannel_deliveries').where({ id: 'due-later' }).update({ status: 'delivered', finished_at: db.knex.fn.now() });
+    expect(await queries.nextDueInMs()).toBeUndefined();
+  });
+});
