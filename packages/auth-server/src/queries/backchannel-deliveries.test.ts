@@ -20,3 +20,23 @@ describe('back-channel logout queue: pruning finished deliveries', () => {
     expect(await queries.pruneFinished(7)).toBe(0);
   });
 });
+
+describe('back-channel logout queue: when the next delivery is due', () => {
+  it('an empty queue has nothing due (the delivery loop then sleeps its idle interval, not 10 ms)', async () => {
+    const queries = createDeliveryQueries(db.knex);
+    await db.knex('auth.backchannel_deliveries').del();
+    expect(await queries.nextDueInMs()).toBeUndefined();
+  });
+
+  it('a pending delivery is due in the time left until its next attempt, and an overdue one now', async () => {
+    const queries = createDeliveryQueries(db.knex);
+    await db.knex('auth.backchannel_deliveries').del();
+    await queries.insert([{ id: 'later', client_id: 'c', sub: 's', sid: null, jti: 'jti-later', reason: 'test' }]);
+    await db.knex('auth.backchannel_deliveries').where({ id: 'later' }).update({ next_attempt_at: db.knex.raw("now() + interval '60 seconds'") });
+    const ms = await queries.nextDueInMs();
+    expect(ms).toBeGreaterThan(50_000);
+    expect(ms).toBeLessThanOrEqual(60_000);
+    await db.knex('auth.backchannel_deliveries').where({ id: 'later' }).update({ next_attempt_at: db.knex.raw("now() - interval '60 seconds'") });
+    expect(await queries.nextDueInMs()).toBe(0);
+  });
+});

@@ -56,9 +56,10 @@ export function createDeliveryQueries(knex: Knex) {
     },
     /** When the next pending delivery is due, in milliseconds from now (undefined: none pending). */
     async nextDueInMs(): Promise<number | undefined> {
-      const { rows } = await knex.raw(`SELECT GREATEST(0, EXTRACT(EPOCH FROM (min(next_attempt_at) - now())) * 1000)::float AS ms FROM ${TABLE} WHERE status = 'pending'`);
+      // Clamped here, not with SQL's GREATEST, which skips NULLs: an empty queue would read as "due now".
+      const { rows } = await knex.raw(`SELECT (EXTRACT(EPOCH FROM (min(next_attempt_at) - now())) * 1000)::float AS ms FROM ${TABLE} WHERE status = 'pending'`);
       const ms = (rows as { ms: number | null }[])[0]?.ms;
-      return ms === null || ms === undefined ? undefined : Number(ms);
+      return ms === null || ms === undefined ? undefined : Math.max(0, Number(ms));
     },
   };
 }
