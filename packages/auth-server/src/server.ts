@@ -303,10 +303,9 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
 
 /** Runs `layers` in order, as koa runs an app's middleware; the last one's `next` is the caller's. */
 function chain(layers: Koa.Middleware[]): Koa.Middleware {
-  return (ctx, next) => {
-    const run = (i: number): Promise<unknown> => (i === layers.length ? next() : Promise.resolve(layers[i]!(ctx, () => run(i + 1))));
-    return run(0);
-  };
+  const run = (ctx: Koa.Context, next: Koa.Next, i: number): Promise<unknown> =>
+    i === layers.length ? next() : Promise.resolve(layers[i]!(ctx, () => run(ctx, next, i + 1)));
+  return (ctx, next) => run(ctx, next, 0);
 }
 
 /**
