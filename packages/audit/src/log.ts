@@ -97,9 +97,17 @@ const OUTCOMES = new Set(['success', 'failure', 'denied']);
 const ACTOR_TYPES = new Set(['user', 'client', 'system', 'anonymous']);
 const ACTION_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
 
+function invalid(why: string): InvalidAuditEventError {
+  return new InvalidAuditEventError(`invalid audit event: ${why}`);
+}
+
+/** A text field cleaned and cut to `max` characters; absent stays null. */
+function text(v: unknown, max = 256): string | null {
+  return v === null || v === undefined ? null : cleanText(String(v), max);
+}
+
 /** Checks and cleans an event (escaping, secret keys dropped); throws InvalidAuditEventError. */
 export function prepareEvent(event: AuditEvent): PreparedEvent {
-  const invalid = (why: string) => new InvalidAuditEventError(`invalid audit event: ${why}`);
   if (!event || typeof event !== 'object') throw invalid('not an object');
   if (typeof event.action !== 'string' || event.action.length > 64 || !ACTION_NAME.test(event.action)) throw invalid(`action ${JSON.stringify(event.action)}`);
   if (!OUTCOMES.has(event.outcome)) throw invalid(`outcome ${JSON.stringify(event.outcome)}`);
@@ -108,7 +116,6 @@ export function prepareEvent(event: AuditEvent): PreparedEvent {
   if (!(occurredAt instanceof Date) || Number.isNaN(occurredAt.getTime()) || occurredAt.getUTCFullYear() > 9999 || occurredAt.getUTCFullYear() < 1970) {
     throw invalid('occurredAt is not a valid date');
   }
-  const text = (v: unknown, max = 256) => (v === null || v === undefined ? null : cleanText(String(v), max));
   const detail = event.detail === undefined || event.detail === null ? {} : cleanDetail(event.detail as JsonValue);
   if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) throw invalid('detail must be an object');
   return {

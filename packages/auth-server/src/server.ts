@@ -2,9 +2,10 @@
 // them, and one table of koa layers, outermost first:
 //   request id + metrics → security headers → error boundary → health → audit commit (events
 //   committed before the response) → client-auth rate limit → error boundary (so failed requests
-//   are still audited and counted) → body reader (bad bytes) → a rotated secret's
-//   predecessor → admin API → JWT introspection / revocation → pages → oidc-provider (its 404 and
-//   500 made consistent).
+//   are still audited and counted) → body reader (bad bytes) → device user-code limit → device
+//   polling → a rotated secret's predecessor → admin API → JWT introspection / revocation → pages →
+//   registration gate → oidc-provider (its 404 and 500 made consistent). The token endpoint, the
+//   busiest path, skips the layers after the body reader that never apply to it.
 import type { OrgBinder } from './libraries/org-binding';
 import type { Server } from 'node:http';
 import { AuditLog, auditCheckpointOptions, type AuditLogOptions } from '@clouddocs/audit';
@@ -230,6 +231,9 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const app = new Koa({ proxy: config.AUTH_TRUST_PROXY });
   // koa-mount runs the provider's middleware on this app's context, so its signed cookies need these keys.
   app.keys = [...config.AUTH_COOKIE_KEYS];
+  const polling = devicePolling(kv);
+  const overlap = previousSecret({ provider, clients, kv, logger });
+  const oidc = providerOutcome(() => host!.handler());
   const layers: Koa.Middleware[] = [
     requestContext({ logger, metrics, routeOf: routeTemplate }) as Koa.Middleware,
     securityHeaders({ https }),
@@ -239,20 +243,22 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),
-    userCodeLimit(pageDeps.limits),
-    devicePolling(kv),
-    previousSecret({ provider, clients, kv, logger }),
-    admin,
-    jwtTokenEndpoints({
-      tokens: accessTokens,
-      revocations,
-      clientAuthentication: createClientAuthentication({ provider, kv, issuer: config.AUTH_ISSUER }),
-      issuer: config.AUTH_ISSUER,
-      certificates: certificateHeaders,
-    }),
-    pages(pageDeps),
-    registrationGate({ provider, tokens: registrationTokens, lifecycle: clientLifecycle, limits, issuer: config.AUTH_ISSUER }),
-    providerOutcome(() => host!.handler()),
+    tokenEndpointFirst(chain([polling, overlap, oidc]), chain([
+      userCodeLimit(pageDeps.limits),
+      polling,
+      overlap,
+      admin,
+      jwtTokenEndpoints({
+        tokens: accessTokens,
+        revocations,
+        clientAuthentication: createClientAuthentication({ provider, kv, issuer: config.AUTH_ISSUER }),
+        issuer: config.AUTH_ISSUER,
+        certificates: certificateHeaders,
+      }),
+      pages(pageDeps),
+      registrationGate({ provider, tokens: registrationTokens, lifecycle: clientLifecycle, limits, issuer: config.AUTH_ISSUER }),
+      oidc,
+    ])),
   ];
   for (const layer of layers) app.use(layer);
 
@@ -293,6 +299,22 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       else await audit.close();
     },
   };
+}
+
+/** Runs `layers` in order, as koa runs an app's middleware; the last one's `next` is the caller's. */
+function chain(layers: Koa.Middleware[]): Koa.Middleware {
+  const run = (ctx: Koa.Context, next: Koa.Next, i: number): Promise<unknown> =>
+    i === layers.length ? next() : Promise.resolve(layers[i]!(ctx, () => run(ctx, next, i + 1)));
+  return (ctx, next) => run(ctx, next, 0);
+}
+
+/**
+ * `/token` exactly (oidc-provider's spelling) goes through `token`: the user-code limit, admin API, JWT
+ * front, pages and registration gate each serve other paths only. Any other path, and any other
+ * spelling of this one, goes through `rest`, every layer.
+ */
+function tokenEndpointFirst(token: Koa.Middleware, rest: Koa.Middleware): Koa.Middleware {
+  return (ctx, next) => (ctx.path === '/token' ? token(ctx, next) : rest(ctx, next));
 }
 
 /** A bounded set of metric labels: route templates, not raw paths. */

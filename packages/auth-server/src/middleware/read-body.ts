@@ -25,22 +25,39 @@ export function hasBadCharacters(text: string): boolean {
 
 type Problem = 'bytes' | 'length' | 'repeat' | 'depth';
 
+/**
+ * Encoded text that decodes to printable ASCII (raw, `+`, or percent-encoded 0x20-0x7F) holds no NUL,
+ * no invalid UTF-8 and no surrogate, and decodes to at most its own length: it needs no decoding to be
+ * judged (the common case: `grant_type=client_credentials&scope=docs%3Aread`).
+ */
+const PRINTABLE_ASCII = /^(?:[\x20-\x24\x26-\x7E]|%[2-7][0-9A-Fa-f])*$/;
+
+function decoded(encoded: string): string {
+  return decodeURIComponent(encoded.replace(/\+/g, ' '));
+}
+
 /** The first problem of a urlencoded string: bad bytes, an overlong value, or (when `unique`) a repeat. */
 export function urlencodedProblem(encoded: string, unique: boolean): Problem | undefined {
   if (!encoded) return undefined;
   const seen = new Set<string>();
   for (const piece of encoded.split('&')) {
     const eq = piece.indexOf('=');
+    const rawKey = eq === -1 ? piece : piece.slice(0, eq);
+    const rawValue = eq === -1 ? '' : piece.slice(eq + 1);
     let key: string;
-    let value: string;
-    try {
-      key = decodeURIComponent((eq === -1 ? piece : piece.slice(0, eq)).replace(/\+/g, ' '));
-      value = eq === -1 ? '' : decodeURIComponent(piece.slice(eq + 1).replace(/\+/g, ' '));
-    } catch {
-      return 'bytes'; // URIError: a percent-encoded sequence that is not UTF-8
+    if (piece.length <= MAX_PARAMETER_CHARS && PRINTABLE_ASCII.test(piece)) {
+      key = rawKey.includes('%') || rawKey.includes('+') ? decoded(rawKey) : rawKey;
+    } else {
+      let value: string;
+      try {
+        key = decoded(rawKey);
+        value = decoded(rawValue);
+      } catch {
+        return 'bytes'; // URIError: a percent-encoded sequence that is not UTF-8
+      }
+      if (hasBadCharacters(key) || hasBadCharacters(value)) return 'bytes';
+      if (key.length > MAX_PARAMETER_CHARS || value.length > MAX_PARAMETER_CHARS) return 'length';
     }
-    if (hasBadCharacters(key) || hasBadCharacters(value)) return 'bytes';
-    if (key.length > MAX_PARAMETER_CHARS || value.length > MAX_PARAMETER_CHARS) return 'length';
     if (unique && !REPEATABLE.has(key)) {
       if (seen.has(key)) return 'repeat';
       seen.add(key);
@@ -76,13 +93,14 @@ function jsonProblem(raw: string): Problem | undefined {
   return jsonBodyProblem(value);
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: false });
+
 /** A Basic credential whose id or secret is not clean text; other schemes must be visible ASCII. */
 function authorizationProblem(header: string): boolean {
   if (!header) return false;
   const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header);
   if (!basic) return !/^[\x20-\x7E]*$/.test(header);
-  const decoded = Buffer.from(basic[1]!, 'base64');
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(decoded);
+  const text = UTF8.decode(Buffer.from(basic[1]!, 'base64'));
   return hasBadCharacters(text) || urlencodedProblem(text.replace(/:/, '&'), false) !== undefined;
 }
 
