@@ -1,6 +1,6 @@
 // The docs API's warm read alone against bare koa, by server CPU time per request and peak RSS:
 // `npx tsx bench/src/profile-docs-read.ts` (BENCH_ROUNDS alternations of BENCH_REQUESTS requests each;
-// BENCH_PROFILE=dir writes both servers' CPU profiles). The setup is run.ts's: real PostgreSQL and
+// BENCH_PROFILE=dir writes both servers' CPU profiles; BENCH_DOCS_NODE_OPTIONS, the docs API's NODE_OPTIONS). The setup is run.ts's: real PostgreSQL and
 // Redis, the auth server's client-credentials token, a 200-character org document read by its bound
 // machine client, 32 keep-alive connections; CPU time is the server process's utime+stime from
 // /proc/<pid>/stat around a fixed number of requests, which a busy host disturbs far less than req/s.
@@ -64,7 +64,8 @@ const tokenResponse = await fetch(`${auth.info.url}/token`, {
 const { access_token: accessToken } = (await tokenResponse.json()) as { access_token: string };
 const bearer = { authorization: `Bearer ${accessToken}` };
 
-const docs = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'docs' });
+const docsNodeOptions = process.env.BENCH_DOCS_NODE_OPTIONS;
+const docs = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'docs', ...(docsNodeOptions ? { NODE_OPTIONS: docsNodeOptions } : {}) });
 const created = await fetch(`${docs.info.url}/documents`, {
   method: 'POST',
   headers: { ...bearer, 'content-type': 'application/json' },
@@ -73,6 +74,7 @@ const created = await fetch(`${docs.info.url}/documents`, {
 if (created.status !== 201) throw new Error(`could not create the document: ${created.status} ${await created.text()}`);
 const { id: documentId } = (await created.json()) as { id: string };
 const koa = await startChild<{ url: string }>('bare-koa.ts');
+console.log(`RSS after start: docs API ${await docs.peakRssMb()} MB, bare koa ${await koa.peakRssMb()} MB`);
 
 for (let round = 1; round <= ROUNDS; round++) {
   const k = await measure(koa, `${koa.info.url}/documents/${documentId}`, {});
