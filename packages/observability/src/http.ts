@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 
@@ -24,11 +25,11 @@ export function requestContext(options: { logger: Logger; metrics: Metrics; rout
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
     ctx.set('x-request-id', requestId);
-    const started = process.hrtime.bigint();
+    const started = performance.now(); // monotonic, and a plain number: no BigInt per request
     try {
       await next();
     } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = (performance.now() - started) / 1e3;
       const route = options.routeOf?.(ctx) ?? (typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched');
       metrics.httpDuration.observe({ method: ctx.method, route, status: String(ctx.status) }, seconds);
       if (logger.isLevelEnabled('debug') || ctx.status >= 500) {

@@ -6,7 +6,7 @@
 //   used by the body reader) → else 400.
 // Node's own parser already refuses a raw NUL or control byte in the request line or a header
 // (answered by errors.ts `answerClientError`); what it lets through is checked here, once, for every route.
-import type { Middleware } from 'koa';
+import type { IncomingMessage } from 'node:http';
 import { InvalidEncodingError, InvalidRequestHeaderError } from '../errors';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -50,24 +50,21 @@ function targetProblem(target: string): string | undefined {
   return bytes ? byteProblem(bytes) : 'a malformed percent-escape';
 }
 
-export function rejectBadBytes(): Middleware {
-  return async (ctx, next) => {
-    const target = ctx.req.url ?? '';
-    const inTarget = targetProblem(target);
-    if (inTarget) throw new InvalidEncodingError(`the URL (path or query) contains ${inTarget}`);
-    const raw = ctx.req.rawHeaders;
-    for (let i = 1; i < raw.length; i += 2) {
-      const value = raw[i]!;
-      if (PLAIN_HEADER.test(value)) continue;
-      // Node hands header bytes over as latin1: one character per byte.
-      const problem = byteProblem(Buffer.from(value, 'latin1'));
-      if (!problem) continue;
-      const name = raw[i - 1]!.toLowerCase();
-      if (name === 'authorization') throw new InvalidRequestHeaderError(`the Authorization header contains ${problem}`);
-      throw new InvalidEncodingError(`the ${name} header contains ${problem}`);
-    }
-    await next();
-  };
+/** Throws the 400 for the first bad bytes in the request target or a header value. */
+export function refuseBadBytes(req: IncomingMessage): void {
+  const inTarget = targetProblem(req.url ?? '');
+  if (inTarget) throw new InvalidEncodingError(`the URL (path or query) contains ${inTarget}`);
+  const raw = req.rawHeaders;
+  for (let i = 1; i < raw.length; i += 2) {
+    const value = raw[i]!;
+    if (PLAIN_HEADER.test(value)) continue;
+    // Node hands header bytes over as latin1: one character per byte.
+    const problem = byteProblem(Buffer.from(value, 'latin1'));
+    if (!problem) continue;
+    const name = raw[i - 1]!.toLowerCase();
+    if (name === 'authorization') throw new InvalidRequestHeaderError(`the Authorization header contains ${problem}`);
+    throw new InvalidEncodingError(`the ${name} header contains ${problem}`);
+  }
 }
 
 /** The first string (value or key) of a parsed JSON value that holds a NUL or is not well-formed Unicode. */

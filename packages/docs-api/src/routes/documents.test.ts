@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../testing/harness';
+import { isoTimestamp } from './documents';
 import { auditEvents, documentOf, expectProblem, orgWith, type TestUser } from '../testing/fixtures';
 
 let h: Harness;
@@ -294,5 +295,24 @@ describe('shares are for users: a :userId that is not an existing, enabled user 
     await h.owner('auth.accounts').where({ id: leaving.id }).delete();
     expectProblem(await h.request('PUT', `/documents/${id}/shares/${leaving.id}`, { token: alice.token, body: { permission: 'write' } }), 404);
     expect((await h.request('DELETE', `/documents/${id}/shares/${leaving.id}`, { token: alice.token })).status).toBe(204);
+  });
+});
+
+describe('timestamps in document views', () => {
+  it('isoTimestamp is Date.prototype.toISOString: every field padded, years 0-9999, beyond them and invalid dates too', () => {
+    const dates = [
+      new Date(0),
+      new Date(Date.UTC(2026, 10, 29, 21, 5, 7, 9)),
+      new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 0)),
+      new Date(Date.UTC(1999, 11, 31, 23, 59, 59, 999)),
+      new Date('0000-01-01T00:00:00.000Z'),
+      new Date('0042-03-04T05:06:07.008Z'),
+      new Date('9999-12-31T23:59:59.999Z'),
+      new Date('+010000-01-01T00:00:00.000Z'),
+      new Date('-000001-01-01T00:00:00.000Z'),
+    ];
+    for (let i = 0; i < 200; i++) dates.push(new Date(Math.floor(Math.random() * 8e12) - 1e12));
+    for (const date of dates) expect(isoTimestamp(date), String(date.getTime())).toBe(date.toISOString());
+    expect(() => isoTimestamp(new Date(Number.NaN))).toThrow(RangeError);
   });
 });
