@@ -1,9 +1,8 @@
 // One CloudDocs service (SERVICE=auth|docs) on the shared stores, exactly as `clouddocs start --service`
 // runs it, with the port and issuer chosen by the benchmark. BENCH_NO_AUDIT=1 gives the auth server an
 // audit writer that drops events (benchmark only: the cost of auditing is the difference).
-import { createAuthServer } from '@clouddocs/auth-server';
+// Each branch loads only its own service's modules, as `clouddocs start --service` does.
 import type { AuditLog } from '@clouddocs/audit';
-import { runAuthServer, runDocsApi } from '@clouddocs/cli';
 import { loadAuthConfig, loadDocsConfig } from '@clouddocs/config';
 import { createKnex } from '@clouddocs/db';
 import { createKv } from '@clouddocs/kv';
@@ -18,6 +17,7 @@ process.on('message', (m) => m === 'memory' && process.send?.(process.memoryUsag
 process.channel?.unref();
 
 if (service === 'auth' && process.env.BENCH_NO_AUDIT === '1') {
+  const { createAuthServer } = await import('@clouddocs/auth-server');
   const config = loadAuthConfig();
   const kv = createKv(config);
   const knex = await createKnex({ url: databaseUrl, serviceRole: true, poolMax: 8 });
@@ -27,12 +27,14 @@ if (service === 'auth' && process.env.BENCH_NO_AUDIT === '1') {
   ready(`http://127.0.0.1:${config.AUTH_PORT}`);
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 } else if (service === 'auth') {
+  const { runAuthServer } = await import('@clouddocs/cli/run-auth');
   const config = loadAuthConfig();
   const kv = createKv(config);
   const auth = await runAuthServer({ config, databaseUrl, kv, logger, port: config.AUTH_PORT, host: '127.0.0.1' });
   ready(auth.url);
   process.on('SIGTERM', () => void auth.stop().then(() => kv.close()).then(() => process.exit(0)));
 } else {
+  const { runDocsApi } = await import('@clouddocs/cli/run-docs');
   const config = loadDocsConfig();
   const kv = createKv(config);
   const docs = await runDocsApi({ config, databaseUrl, kv, logger, port: config.DOCS_API_PORT, host: '127.0.0.1' });

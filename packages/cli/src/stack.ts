@@ -1,8 +1,9 @@
 // The whole product's schema: each package's migrations, in dependency order.
 import { auditGrants, auditMigrations, ensureAuditPartitions } from '@clouddocs/audit';
-import { authGrants, authMigrations } from '@clouddocs/auth-server';
+// The migration lists alone: a service process that checks the schema loads neither service's modules for it.
+import { authGrants, authMigrations } from '@clouddocs/auth-server/migrations';
 import { migrate, pendingMigrations, type Knex, type MigrateOptions } from '@clouddocs/db';
-import { docsGrants, docsMigrations } from '@clouddocs/docs-api';
+import { docsGrants, docsMigrations } from '@clouddocs/docs-api/migrations';
 import { CliError } from './output';
 
 export const allMigrations = [...auditMigrations, ...authMigrations, ...docsMigrations];

@@ -13,9 +13,6 @@ import { createKv } from '@clouddocs/kv';
 import { createLogger, createShutdown } from '@clouddocs/observability';
 import { parseOptions } from '../args';
 import { CliError } from '../output';
-import { runAuthServer } from '../run-auth';
-import { runDocsApi } from '../run-docs';
-import { seedDemoOnce } from '../seed';
 import { assertMigrated, migrateAll } from '../stack';
 
 export async function run(args: string[]): Promise<void> {
@@ -40,6 +37,7 @@ export async function run(args: string[]): Promise<void> {
     const applied = location.owner ? await migrateAll(setup, { serviceUrl: config.DATABASE_SERVICE_URL }) : [];
     if (applied.length) logger.info({ applied }, 'migrations applied');
     if (location.embedded && service === 'all') {
+      const { seedDemoOnce } = await import('../seed');
       const demo = await seedDemoOnce(setup, config);
       if (demo) process.stdout.write(demo);
     }
@@ -81,7 +79,10 @@ async function startServices(services: ('auth' | 'docs')[], databaseUrl: string,
   const kv = createKv(config);
   const drains: (() => void)[] = [];
   const stops: (() => Promise<void>)[] = [];
+  // Each service's modules are loaded only in a process that runs it (oidc-provider and the rest of the auth
+  // server are ~30 MB resident that a docs API process has no use for).
   if (services.includes('auth')) {
+    const { runAuthServer } = await import('../run-auth');
     const authLogger = createLogger({ level: config.LOG_LEVEL, name: 'auth-server' });
     const auth = await runAuthServer({ config, databaseUrl, kv, logger: authLogger });
     authLogger.info({ issuer: config.AUTH_ISSUER, port: config.AUTH_PORT }, 'auth server listening');
@@ -89,6 +90,7 @@ async function startServices(services: ('auth' | 'docs')[], databaseUrl: string,
     stops.push(() => auth.stop());
   }
   if (services.includes('docs')) {
+    const { runDocsApi } = await import('../run-docs');
     const docs = await runDocsApi({ config: docsConfig, databaseUrl, kv, logger: createLogger({ level: config.LOG_LEVEL, name: 'docs-api' }) });
     drains.push(() => docs.running.api.drain());
     stops.push(() => docs.stop());
