@@ -10,21 +10,15 @@
 // Servers: service.ts (the auth server as deployed), service.ts:noaudit (BENCH_NO_AUDIT=1),
 // provider-only.ts (our provider without the outer koa app), bare-oidc.ts (the baseline).
 // Rounds alternate the servers so that a burst of load from elsewhere hits all of them alike.
-import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { createClientLibrary } from '@clouddocs/auth-server';
 import { startChild } from './lib/child';
 import { benchStores } from './lib/stores';
+import { processCpu } from './lib/proc';
 
-const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
-
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-}
+const cpuTicks = async (pid: number) => (await processCpu(pid)).total * 100; // in clock ticks, as the figures below count
+const TICK_US = 1e6 / 100;
 
 const stores = await benchStores('cpu');
 const { env, config, admin, box } = stores;

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { serviceHeapFlags } from '@clouddocs/cli/heap';
+import { processCpu, processMemory } from './proc';
 
 export interface Child<T> {
   info: T;
@@ -22,8 +23,6 @@ export interface Memory {
 }
 
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
-
-const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 export async function startChild<T>(script: string, env: Record<string, string> = {}): Promise<Child<T>> {
   const path = fileURLToPath(new URL(`../servers/${script}`, import.meta.url));
@@ -49,35 +48,19 @@ export async function startChild<T>(script: string, env: Record<string, string> 
     info,
     process: child,
     async peakRssMb() {
-      // VmHWM: the process's peak resident set size.
-      const { readFile } = await import('node:fs/promises');
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
-      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      return Math.round(kb / 1024);
+      return (await processMemory(child.pid!)).peakRssMb;
     },
     async memory() {
-      const { readFile } = await import('node:fs/promises');
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
-      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
       // A service answers 'memory' over IPC with process.memoryUsage() (servers/service.ts); a baseline does not.
       const heap = await new Promise<NodeJS.MemoryUsage | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), 1_000);
         child.once('message', (m) => (clearTimeout(timer), resolve(m as NodeJS.MemoryUsage)));
         child.send('memory');
       });
-      return {
-        rssMb: Math.round(kb('VmRSS') / 1024),
-        peakRssMb: Math.round(kb('VmHWM') / 1024),
-        ...(heap ? { heapUsedMb: mb(heap.heapUsed), heapTotalMb: mb(heap.heapTotal) } : {}),
-      };
+      return { ...(await processMemory(child.pid!)), ...(heap ? { heapUsedMb: mb(heap.heapUsed), heapTotalMb: mb(heap.heapTotal) } : {}) };
     },
     async cpuSeconds() {
-      // /proc/<pid>/stat fields 14 and 15 (utime, stime) in clock ticks; the command name may hold spaces, so
-      // count from the closing parenthesis.
-      const { readFile } = await import('node:fs/promises');
-      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8').catch(() => '');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLOCK_TICKS;
+      return (await processCpu(child.pid!)).total;
     },
     stop() {
       return new Promise<void>((resolve) => {

@@ -1,0 +1,21 @@
+// A process's CPU time (a cost that a busy shared host distorts far less than req/s) and resident memory, from /proc.
+import { readFile } from 'node:fs/promises';
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** utime and stime of a process, in seconds (0 for a process that is gone). */
+export async function processCpu(pid: number): Promise<{ user: number; system: number; total: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const user = Number(fields[11] ?? 0) / CLOCK_TICKS_PER_SECOND;
+  const system = Number(fields[12] ?? 0) / CLOCK_TICKS_PER_SECOND;
+  return { user, system, total: user + system };
+}
+
+/** Resident memory now and at its peak (VmRSS, VmHWM), in MB. */
+export async function processMemory(pid: number): Promise<{ rssMb: number; peakRssMb: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const mb = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
+  return { rssMb: mb('VmRSS'), peakRssMb: mb('VmHWM') };
+}
