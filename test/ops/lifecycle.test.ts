@@ -12,6 +12,7 @@ import { createClientLibrary, SecretBox } from '@clouddocs/auth-server';
 import { loadAuthConfig } from '@clouddocs/config';
 import { createKnex, createTestDatabase, type Knex, type TestDatabase } from '@clouddocs/db';
 import { freePort } from '../support/ports';
+import { SERVICE_OLD_SPACE_MB } from '../../packages/cli/bin/heap.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'bin', 'clouddocs.js');
 
@@ -64,7 +65,7 @@ describe('graceful shutdown', () => {
   it('a service process runs with its heap limit, in the process that was started (no wrapper left behind)', async () => {
     const { readFile } = await import('node:fs/promises');
     const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
-    expect(cmdline).toContain('--max-old-space-size=160');
+    expect(cmdline).toContain(`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`);
     expect(cmdline.slice(-3)).toEqual(['start', '--service', 'auth']);
   });
 

@@ -1,12 +1,15 @@
 // The V8 heap limit a service process (`clouddocs start --service auth|docs`) runs with.
 //
-// Under sustained load V8 lets the old space fill with garbage it collects only when it must: with the
-// defaults the auth server held 330–370 MB resident under token-endpoint load, almost all of it dead
-// objects (bench/src/exp-rss.ts). With a limit V8 collects sooner and a service process stays under
-// 200 MB. A service's live heap is far below the limit: ~40 MB after start, and every cache that grows with
-// traffic is bounded by count (clients, verified tokens, authorization entries). An operator's own
-// `--max-old-space-size` (on the command line or in NODE_OPTIONS) is left as it is.
-export const SERVICE_OLD_SPACE_MB = 160;
+// Under sustained load V8 lets the old space fill with garbage it collects only when it must: without a
+// limit the auth server held 280–370 MB resident under token-endpoint load, almost all of it dead objects
+// (bench/src/exp-rss.ts). With a limit V8 collects sooner and a service process stays under 200 MB
+// (175–185 MB there with 160, 200 or 256 alike). The price is garbage-collection work: at saturation
+// 10–20 % more CPU per token request and a higher p99 (measured in BENCHMARKS.md, "Memory"); any limit up
+// to 256 costs about the same, so the largest is taken, for the most headroom above a service's live heap
+// (40–60 MB; every cache that grows with traffic is bounded by count). An operator's own
+// `--max-old-space-size` (on the command line or in NODE_OPTIONS) is left as it is: a large one trades the
+// memory back for that CPU.
+export const SERVICE_OLD_SPACE_MB = 256;
 
 /** The flags to add to a service process's command line: none when the operator set a limit. */
 export function serviceHeapFlags(execArgv = process.execArgv, env = process.env) {
