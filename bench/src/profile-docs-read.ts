@@ -4,24 +4,14 @@
 // Redis, the auth server's client-credentials token, a 200-character org document read by its bound
 // machine client, 32 keep-alive connections; CPU time is the server process's utime+stime from
 // /proc/<pid>/stat around a fixed number of requests, which a busy host disturbs far less than req/s.
-import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
-import { createClientLibrary, createAccountLibrary, PasswordHasher, argon2ParamsFrom } from '@clouddocs/auth-server';
-import { createOrganization, bindClientToOrg } from '@clouddocs/docs-api';
-import { AuditLog } from '@clouddocs/audit';
 import { startChild, type Child } from './lib/child';
 import { benchStores } from './lib/stores';
+import { createOrgDocument, seedOrgMachine } from './lib/org-machine';
+import { processCpu } from './lib/proc';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 100_000);
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/** utime and stime of a process, in seconds. */
-async function cpuSeconds(pid: number): Promise<{ user: number; system: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
-  return { user: Number(fields[11]) / CLOCK_TICKS_PER_SECOND, system: Number(fields[12]) / CLOCK_TICKS_PER_SECOND };
-}
 
 interface Measured {
   cpuUsPerRequest: number;
@@ -33,9 +23,9 @@ interface Measured {
 
 async function measure(child: Child<{ url: string }>, url: string, headers: Record<string, string>): Promise<Measured> {
   await autocannon({ url, headers, connections: 32, amount: REQUESTS / 5 }); // warm-up: JIT and caches settle
-  const before = await cpuSeconds(child.process.pid!);
+  const before = await processCpu(child.process.pid!);
   const result = await autocannon({ url, headers, connections: 32, amount: REQUESTS });
-  const after = await cpuSeconds(child.process.pid!);
+  const after = await processCpu(child.process.pid!);
   const perRequest = (seconds: number) => (seconds * 1e6) / result.requests.total;
   return {
     cpuUsPerRequest: perRequest(after.user + after.system - before.user - before.system),
@@ -46,14 +36,8 @@ async function measure(child: Child<{ url: string }>, url: string, headers: Reco
 }
 
 const stores = await benchStores('docsread');
-const { env, config, admin, box } = stores;
-const clients = createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER });
-const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
-const audit = await AuditLog.open(admin, 'bench');
-const owner = await accounts.create({ email: 'docsread-owner@clouddocs.test', password: 'docsread-owner-password-1', emailVerified: true });
-const org = await createOrganization(admin, audit, { name: 'Read Org', ownerId: owner.id });
-const machine = await clients.create({ name: 'read machine', grants: ['client_credentials'] });
-await bindClientToOrg(admin, audit, { orgId: org.id, clientId: machine.client_id, role: 'editor' });
+const { env } = stores;
+const { audit, org, machine } = await seedOrgMachine(stores, 'docsread');
 
 const auth = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'auth' });
 const tokenResponse = await fetch(`${auth.info.url}/token`, {
@@ -66,13 +50,7 @@ const bearer = { authorization: `Bearer ${accessToken}` };
 
 const docsNodeOptions = process.env.BENCH_DOCS_NODE_OPTIONS;
 const docs = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'docs', ...(docsNodeOptions ? { NODE_OPTIONS: docsNodeOptions } : {}) });
-const created = await fetch(`${docs.info.url}/documents`, {
-  method: 'POST',
-  headers: { ...bearer, 'content-type': 'application/json' },
-  body: JSON.stringify({ title: 'Bench', content: 'x'.repeat(200), orgId: org.id }),
-});
-if (created.status !== 201) throw new Error(`could not create the document: ${created.status} ${await created.text()}`);
-const { id: documentId } = (await created.json()) as { id: string };
+const documentId = await createOrgDocument(docs.info.url, accessToken, org.id);
 const koa = await startChild<{ url: string }>('bare-koa.ts');
 console.log(`RSS after start: docs API ${await docs.peakRssMb()} MB, bare koa ${await koa.peakRssMb()} MB`);
 

@@ -3,12 +3,11 @@
 // (DATABASE_URL / REDIS_URL; defaults are the local ones). Not part of the test suite.
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { createApiKeyLibrary, createClientLibrary, createAccountLibrary, PasswordHasher, argon2ParamsFrom } from '@clouddocs/auth-server';
+import { createApiKeyLibrary, argon2ParamsFrom } from '@clouddocs/auth-server';
 import { MemoryKv, RevocationList } from '@clouddocs/kv';
-import { createOrganization, bindClientToOrg } from '@clouddocs/docs-api';
-import { AuditLog } from '@clouddocs/audit';
 import { loadDocsConfig } from '@clouddocs/config';
 import { startChild, type Memory } from './lib/child';
+import { createOrgDocument, seedOrgMachine } from './lib/org-machine';
 import { benchStores } from './lib/stores';
 import { createDpopSigner } from './lib/dpop';
 import { load, type LoadResult } from './lib/load';
@@ -32,14 +31,8 @@ const fmt = (r: LoadResult) => `${r.rps} req/s (p50 ${r.p50} ms, p99 ${r.p99} ms
 async function main() {
   const rows: Row[] = [];
   const stores = await benchStores('bench', { env: { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '4' } });
-  const { env, config, admin, box } = stores;
-  const clients = createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER });
-  const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
-  const audit = await AuditLog.open(admin, 'bench');
-  const owner = await accounts.create({ email: 'bench-owner@clouddocs.test', password: 'bench-owner-password-1', emailVerified: true });
-  const org = await createOrganization(admin, audit, { name: 'Bench Org', ownerId: owner.id });
-  const machine = await clients.create({ name: 'bench machine', grants: ['client_credentials'] });
-  await bindClientToOrg(admin, audit, { orgId: org.id, clientId: machine.client_id, role: 'editor' });
+  const { env, config, admin } = stores;
+  const { clients, accounts, audit, owner, org, machine } = await seedOrgMachine(stores, 'bench');
 
   // 1. Token endpoint (client_credentials), audited, real PostgreSQL + Redis vs bare oidc-provider.
   const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -88,13 +81,7 @@ async function main() {
   const docs = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'docs' });
   const tokenResponse = await fetch(`${auth.info.url}/token`, tokenRequest(auth.info.url, machine.client_id, machine.client_secret!) as RequestInit);
   const { access_token: accessToken } = (await tokenResponse.json()) as { access_token: string };
-  const created = await fetch(`${docs.info.url}/documents`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ title: 'Bench', content: 'x'.repeat(200), orgId: org.id }),
-  });
-  if (created.status !== 201) throw new Error(`could not create the benchmark document: ${created.status} ${await created.text()}`);
-  const { id: documentId } = (await created.json()) as { id: string };
+  const documentId = await createOrgDocument(docs.info.url, accessToken, org.id);
   const koa = await startChild<{ url: string }>('bare-koa.ts');
   const koaGet = await load({ url: `${koa.info.url}/documents/${documentId}`, seconds: SECONDS });
   const koaMemory = await koa.memory();

@@ -8,6 +8,7 @@
 //   busiest path, skips the layers after the body reader that never apply to it.
 import type { OrgBinder } from './libraries/org-binding';
 import type { Server } from 'node:http';
+import compose from 'koa-compose';
 import { AuditLog, auditCheckpointOptions, type AuditLogOptions } from '@clouddocs/audit';
 import type { AuthConfig } from '@clouddocs/config';
 import { watchStoreFailures, type Knex } from '@clouddocs/db';
@@ -243,7 +244,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clientAuthLimit(kv),
     errorBoundary(logger),
     readBody(),
-    tokenEndpointFirst(chain([polling, overlap, oidc]), chain([
+    tokenEndpointFirst(compose<Koa.Context>([polling, overlap, oidc]), compose<Koa.Context>([
       userCodeLimit(pageDeps.limits),
       polling,
       overlap,
@@ -299,13 +300,6 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
       else await audit.close();
     },
   };
-}
-
-/** Runs `layers` in order, as koa runs an app's middleware; the last one's `next` is the caller's. */
-function chain(layers: Koa.Middleware[]): Koa.Middleware {
-  const run = (ctx: Koa.Context, next: Koa.Next, i: number): Promise<unknown> =>
-    i === layers.length ? next() : Promise.resolve(layers[i]!(ctx, () => run(ctx, next, i + 1)));
-  return (ctx, next) => run(ctx, next, 0);
 }
 
 /**

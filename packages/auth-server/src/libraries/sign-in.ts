@@ -60,8 +60,9 @@ export function createSignInLibrary(deps: {
     return { kind: 'signed_in', accountId, amr, acr: multiFactor ? 'urn:clouddocs:mfa' : 'urn:clouddocs:pwd' };
   }
 
-  /** A second factor of either kind: TOTP (with recovery codes) or a passkey. */
-  const hasSecondFactor = async (accountId: string) => (await deps.mfa.enabled(accountId)) || (await deps.passkeys.has(accountId));
+  /** A second factor of either kind: TOTP (with recovery codes) or a passkey (only where passkeys are offered). */
+  const secondFactorIn = (enrolled: { totp: boolean; passkey: boolean }) => enrolled.totp || (deps.passkeys.available && enrolled.passkey);
+  const hasSecondFactor = async (accountId: string) => secondFactorIn({ totp: await deps.mfa.enabled(accountId), passkey: await deps.passkeys.has(accountId) });
 
   const readPending = async (uid: string) => {
     const raw = await kv.get(kvKeys.pendingSecondFactor(uid));
@@ -103,8 +104,8 @@ export function createSignInLibrary(deps: {
         return count({ kind: 'invalid' });
       }
       await throttle.succeeded(accountKey, ctx.ip).catch(() => undefined);
-      // What the account has enrolled was read with it (one statement); as hasSecondFactor decides it.
-      if (result.enrolled.totp || (deps.passkeys.available && result.enrolled.passkey)) {
+      // What the account has enrolled was read with it (one statement).
+      if (secondFactorIn(result.enrolled)) {
         // Audited once the sign-in completes (auth.login.succeeded) or fails (auth.mfa.failed).
         await kv.set(kvKeys.pendingSecondFactor(input.uid), JSON.stringify({ accountId: result.account.id, rehashed: result.rehashed } satisfies PendingSecondFactor), PENDING_SECONDS);
         return count({ kind: 'second_factor' });
