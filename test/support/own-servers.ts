@@ -26,6 +26,19 @@ export function ownServersAvailable(): boolean {
   return true;
 }
 
+/** SIGKILLs each process still running and waits for it to exit; then removes its data directory, if any. */
+async function killAll(children: (ChildProcess | undefined)[], dir?: string) {
+  await Promise.all(
+    children.map((child) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      return exited;
+    }),
+  );
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
 async function waitUntil(check: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -52,12 +65,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     start,
-    async stop() {
-      if (!child || child.exitCode !== null) return;
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    },
+    stop: () => killAll([child]),
   };
 }
 
@@ -178,17 +186,7 @@ export async function startOwnSentinelGroup(name = 'clouddocs'): Promise<OwnSent
       await waitUntil(() => sentinelPorts.every((s) => masterPort(s) === to) && /role:master/.test(redisCli(to, 'info', 'replication')), 'new primary', 30_000);
       return { from, to };
     },
-    async stop() {
-      await Promise.all(
-        children.map((child) => {
-          if (child.exitCode !== null || child.signalCode !== null) return undefined;
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGKILL');
-          return exited;
-        }),
-      );
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => killAll(children, dir),
   };
 }
 
@@ -221,17 +219,7 @@ async function startClusterOnce(): Promise<OwnRedisCluster> {
       { stdio: 'ignore' },
     ),
   );
-  const kill = async () => {
-    await Promise.all(
-      children.map((child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return undefined;
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL');
-        return exited;
-      }),
-    );
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const kill = () => killAll(children, dir);
   try {
     const ours = (p: number) => redisCli(p, 'config', 'get', 'dir').split('\n')[1] === dir;
     await waitUntil(() => {
@@ -314,13 +302,6 @@ export async function startOwnPgBouncer(target: { host: string; port: number }, 
       u.port = String(port);
       return u.toString();
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => killAll([child], dir),
   };
 }
