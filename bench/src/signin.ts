@@ -126,5 +126,5 @@ export async function signInBench(o: {
     }),
   );
   latencies.sort((a, b) => a - b);
-  return { perSecond: latencies.length / ((Date.now() - started) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), failures };
+  return { completed: latencies.length, perSecond: latencies.length / ((Date.now() - started) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), failures };
 }

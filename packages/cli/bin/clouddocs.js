@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serviceHeapFlags, startsOneService } from './heap.js';
+import { serviceAllocatorEnv, serviceHeapFlags, startsOneService } from './heap.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
@@ -33,10 +33,12 @@ if (major < 22) {
 }
 const args = process.argv.slice(2);
 const heapFlags = startsOneService(args) ? serviceHeapFlags() : [];
-if (heapFlags.length > 0 && typeof process.execve === 'function') {
-  // A service process runs with its heap limit (heap.js): the process image is replaced, so the pid, the
-  // signals a supervisor sends and the exit code stay this process's own.
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...heapFlags, fileURLToPath(import.meta.url), ...args], process.env);
+const allocatorEnv = startsOneService(args) ? serviceAllocatorEnv() : {};
+if ((heapFlags.length > 0 || Object.keys(allocatorEnv).length > 0) && typeof process.execve === 'function') {
+  // A service process runs with its heap limit and allocator setting (heap.js): the process image is
+  // replaced, so the pid, the signals a supervisor sends and the exit code stay this process's own. The
+  // new image finds both already set and goes on.
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...heapFlags, fileURLToPath(import.meta.url), ...args], { ...process.env, ...allocatorEnv });
 }
 const { register } = await import('tsx/esm/api');
 register();

@@ -17,6 +17,18 @@ export function serviceHeapFlags(execArgv = process.execArgv, env = process.env)
   return given.includes('--max-old-space-size') ? [] : [`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`];
 }
 
+/**
+ * The allocator setting a service process runs with: glibc's malloc in one arena. By default glibc gives
+ * each thread that allocates its own arena, and each keeps what was freed in it for that thread's next
+ * allocation; a password hash takes 19 MiB (argon2id's m) on whichever libuv thread runs it, so every
+ * thread of the pool ends up holding one. In one arena the freed blocks meet and return to the system
+ * (auth server after 8 s of sign-ins: 240–250 MB resident with the default, 161–165 MB with one arena;
+ * BENCHMARKS.md, "Memory"). An operator's own MALLOC_ARENA_MAX is left as it is.
+ */
+export function serviceAllocatorEnv(env = process.env) {
+  return env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '1' } : {};
+}
+
 /** Whether these CLI arguments start one service (auth or docs) in this process. */
 export function startsOneService(args) {
   return args.includes('start') && /--service(=|\s+)(auth|docs)\b/.test(args.join(' '));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { serviceHeapFlags, startsOneService, SERVICE_OLD_SPACE_MB } from '../bin/heap.js';
+import { serviceAllocatorEnv, serviceHeapFlags, startsOneService, SERVICE_OLD_SPACE_MB } from '../bin/heap.js';
 
 describe('a service process heap limit', () => {
   it('is added for one service, not for the other commands or for both services in one process', () => {
@@ -16,5 +16,11 @@ describe('a service process heap limit', () => {
     expect(serviceHeapFlags([], {})).toEqual([`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`]);
     expect(serviceHeapFlags(['--max-old-space-size=512'], {})).toEqual([]);
     expect(serviceHeapFlags([], { NODE_OPTIONS: '--enable-source-maps --max-old-space-size=1024' })).toEqual([]);
+  });
+
+  it('runs malloc in one arena unless the operator chose a number of arenas', () => {
+    expect(serviceAllocatorEnv({})).toEqual({ MALLOC_ARENA_MAX: '1' });
+    expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '4' })).toEqual({});
+    expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '' })).toEqual({});
   });
 });
