@@ -91,6 +91,9 @@ function bindingOf(cnf: unknown): { jkt?: string; x5t?: string } {
   return { ...(jkt !== undefined ? { jkt: jkt as string } : {}), ...(x5t !== undefined ? { x5t: x5t as string } : {}) };
 }
 
+/** base64url(SHA-256(token)): what the verifier remembers a token by, and a DPoP proof's `ath`. */
+export const tokenHash = (token: string) => digest('sha256', token, 'base64url');
+
 export function createTokenVerifier(options: TokenVerifierOptions) {
   const verified = new Map<string, Verified>();
 
@@ -101,11 +104,11 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     return entry.token;
   }
 
-  return async function verifyAccessToken(token: string): Promise<VerifiedToken> {
+  /** `hash` is tokenHash(token), when the caller has it already. */
+  async function verifyAccessToken(token: string, hash = tokenHash(token)): Promise<VerifiedToken> {
     const keys = options.keys.current();
     if (!keys) throw new ServiceUnavailableError('the auth server keys are not loaded yet');
     if (!options.revocationsLoaded() && !(await options.awaitRevocations?.())) throw new ServiceUnavailableError('the revocation list is not loaded yet');
-    const hash = digest('sha256', token, 'base64url');
     const known = verified.get(hash);
     if (known && known.reuseUntil > Date.now()) return reuse(known);
     let payload: JWTPayload;
@@ -145,7 +148,12 @@ export function createTokenVerifier(options: TokenVerifierOptions) {
     if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
     verified.set(hash, { token: result, exp: payload.exp!, revocable, reuseUntil: Date.now() + VERIFIED_TOKEN_REUSE_MS });
     return result;
-  };
+  }
+
+  /** Whether the token of this hash verified here within the last minute or so (it may be expired or revoked since). */
+  const remembers = (hash: string) => verified.has(hash);
+
+  return Object.assign(verifyAccessToken, { remembers });
 }
 
 export type VerifyAccessToken = ReturnType<typeof createTokenVerifier>;

@@ -4,6 +4,7 @@ import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type Crypto
 import { grantClaim, RevocationList } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
 import { createDocsApi } from '../app';
+import { credentialsOf } from './authenticate';
 import { startHarness, type Harness, type Response } from '../testing/harness';
 
 let h: Harness;
@@ -33,6 +34,22 @@ async function pollUntil401(token: string): Promise<Response> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('the Authorization header split into scheme and credential', () => {
+  it('splits exactly as ^(scheme) +([^ ].*)$ (RFC 9110 §11.4) does', () => {
+    const regexp = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([^ ].*)$/;
+    const token = 'eyJ0eXAiOiJhdCtqd3QifQ.e30.' + 'a'.repeat(500);
+    const headers = [
+      `Bearer ${token}`, `bearer   ${token}`, `DPoP ${token}`, 'Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', 'Bearer   ', ' Bearer x', 'Bearer  x y',
+      'Bearer x ', 'Bea rer x', 'Bearer\tx', 'Bearer \nx', 'Bearer x\n', 'Bearer x\ry', 'Bearer \u2028x', 'Bearer x\u2029', 'Bearer x\u0085',
+      'Bearer é', '(Bearer) x', "!#$%&'*+.^_`|~0-9A-Za-z- x", 'Bearer \0', '',
+    ];
+    for (const header of headers) {
+      const match = regexp.exec(header);
+      expect(credentialsOf(header), JSON.stringify(header)).toEqual(match ? [match[1], match[2]] : undefined);
+    }
+  });
+});
 
 describe('authentication', () => {
   it('a valid ES256, RS256 or EdDSA access token is accepted', async () => {

@@ -3,12 +3,12 @@
 import type { DocumentAction, Role } from '../access';
 import { ForbiddenError } from '../errors';
 import type { RecordDenial } from './record-denial';
-import { documentOf, orgOf, type Step } from './state';
+import { documentActionsOf, documentOf, orgOf, type Step } from './state';
 
 export function requireDocumentAction(action: DocumentAction, recordDenial: RecordDenial): Step {
   return async (ctx, next) => {
     const doc = documentOf(ctx);
-    if (!doc.actions.has(action)) {
+    if (!documentActionsOf(ctx).has(action)) {
       await recordDenial(ctx, { target: { type: 'document', id: doc.id }, orgId: doc.orgId, reason: `may not ${action}` });
       throw new ForbiddenError(`you may not ${action} this document`);
     }

@@ -45,7 +45,8 @@ export function loadDocument(knex: Knex, authz: AuthzCache, recordDenial: Record
         throw new NotFoundError('no such document');
       }
     }
-    ctx.state.document = { ...doc!, actions };
+    ctx.state.document = doc!;
+    ctx.state.documentActions = actions;
     await next();
   };
 }

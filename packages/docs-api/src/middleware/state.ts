@@ -15,7 +15,10 @@ export interface DocsState {
   /** The memberships came from the authorization cache (a `cachedAccess` route). */
   accessFromCache?: boolean;
   org?: OrgRecord & { role: Role };
-  document?: DocumentRecord & { actions: Set<DocumentAction> };
+  /** The row as loaded (the authorization cache's own, on a cache hit: never changed in place). */
+  document?: DocumentRecord;
+  /** What the caller may do to `document`. */
+  documentActions?: Set<DocumentAction>;
   body?: unknown;
   query?: unknown;
 }
@@ -32,6 +35,7 @@ export const principalOf = (ctx: DocsContext) => need(ctx.state.principal, 'prin
 export const membershipsOf = (ctx: DocsContext) => need(ctx.state.memberships, 'memberships');
 export const orgOf = (ctx: DocsContext) => need(ctx.state.org, 'org');
 export const documentOf = (ctx: DocsContext) => need(ctx.state.document, 'document');
+export const documentActionsOf = (ctx: DocsContext) => need(ctx.state.documentActions, 'document');
 export const bodyOf = <T>(ctx: DocsContext) => need(ctx.state.body, 'body') as T;
 export const queryOf = <T>(ctx: DocsContext) => need(ctx.state.query, 'query') as T;
 

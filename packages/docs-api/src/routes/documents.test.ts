@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../testing/harness';
-import { isoTimestamp } from './documents';
+import { documentBody, documentJson, isoTimestamp } from './documents';
 import { auditEvents, documentOf, expectProblem, orgWith, type TestUser } from '../testing/fixtures';
 
 let h: Harness;
@@ -314,5 +314,25 @@ describe('timestamps in document views', () => {
     for (let i = 0; i < 200; i++) dates.push(new Date(Math.floor(Math.random() * 8e12) - 1e12));
     for (const date of dates) expect(isoTimestamp(date), String(date.getTime())).toBe(date.toISOString());
     expect(() => isoTimestamp(new Date(Number.NaN))).toThrow(RangeError);
+  });
+});
+
+describe('the serialised document of a read', () => {
+  it('documentBody is JSON.stringify(documentJson(...)) for each set of permissions of the same row', () => {
+    const row = { id: randomUUID(), orgId: null, ownerId: 'u-1', title: 'T "quoted" é', content: 'line\nbreak \u2028 ✓', createdAt: new Date(0), updatedAt: new Date() };
+    const sets = [new Set(['read'] as const), new Set(['read', 'write', 'delete', 'share'] as const), new Set(['share', 'read'] as const), new Set(['read'] as const)];
+    for (const actions of sets) expect(documentBody(row, actions)).toBe(JSON.stringify(documentJson(row, actions)));
+    expect(documentBody({ ...row, title: 'other' }, sets[0]!)).toBe(JSON.stringify(documentJson({ ...row, title: 'other' }, sets[0]!)));
+  });
+
+  it('GET /documents/:id, from the database and from the cache, is sent as koa sends an object body: JSON, its type and length', async () => {
+    const created = await h.request('POST', '/documents', { token: alice.token, body: { title: 'Sent', content: 'ünïcödé ✓' } });
+    for (let i = 0; i < 2; i++) {
+      const read = await h.request('GET', `/documents/${created.body.id}`, { token: alice.token });
+      expect(read.status).toBe(200);
+      expect(read.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(read.headers.get('content-length')).toBe(String(Buffer.byteLength(read.text)));
+      expect(read.text).toBe(JSON.stringify(created.body));
+    }
   });
 });
