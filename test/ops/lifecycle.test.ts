@@ -63,10 +63,11 @@ describe('graceful shutdown', () => {
     expect(serverLogins).toEqual(db.embedded ? [] : ['clouddocs_service']);
   });
 
-  it('a service process runs with its heap limit and one malloc arena, in the process that was started (no wrapper left behind)', async () => {
+  it('a service process runs with its heap limit, async context frames and one malloc arena, in the process that was started (no wrapper left behind)', async () => {
     const { readFile } = await import('node:fs/promises');
     const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
     expect(cmdline).toContain(`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`);
+    expect(cmdline).toContain('--experimental-async-context-frame');
     expect(cmdline.slice(-3)).toEqual(['start', '--service', 'auth']);
     const environ = (await readFile(`/proc/${child.pid}/environ`, 'utf8')).split('\0');
     expect(environ).toContain('MALLOC_ARENA_MAX=1');

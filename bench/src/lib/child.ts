@@ -1,7 +1,7 @@
 // Benchmark servers run in their own processes, so the load generator does not share their event loop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { serviceAllocatorEnv, serviceHeapFlags } from '@clouddocs/cli/heap';
+import { serviceAllocatorEnv, serviceNodeFlags } from '@clouddocs/cli/heap';
 import { processCpu, processMemory } from './proc';
 
 export interface Child<T> {
@@ -29,11 +29,11 @@ export async function startChild<T>(script: string, env: Record<string, string> 
   // BENCH_PROFILE=dir writes a V8 CPU profile of every benchmark server into dir (for --cpu-prof analysis).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const given = { ...process.env, LOG_LEVEL: 'error', ...env };
-  // A CloudDocs service gets the heap limit and allocator setting `clouddocs start --service` gives it; the
+  // A CloudDocs service gets the flags and allocator setting `clouddocs start --service` gives it; the
   // baselines run with Node's defaults.
   const service = script === 'service.ts';
   const childEnv = service ? { ...given, ...serviceAllocatorEnv(given) } : given;
-  const heap = service ? serviceHeapFlags([], childEnv) : [];
+  const heap = service ? serviceNodeFlags([], childEnv) : [];
   const child = spawn(process.execPath, [...profile, ...heap, '--import', 'tsx', path], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serviceAllocatorEnv, serviceHeapFlags, startsOneService } from './heap.js';
+import { serviceAllocatorEnv, serviceNodeFlags, startsOneService } from './heap.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
@@ -32,13 +32,13 @@ if (major < 22) {
   process.exit(result.status ?? 1);
 }
 const args = process.argv.slice(2);
-const heapFlags = startsOneService(args) ? serviceHeapFlags() : [];
+const nodeFlags = startsOneService(args) ? serviceNodeFlags() : [];
 const allocatorEnv = startsOneService(args) ? serviceAllocatorEnv() : {};
-if ((heapFlags.length > 0 || Object.keys(allocatorEnv).length > 0) && typeof process.execve === 'function') {
-  // A service process runs with its heap limit and allocator setting (heap.js): the process image is
-  // replaced, so the pid, the signals a supervisor sends and the exit code stay this process's own. The
-  // new image finds both already set and goes on.
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...heapFlags, fileURLToPath(import.meta.url), ...args], { ...process.env, ...allocatorEnv });
+if ((nodeFlags.length > 0 || Object.keys(allocatorEnv).length > 0) && typeof process.execve === 'function') {
+  // A service process runs with its heap limit, async context and allocator setting (heap.js): the process
+  // image is replaced, so the pid, the signals a supervisor sends and the exit code stay this process's
+  // own. The new image finds them all set and goes on.
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...nodeFlags, fileURLToPath(import.meta.url), ...args], { ...process.env, ...allocatorEnv });
 }
 const { register } = await import('tsx/esm/api');
 register();

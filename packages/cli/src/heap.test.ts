@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { serviceAllocatorEnv, serviceHeapFlags, startsOneService, SERVICE_OLD_SPACE_MB } from '../bin/heap.js';
+import { serviceAllocatorEnv, serviceContextFlags, serviceHeapFlags, serviceNodeFlags, startsOneService, SERVICE_OLD_SPACE_MB } from '../bin/heap.js';
 
 describe('a service process heap limit', () => {
   it('is added for one service, not for the other commands or for both services in one process', () => {
@@ -22,5 +22,14 @@ describe('a service process heap limit', () => {
     expect(serviceAllocatorEnv({})).toEqual({ MALLOC_ARENA_MAX: '1' });
     expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '4' })).toEqual({});
     expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '' })).toEqual({});
+  });
+
+  it('keeps async context in continuation frames unless the operator chose either way', () => {
+    const flag = '--experimental-async-context-frame';
+    expect(process.allowedNodeEnvironmentFlags.has(flag)).toBe(true); // Node.js 22.7 and later
+    expect(serviceContextFlags([], {})).toEqual([flag]);
+    expect(serviceContextFlags([flag], {})).toEqual([]);
+    expect(serviceContextFlags([], { NODE_OPTIONS: '--no-experimental-async-context-frame' })).toEqual([]);
+    expect(serviceNodeFlags([], {})).toEqual([`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`, flag]);
   });
 });
