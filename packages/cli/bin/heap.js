@@ -22,7 +22,7 @@ export function serviceHeapFlags(execArgv = process.execArgv, env = process.env)
  * each thread that allocates its own arena, and each keeps what was freed in it for that thread's next
  * allocation; a password hash takes 19 MiB (argon2id's m) on whichever libuv thread runs it, so every
  * thread of the pool ends up holding one. In one arena the freed blocks meet and return to the system
- * (auth server after 8 s of sign-ins: 240–250 MB resident with the default, 161–165 MB with one arena;
+ * (auth server after sign-ins: 240–266 MB resident with the default, 161–185 MB with one arena;
  * BENCHMARKS.md, "Memory"). An operator's own MALLOC_ARENA_MAX is left as it is.
  */
 export function serviceAllocatorEnv(env = process.env) {
@@ -33,7 +33,7 @@ export function serviceAllocatorEnv(env = process.env) {
  * AsyncLocalStorage through V8's continuation frames (`--experimental-async-context-frame`, the default
  * from Node.js 24) instead of a promise hook: the auth server keeps each request's scope in
  * AsyncLocalStorage (so does oidc-provider), and with the hook every promise the process creates pays for
- * it. The token endpoint's CPU per request fell 8–11 % in alternated rounds (BENCHMARKS.md, round 4).
+ * it. The token endpoint's CPU per request fell about 9 % (median of alternated rounds; BENCHMARKS.md, round 4).
  * Added only where this Node.js knows the flag and the operator did not choose either way.
  */
 export function serviceContextFlags(execArgv = process.execArgv, env = process.env) {
