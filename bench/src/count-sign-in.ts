@@ -4,18 +4,15 @@
 // every SQL statement the auth server sends (knex's debug output), after the line that marks the
 // measured sign-in.
 import { Redis } from 'ioredis';
-import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher } from '@clouddocs/auth-server';
 import { benchStores } from './lib/stores';
 import { startChild } from './lib/child';
-import { signIn } from './signin';
+import { seedSignIn, signIn } from './signin';
 
 const stores = await benchStores('count');
-const { env, config, admin, box } = stores;
-const web = await createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER }).create({ name: 'count', redirectUris: ['http://127.0.0.1:9/cb'] });
-const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
-const user = await accounts.create({ email: 'count@clouddocs.test', password: 'count-password-1' });
+const { env } = stores;
+const { client, users } = await seedSignIn(stores, 'count', 1);
 const auth = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'auth', ...(process.env.COUNT_SQL ? { DEBUG: 'knex:query,knex:tx' } : {}) });
-const once = () => signIn({ issuer: auth.info.url, clientId: web.client_id, clientSecret: web.client_secret!, redirectUri: 'http://127.0.0.1:9/cb', email: user.email, password: 'count-password-1' });
+const once = () => signIn({ issuer: auth.info.url, ...client, ...users[0]! });
 await once();
 await once(); // warm: the remembered consent, caches, pools
 process.stderr.write('--- the measured sign-in ---\n');

@@ -17,6 +17,7 @@ import { createClientLibrary } from '@clouddocs/auth-server';
 import { startChild } from './lib/child';
 import { benchStores } from './lib/stores';
 import { processCpu } from './lib/proc';
+import { basic } from './lib/org-machine';
 
 const cpuTicks = async (pid: number) => (await processCpu(pid)).total * 100; // in clock ticks, as the figures below count
 const TICK_US = 1e6 / 100;
@@ -70,7 +71,7 @@ for (let round = 0; round < rounds; round++) {
     const request = {
       url: `${child.info.url}/token`,
       method: 'POST' as const,
-      headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { authorization: basic(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
       body: 'grant_type=client_credentials&scope=docs%3Aread',
       connections: 32,
     };

@@ -7,15 +7,12 @@
 // process luck as an effect: compare the medians over processes. Bare koa runs beside them throughout.
 // The stores, the token and the document are profile-docs-read.ts's. Before measuring, every process's raw
 // answer (from the database, then from its cache) must be the same bytes, Date and request id aside.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import autocannon from 'autocannon';
-import { serviceHeapFlags } from '@clouddocs/cli/heap';
 import { freePort } from '@clouddocs/db';
 import { startChild } from './lib/child';
-import { createOrgDocument, seedOrgMachine } from './lib/org-machine';
-import { processCpu } from './lib/proc';
+import { cpuPerRequest } from './lib/load';
+import { createOrgDocument, machineToken, seedOrgMachine } from './lib/org-machine';
 import { benchStores } from './lib/stores';
 
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
@@ -36,34 +33,10 @@ interface Server {
   stop(): void;
 }
 
-async function startDocs(root: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const childEnv = { ...process.env, LOG_LEVEL: 'error', ...env, SERVICE: 'docs', DOCS_API_PORT: String(port) };
-  const child = spawn(process.execPath, [...serviceHeapFlags([], childEnv), '--import', 'tsx', `${root}/bench/src/servers/service.ts`], {
-    cwd: root,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const url = await new Promise<string>((done, fail) => {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((l) => l.startsWith('READY '));
-      if (line) done((JSON.parse(line.slice(6)) as { url: string }).url);
-    });
-    child.once('exit', (code) => fail(new Error(`the docs API of ${root} exited with ${code} before it was ready`)));
-  });
-  return { url, child };
-}
-
-async function cpuPerRequest(server: Server, path: string): Promise<number> {
-  const url = `${server.url}${path}`;
-  await autocannon({ url, headers: server.headers, connections: 32, amount: REQUESTS / 5 }); // warm-up
-  const before = await processCpu(server.pid);
-  const result = await autocannon({ url, headers: server.headers, connections: 32, amount: REQUESTS });
-  const after = await processCpu(server.pid);
-  if (result.non2xx) throw new Error(`${server.label}: ${result.non2xx} answers were not 2xx`);
-  return ((after.total - before.total) * 1e6) / result.requests.total;
+async function serverCpu(server: Server, path: string): Promise<number> {
+  const measured = await cpuPerRequest(server.pid, { url: `${server.url}${path}`, headers: server.headers, requests: REQUESTS });
+  if (measured.non2xx) throw new Error(`${server.label}: ${measured.non2xx} answers were not 2xx`);
+  return measured.cpuUsPerRequest;
 }
 
 /** The raw answer to one request, its Date and request id masked: every build must answer the same bytes. */
@@ -90,19 +63,15 @@ const stores = await benchStores('docsvariants');
 const { env } = stores;
 const { audit, org, machine } = await seedOrgMachine(stores, 'docsvariants');
 const auth = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'auth' });
-const tokenResponse = await fetch(`${auth.info.url}/token`, {
-  method: 'POST',
-  headers: { authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-  body: 'grant_type=client_credentials&scope=docs%3Aread%20docs%3Awrite',
-});
-const { access_token: accessToken } = (await tokenResponse.json()) as { access_token: string };
+const accessToken = await machineToken(auth.info.url, machine);
 const bearer = { authorization: `Bearer ${accessToken}` };
 
 const servers: Server[] = [];
 for (let i = 1; i <= PROCESSES; i++) {
   for (const { name, root } of variants) {
-    const { url, child } = await startDocs(root, env);
-    servers.push({ label: `${name}#${i}`, variant: name, url, pid: child.pid!, headers: bearer, readings: [], stop: () => child.kill('SIGTERM') });
+    // Each build's own bench/src/servers/service.ts, with the flags and allocator setting of `clouddocs start --service`.
+    const docs = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'docs', DOCS_API_PORT: String(await freePort()) }, root);
+    servers.push({ label: `${name}#${i}`, variant: name, url: docs.info.url, pid: docs.process.pid!, headers: bearer, readings: [], stop: () => void docs.stop() });
   }
 }
 for (let i = 1; i <= Math.max(1, Math.ceil(PROCESSES / 2)); i++) {
@@ -122,7 +91,7 @@ console.log(`every build answers the same bytes:\n${[...answers.keys()][0]}`);
 
 for (let round = 1; round <= ROUNDS; round++) {
   const order = round % 2 ? servers : [...servers].reverse(); // no server always first or last
-  for (const server of order) server.readings.push(await cpuPerRequest(server, `/documents/${documentId}`));
+  for (const server of order) server.readings.push(await serverCpu(server, `/documents/${documentId}`));
   console.log(`round ${round}: ${servers.map((s) => `${s.label} ${s.readings.at(-1)!.toFixed(1)}`).join(', ')}`);
 }
 console.log(`µs of server CPU per request, per process (median over rounds), and per build (median over its processes):`);

@@ -4,48 +4,22 @@
 // Redis, the auth server's client-credentials token, a 200-character org document read by its bound
 // machine client, 32 keep-alive connections; CPU time is the server process's utime+stime from
 // /proc/<pid>/stat around a fixed number of requests, which a busy host disturbs far less than req/s.
-import autocannon from 'autocannon';
 import { startChild, type Child } from './lib/child';
+import { cpuPerRequest } from './lib/load';
 import { benchStores } from './lib/stores';
-import { createOrgDocument, seedOrgMachine } from './lib/org-machine';
-import { processCpu } from './lib/proc';
+import { createOrgDocument, machineToken, seedOrgMachine } from './lib/org-machine';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 100_000);
 
-interface Measured {
-  cpuUsPerRequest: number;
-  /** Of which in the kernel (the socket reads and writes). */
-  systemUsPerRequest: number;
-  rps: number;
-  non2xx: number;
-}
-
-async function measure(child: Child<{ url: string }>, url: string, headers: Record<string, string>): Promise<Measured> {
-  await autocannon({ url, headers, connections: 32, amount: REQUESTS / 5 }); // warm-up: JIT and caches settle
-  const before = await processCpu(child.process.pid!);
-  const result = await autocannon({ url, headers, connections: 32, amount: REQUESTS });
-  const after = await processCpu(child.process.pid!);
-  const perRequest = (seconds: number) => (seconds * 1e6) / result.requests.total;
-  return {
-    cpuUsPerRequest: perRequest(after.user + after.system - before.user - before.system),
-    systemUsPerRequest: perRequest(after.system - before.system),
-    rps: Math.round(result.requests.average),
-    non2xx: result.non2xx,
-  };
-}
+const measure = (child: Child<{ url: string }>, url: string, headers: Record<string, string>) => cpuPerRequest(child.process.pid!, { url, headers, requests: REQUESTS });
 
 const stores = await benchStores('docsread');
 const { env } = stores;
 const { audit, org, machine } = await seedOrgMachine(stores, 'docsread');
 
 const auth = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'auth' });
-const tokenResponse = await fetch(`${auth.info.url}/token`, {
-  method: 'POST',
-  headers: { authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-  body: 'grant_type=client_credentials&scope=docs%3Aread%20docs%3Awrite',
-});
-const { access_token: accessToken } = (await tokenResponse.json()) as { access_token: string };
+const accessToken = await machineToken(auth.info.url, machine);
 const bearer = { authorization: `Bearer ${accessToken}` };
 
 const docsNodeOptions = process.env.BENCH_DOCS_NODE_OPTIONS;

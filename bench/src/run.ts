@@ -7,7 +7,7 @@ import { createApiKeyLibrary, argon2ParamsFrom } from '@clouddocs/auth-server';
 import { MemoryKv, RevocationList } from '@clouddocs/kv';
 import { loadDocsConfig } from '@clouddocs/config';
 import { startChild, type Memory } from './lib/child';
-import { createOrgDocument, seedOrgMachine } from './lib/org-machine';
+import { basic, createOrgDocument, machineToken, seedOrgMachine } from './lib/org-machine';
 import { benchStores } from './lib/stores';
 import { createDpopSigner } from './lib/dpop';
 import { load, type LoadResult } from './lib/load';
@@ -35,7 +35,6 @@ async function main() {
   const { clients, accounts, audit, owner, org, machine } = await seedOrgMachine(stores, 'bench');
 
   // 1. Token endpoint (client_credentials), audited, real PostgreSQL + Redis vs bare oidc-provider.
-  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
   const tokenRequest = (url: string, id: string, secret: string) => ({
     url: `${url}/token`,
     method: 'POST' as const,
@@ -79,8 +78,7 @@ async function main() {
 
   // 2. Docs API GET /documents/:id with a valid token vs bare koa constant JSON.
   const docs = await startChild<{ url: string }>('service.ts', { ...env, SERVICE: 'docs' });
-  const tokenResponse = await fetch(`${auth.info.url}/token`, tokenRequest(auth.info.url, machine.client_id, machine.client_secret!) as RequestInit);
-  const { access_token: accessToken } = (await tokenResponse.json()) as { access_token: string };
+  const accessToken = await machineToken(auth.info.url, machine);
   const documentId = await createOrgDocument(docs.info.url, accessToken, org.id);
   const koa = await startChild<{ url: string }>('bare-koa.ts');
   const koaGet = await load({ url: `${koa.info.url}/documents/${documentId}`, seconds: SECONDS });

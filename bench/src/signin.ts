@@ -2,6 +2,26 @@
 // code -> token), and its baseline, raw argon2id hashing on the same number of threads.
 import { createHash, randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
+import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher } from '@clouddocs/auth-server';
+import type { BenchStores } from './lib/stores';
+
+export const SIGN_IN_REDIRECT_URI = 'http://127.0.0.1:9/cb';
+
+/** A web client and `count` accounts with their passwords, for the sign-in scripts that run alone. */
+export async function seedSignIn(stores: BenchStores, name: string, count: number) {
+  const { config, admin, box } = stores;
+  const web = await createClientLibrary({ knex: admin, box, issuer: config.AUTH_ISSUER }).create({ name, redirectUris: [SIGN_IN_REDIRECT_URI] });
+  const accounts = createAccountLibrary({ knex: admin, hasher: new PasswordHasher(argon2ParamsFrom(config)) });
+  const users = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const password = `${name}-password-${i}`;
+      return { email: (await accounts.create({ email: `${name}${i}@clouddocs.test`, password })).email, password };
+    }),
+  );
+  /** What signIn and signInBench take besides the users and the issuer. */
+  const client = { clientId: web.client_id, clientSecret: web.client_secret!, redirectUri: SIGN_IN_REDIRECT_URI };
+  return { client, users };
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;

@@ -24,8 +24,12 @@ export interface Memory {
 
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 
-export async function startChild<T>(script: string, env: Record<string, string> = {}): Promise<Child<T>> {
-  const path = fileURLToPath(new URL(`../servers/${script}`, import.meta.url));
+/**
+ * Starts `bench/src/servers/<script>` in its own process: of this checkout, or of `root`, another source
+ * tree with its own node_modules (a build of an earlier commit, `lib/variant-tree.sh`).
+ */
+export async function startChild<T>(script: string, env: Record<string, string> = {}, root?: string): Promise<Child<T>> {
+  const path = root ? `${root}/bench/src/servers/${script}` : fileURLToPath(new URL(`../servers/${script}`, import.meta.url));
   // BENCH_PROFILE=dir writes a V8 CPU profile of every benchmark server into dir (for --cpu-prof analysis).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const given = { ...process.env, LOG_LEVEL: 'error', ...env };
@@ -35,6 +39,7 @@ export async function startChild<T>(script: string, env: Record<string, string> 
   const childEnv = service ? { ...given, ...serviceAllocatorEnv(given) } : given;
   const heap = service ? serviceNodeFlags([], childEnv) : [];
   const child = spawn(process.execPath, [...profile, ...heap, '--import', 'tsx', path], {
+    ...(root ? { cwd: root } : {}),
     env: childEnv,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });

@@ -18,6 +18,20 @@ export async function seedOrgMachine(stores: BenchStores, name: string) {
   return { clients, accounts, audit, owner, org, machine };
 }
 
+/** `Authorization: Basic` for a client id and secret (RFC 6749 §2.3.1). */
+export const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+/** A client-credentials access token for the machine client, from the auth server at `issuer`. */
+export async function machineToken(issuer: string, machine: { client_id: string; client_secret?: string | null }, scope = 'docs:read docs:write'): Promise<string> {
+  const response = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(machine.client_id, machine.client_secret!), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+  });
+  if (response.status !== 200) throw new Error(`no token for the benchmark's machine client: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
 /** Creates the benchmark's org document through the docs API; its id. */
 export async function createOrgDocument(docsUrl: string, accessToken: string, orgId: string): Promise<string> {
   const created = await fetch(`${docsUrl}/documents`, {

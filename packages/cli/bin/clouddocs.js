@@ -32,8 +32,9 @@ if (major < 22) {
   process.exit(result.status ?? 1);
 }
 const args = process.argv.slice(2);
-const nodeFlags = startsOneService(args) ? serviceNodeFlags() : [];
-const allocatorEnv = startsOneService(args) ? serviceAllocatorEnv() : {};
+const oneService = startsOneService(args);
+const nodeFlags = oneService ? serviceNodeFlags() : [];
+const allocatorEnv = oneService ? serviceAllocatorEnv() : {};
 if ((nodeFlags.length > 0 || Object.keys(allocatorEnv).length > 0) && typeof process.execve === 'function') {
   // A service process runs with its heap limit, async context and allocator setting (heap.js): the process
   // image is replaced, so the pid, the signals a supervisor sends and the exit code stay this process's

@@ -1,6 +1,7 @@
-// The V8 heap limit a service process (`clouddocs start --service auth|docs`) runs with.
+// How a service process (`clouddocs start --service auth|docs`) runs: its V8 heap limit, async context
+// frames and malloc arenas, each only where the operator did not choose.
 //
-// Under sustained load V8 lets the old space fill with garbage it collects only when it must: without a
+// The heap limit. Under sustained load V8 lets the old space fill with garbage it collects only when it must: without a
 // limit the auth server held 280–370 MB resident under token-endpoint load, almost all of it dead objects
 // (bench/src/exp-rss.ts). With a limit V8 collects sooner and a service process stays under 200 MB
 // (175–185 MB there with 160, 200 or 256 alike). The price is garbage-collection work: at saturation
@@ -11,10 +12,14 @@
 // memory back for that CPU.
 export const SERVICE_OLD_SPACE_MB = 256;
 
+/** Whether the operator's command line or NODE_OPTIONS names a Node.js option containing `part`. */
+function operatorChose(part, execArgv, env) {
+  return [...execArgv, env.NODE_OPTIONS ?? ''].join(' ').includes(part);
+}
+
 /** The flags to add to a service process's command line: none when the operator set a limit. */
 export function serviceHeapFlags(execArgv = process.execArgv, env = process.env) {
-  const given = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ');
-  return given.includes('--max-old-space-size') ? [] : [`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`];
+  return operatorChose('--max-old-space-size', execArgv, env) ? [] : [`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`];
 }
 
 /**
@@ -38,9 +43,7 @@ export function serviceAllocatorEnv(env = process.env) {
  */
 export function serviceContextFlags(execArgv = process.execArgv, env = process.env) {
   const flag = '--experimental-async-context-frame';
-  const given = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ');
-  if (given.includes('async-context-frame') || !process.allowedNodeEnvironmentFlags.has(flag)) return [];
-  return [flag];
+  return operatorChose('async-context-frame', execArgv, env) || !process.allowedNodeEnvironmentFlags.has(flag) ? [] : [flag];
 }
 
 /** Every flag a service process adds to its command line (heap limit, async context). */
