@@ -109,12 +109,23 @@ describe.each(backends)('$name Kv', (backend) => {
     expect((await kv.setMembers(key)).sort()).toEqual(['a', 'b']);
   });
 
-  it('addToSet keeps the longest expiry: a shorter ttl later does not shorten the set', async () => {
+  it('each member lapses on its own; adding a member again with a shorter ttl does not shorten it', async () => {
     const key = unique('set-ttl');
     await kv.addToSet(key, 'long', 3);
     await kv.addToSet(key, 'short', 1);
+    await kv.addToSet(key, 'long', 1);
     await sleep(1300);
-    expect((await kv.setMembers(key)).sort()).toEqual(['long', 'short']);
+    expect(await kv.setMembers(key)).toEqual(['long']);
+    await sleep(1900);
+    expect(await kv.setMembers(key)).toEqual([]);
+  });
+
+  it('a member added again with a longer ttl lives longer', async () => {
+    const key = unique('set-extend');
+    await kv.addToSet(key, 'm', 1);
+    await kv.addToSet(key, 'm', 3);
+    await sleep(1300);
+    expect(await kv.setMembers(key)).toEqual(['m']);
   });
 
   it('a set expires after its ttl', async () => {
@@ -202,7 +213,45 @@ if (REDIS_URL) describe('Redis Kv sharing', () => {
     await waitFor(() => got.length === 1);
     expect(got).toEqual(['ping']);
   });
+});
 
+if (REDIS_URL) describe('Redis index sets', () => {
+  it('an add drops the lapsed members from the store, and the key expires with its longest-lived member', async () => {
+    const kv = track(new RedisKv(REDIS_URL!, PREFIX));
+    const key = unique('index');
+    for (let i = 0; i < 50; i += 1) await kv.addToSet(key, `old-${i}`, 1);
+    await kv.addToSet(key, 'keeper', 20);
+    expect(await kv.client.zcard(key)).toBe(51);
+    await sleep(1300);
+    await kv.addToSet(key, 'new', 5);
+    expect(await kv.client.zcard(key)).toBe(2);
+    expect((await kv.setMembers(key)).sort()).toEqual(['keeper', 'new']);
+    const ttl = await kv.client.pttl(key);
+    expect(ttl).toBeGreaterThan(15_000);
+    expect(ttl).toBeLessThanOrEqual(20_000);
+  });
+
+  it('a key still holding an earlier plain set is read as it is; the next add keeps its members until its expiry', async () => {
+    const kv = track(new RedisKv(REDIS_URL!, PREFIX));
+    const key = unique('index-old');
+    expect(await kv.ping()).toBe(true); // connected: the raw client below has no offline queue
+    await kv.client.sadd(key, 'a', 'b');
+    await kv.client.expire(key, 2);
+    expect((await kv.setMembers(key)).sort()).toEqual(['a', 'b']);
+    await kv.addToSet(key, 'c', 10);
+    expect(await kv.client.type(key)).toBe('zset');
+    expect((await kv.setMembers(key)).sort()).toEqual(['a', 'b', 'c']);
+    await sleep(2300);
+    expect(await kv.setMembers(key)).toEqual(['c']);
+  });
+
+  it('an add to a key of another type is refused, the key left as it was', async () => {
+    const kv = track(new RedisKv(REDIS_URL!, PREFIX));
+    const key = unique('index-string');
+    await kv.set(key, 'plain');
+    await expect(kv.addToSet(key, 'm', 10)).rejects.toThrow(/WRONGTYPE/);
+    expect(await kv.get(key)).toBe('plain');
+  });
 });
 
 it('a RedisKv on a closed port fails its commands and ping answers false (no server needed)', async () => {

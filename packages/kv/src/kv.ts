@@ -13,8 +13,13 @@ export interface Kv {
   /** SET NX: true when this call created the key (an atomic compare-and-set). */
   setIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<boolean>;
   del(...keys: string[]): Promise<void>;
-  /** Adds a member to a set and extends the set's expiry to at least `ttlSeconds`. */
+  /**
+   * Adds a member to an index set for `ttlSeconds` (adding it again never shortens its time). Each member
+   * lapses on its own, and lapsed members are dropped as new ones arrive: a set indexing short-lived
+   * keys (a person's sessions, a grant's tokens) holds what is alive, not everything it ever held.
+   */
   addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
+  /** The members that have not lapsed. */
   setMembers(key: string): Promise<string[]>;
   /** Keys (without the store prefix) that start with `prefix`. */
   keys(prefix: string): Promise<string[]>;
@@ -144,6 +149,41 @@ const CLUSTER_READY_WAIT_MS = 10_000;
 
 const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
 
+// Index sets are sorted sets scored by each member's expiry (ms, Redis's own clock: every process of a
+// fleet judges a member's time alike). An add drops the lapsed members and sets the key to expire with
+// its longest-lived member; a read returns the members still alive. A key still holding the plain SET
+// of earlier versions (members without times of their own) is read as it is, and the first add turns
+// it into a sorted set whose old members keep the old set's expiry.
+const INDEX_SET_NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+const INDEX_SET_SCRIPTS = {
+  cdIndexAdd: `${INDEX_SET_NOW}
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'set' then
+  local pttl = redis.call('PTTL', KEYS[1])
+  local members = redis.call('SMEMBERS', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  local until_ = now + tonumber(ARGV[2])
+  if pttl > 0 then until_ = now + pttl end
+  for _, m in ipairs(members) do redis.call('ZADD', KEYS[1], until_, m) end
+elseif kind ~= 'none' and kind ~= 'zset' then
+  return redis.error_reply('WRONGTYPE index set key holds a ' .. kind)
+end
+redis.call('ZADD', KEYS[1], 'GT', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1`,
+  cdIndexMembers: `${INDEX_SET_NOW}
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'set' then return redis.call('SMEMBERS', KEYS[1]) end
+if kind ~= 'zset' then return {} end
+return redis.call('ZRANGE', KEYS[1], '(' .. now, '+inf', 'BYSCORE')`,
+};
+interface IndexSetCommands {
+  cdIndexAdd(key: string, member: string, ttlMs: string): Promise<number>;
+  cdIndexMembers(key: string): Promise<string[]>;
+}
+
 export class RedisKv implements Kv {
   readonly kind = 'redis' as const;
   readonly client: Redis | Cluster;
@@ -163,6 +203,7 @@ export class RedisKv implements Kv {
     this.target = typeof target === 'string' ? { url: target } : target;
     this.client = connect(this.target, { keyPrefix: prefix, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
     this.client.on('error', () => {}); // surfaced through failed commands and /readyz
+    for (const [name, lua] of Object.entries(INDEX_SET_SCRIPTS)) this.client.defineCommand(name, { numberOfKeys: 1, lua });
     this.firstConnect = new Promise<void>((resolve) => {
       // A Cluster client reports errors of single nodes while it learns the topology: only 'ready' (or
       // giving up, or CLUSTER_READY_WAIT_MS) ends its first attempt.
@@ -197,12 +238,11 @@ export class RedisKv implements Kv {
     else await this.command(() => this.client.del(...keys));
   }
   async addToSet(key: string, member: string, ttlSeconds: number) {
-    const ttl = Math.max(1, Math.ceil(ttlSeconds));
-    // EXPIRE GT keeps the longest expiry of all members; a new set gets `ttl`.
-    await this.command(() => this.client.multi().sadd(key, member).expire(key, ttl, 'GT').expire(key, ttl, 'NX').exec());
+    const ttlMs = Math.max(1, Math.ceil(ttlSeconds)) * 1000;
+    await this.command(() => (this.client as Redis & IndexSetCommands).cdIndexAdd(key, member, String(ttlMs)));
   }
   async setMembers(key: string) {
-    return this.command(() => this.client.smembers(key));
+    return this.command(() => (this.client as Redis & IndexSetCommands).cdIndexMembers(key));
   }
   async keys(prefix: string) {
     return this.command(async () => {
@@ -312,7 +352,8 @@ export class RedisKv implements Kv {
 }
 
 interface Entry {
-  value: string | Set<string>;
+  /** A string, or an index set: each member with its own expiry (ms epoch). */
+  value: string | Map<string, number>;
   expiresAt: number; // ms epoch; Infinity when none
 }
 
@@ -361,18 +402,23 @@ export class MemoryKv implements Kv {
     for (const k of keys) this.data.delete(k);
   }
   async addToSet(key: string, member: string, ttlSeconds: number) {
+    const now = Date.now();
+    const expiresAt = now + Math.max(1, Math.ceil(ttlSeconds)) * 1000;
     const entry = this.live(key);
-    const expiresAt = this.expiry(ttlSeconds);
-    if (entry && entry.value instanceof Set) {
-      entry.value.add(member);
-      entry.expiresAt = Math.max(entry.expiresAt, expiresAt);
-    } else {
-      this.data.set(key, { value: new Set([member]), expiresAt });
+    const members = entry && entry.value instanceof Map ? entry.value : new Map<string, number>();
+    members.set(member, Math.max(members.get(member) ?? 0, expiresAt));
+    let last = 0;
+    for (const [m, until] of members) {
+      if (until <= now) members.delete(m);
+      else last = Math.max(last, until);
     }
+    this.data.set(key, { value: members, expiresAt: last });
   }
   async setMembers(key: string) {
     const v = this.live(key)?.value;
-    return v instanceof Set ? [...v] : [];
+    if (!(v instanceof Map)) return [];
+    const now = Date.now();
+    return [...v].filter(([, until]) => until > now).map(([m]) => m);
   }
   async keys(prefix: string) {
     return [...this.data.keys()].filter((k) => k.startsWith(prefix) && this.live(k));
