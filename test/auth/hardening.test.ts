@@ -8,6 +8,8 @@
 //   refuses with 413 rather than truncating").
 // Bad bytes, overlong and repeated fields and wrong content types, for every field of every route, are
 // in test/auth/fuzz.test.ts.
+import { request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredClient } from '@clouddocs/auth-server';
 import { RedisKv } from '@clouddocs/kv';
@@ -194,6 +196,38 @@ describe('rule: a body over the size limit is refused with 413, never read in pa
     const body = jsonOf(res.text) ?? {};
     expect(body).not.toHaveProperty('access_token');
     expect(body.error).toBe('invalid_request');
+  });
+
+  it('the token endpoint with 100 KiB of padding sent chunked (no Content-Length) -> 413 invalid_request, no token', async () => {
+    const url = new URL(`${stack.issuer}/token`);
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(
+        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { ...FORM, authorization: basic(machine), 'transfer-encoding': 'chunked', connection: 'close' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.write('grant_type=client_credentials&scope=docs%3Aread&padding=');
+      for (let i = 0; i < 25; i += 1) req.write('x'.repeat(4096));
+      req.end();
+    });
+    expect(answer.status).toBe(413);
+    const body = jsonOf(answer.text) ?? {};
+    expect(body).not.toHaveProperty('access_token');
+    expect(body.error).toBe('invalid_request');
+  });
+
+  it('a gzip-compressed form is read whole (Content-Encoding: gzip) and answered: a token', async () => {
+    const res = await fetch(`${stack.issuer}/token`, {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic(machine), 'content-encoding': 'gzip' },
+      body: gzipSync('grant_type=client_credentials&scope=docs%3Aread'),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { access_token?: string }).access_token).toEqual(expect.any(String));
   });
 });
 

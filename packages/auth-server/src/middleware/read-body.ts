@@ -1,5 +1,6 @@
-// The one body reader (@koa/bodyparser): urlencoded and JSON bodies up to MAX_BODY_BYTES (a larger
-// one is refused with 413, never truncated), read once for every POST, PUT and PATCH. Then bad input
+// The one body reader: urlencoded and JSON bodies up to MAX_BODY_BYTES (a larger one is refused with
+// 413, never truncated), read once for every POST, PUT and PATCH; an uncompressed body of a plain type
+// is read straight from the request, anything else through @koa/bodyparser. Then bad input
 // at the edge, before anything reaches a store:
 // - a NUL (U+0000), invalid UTF-8 (raw or percent-encoded), a lone surrogate or a parameter longer
 //   than MAX_PARAMETER_CHARS, in the query string, the body or a Basic credential, is a 400
@@ -116,14 +117,55 @@ export interface BodyState {
   badBytes?: 'query' | 'body' | 'header';
 }
 
+/** Content types read straight from the request, as @koa/bodyparser would read them, without its layers. */
+const PLAIN_TYPE = /^(?:application\/x-www-form-urlencoded|application\/json|text\/plain)(?:; ?charset=utf-8)?$/i;
+
+/** A status-carrying error, as @koa/bodyparser's readers throw them (mapped to our errors below). */
+const readError = (status: number) => Object.assign(new Error('body not read'), { status });
+
+/**
+ * The body of an uncompressed request with one of the plain types above, read the way the generic
+ * reader reads it (limit, declared length, UTF-8 with replacement characters): the token endpoint's
+ * common case, without the type matching, option cloning and stream layers around it.
+ */
+async function readPlain(ctx: Context): Promise<string> {
+  const req = ctx.req;
+  const header = req.headers['content-length'];
+  const declared = header === undefined ? undefined : Number(header);
+  if (declared !== undefined && declared > MAX_BODY_BYTES) throw readError(413);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  try {
+    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      if (received > MAX_BODY_BYTES) throw readError(413);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    throw (err as { status?: unknown }).status ? err : readError(400); // the client went away mid-body
+  }
+  if (declared !== undefined && received !== declared) throw readError(400);
+  return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received)).toString('utf8');
+}
+
 export function readBody() {
   // Read as text only: oidc-provider and the form readers parse it themselves, so a parse here would be
   // work done twice on the token endpoint's path; JSON is parsed once below for its bad-bytes check.
-  const parse = bodyParser({
+  // Compressed bodies and other spellings of the types go through @koa/bodyparser.
+  const generic = bodyParser({
     enableTypes: ['text'],
     extendTypes: { text: ['application/x-www-form-urlencoded', 'application/json'] },
     textLimit: String(MAX_BODY_BYTES),
   });
+  const parse = async (ctx: Context) => {
+    const encoding = ctx.req.headers['content-encoding'];
+    if ((encoding === undefined || encoding === 'identity') && PLAIN_TYPE.test(ctx.req.headers['content-type'] ?? '') && !ctx.req.closed) {
+      const raw = await readPlain(ctx);
+      (ctx.request as { rawBody?: string }).rawBody = raw;
+      return;
+    }
+    await generic(ctx, async () => {});
+  };
   return async (ctx: Context, next: Next) => {
     const page = isPagePath(ctx.path);
     const state = ctx.state as BodyState;
@@ -138,7 +180,7 @@ export function readBody() {
     }
     if (ctx.method !== 'POST' && ctx.method !== 'PUT' && ctx.method !== 'PATCH') return next();
     try {
-      await parse(ctx, async () => {});
+      await parse(ctx);
     } catch (err) {
       const status = (err as { status?: unknown }).status;
       if (status === 413) throw new PayloadTooLargeError(MAX_BODY_BYTES);
