@@ -38,7 +38,8 @@ describe('graceful shutdown', () => {
       SHUTDOWN_DRAIN_SECONDS: '1',
       LOG_LEVEL: 'warn',
     };
-    delete env.MALLOC_ARENA_MAX; // the CLI's own allocator setting is under test
+    delete env.MALLOC_ARENA_MAX; // the CLI's own allocator settings are under test
+    delete env.GLIBC_TUNABLES;
     child = spawn(process.execPath, [BIN, 'start', '--service', 'auth'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
     const deadline = Date.now() + 60_000;
     while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) {
@@ -63,7 +64,7 @@ describe('graceful shutdown', () => {
     expect(serverLogins).toEqual(db.embedded ? [] : ['clouddocs_service']);
   });
 
-  it('a service process runs with its heap limit, async context frames and one malloc arena, in the process that was started (no wrapper left behind)', async () => {
+  it('a service process runs with its heap limit, async context frames, one malloc arena and huge pages for malloc, in the process that was started (no wrapper left behind)', async () => {
     const { readFile } = await import('node:fs/promises');
     const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
     expect(cmdline).toContain(`--max-old-space-size=${SERVICE_OLD_SPACE_MB}`);
@@ -71,6 +72,7 @@ describe('graceful shutdown', () => {
     expect(cmdline.slice(-3)).toEqual(['start', '--service', 'auth']);
     const environ = (await readFile(`/proc/${child.pid}/environ`, 'utf8')).split('\0');
     expect(environ).toContain('MALLOC_ARENA_MAX=1');
+    expect(environ).toContain('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
   });
 
   it('SIGTERM under load: zero failed requests, zero lost audit events, exit code 0', async () => {

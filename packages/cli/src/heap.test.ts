@@ -18,10 +18,12 @@ describe('a service process heap limit', () => {
     expect(serviceHeapFlags([], { NODE_OPTIONS: '--enable-source-maps --max-old-space-size=1024' })).toEqual([]);
   });
 
-  it('runs malloc in one arena unless the operator chose a number of arenas', () => {
-    expect(serviceAllocatorEnv({})).toEqual({ MALLOC_ARENA_MAX: '1' });
-    expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '4' })).toEqual({});
-    expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '' })).toEqual({});
+  it('runs malloc in one arena, on huge pages, each unless the operator chose it', () => {
+    expect(serviceAllocatorEnv({})).toEqual({ MALLOC_ARENA_MAX: '1', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
+    expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '4' })).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
+    expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '' })).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
+    expect(serviceAllocatorEnv({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1048576' })).toEqual({ MALLOC_ARENA_MAX: '1' });
+    expect(serviceAllocatorEnv({ MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: '' })).toEqual({});
   });
 
   it('keeps async context in continuation frames unless the operator chose either way', () => {
