@@ -46,10 +46,15 @@ const field = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v)
  * (sorted) order, which canonical.test.ts checks against canonicalJson.
  */
 export function canonicalFields(f: HashedFields): string {
+  return canonicalEvent(f.chainId, f.seq, f);
+}
+
+/** canonicalFields of an event placed at `seq` of `chainId` (without building the fields object). */
+export function canonicalEvent(chainId: string, seq: number, f: Omit<HashedFields, 'chainId' | 'seq'>): string {
   return (
-    `{"action":${field(f.action)},"actorId":${field(f.actorId)},"actorType":${field(f.actorType)},"chainId":${field(f.chainId)},` +
+    `{"action":${field(f.action)},"actorId":${field(f.actorId)},"actorType":${field(f.actorType)},"chainId":${field(chainId)},` +
     `"detail":${canonicalJson(f.detail)},"ip":${field(f.ip)},"occurredAt":${field(f.occurredAt)},"orgId":${field(f.orgId)},` +
-    `"outcome":${field(f.outcome)},"requestId":${field(f.requestId)},"seq":${canonicalJson(f.seq)},"targetId":${field(f.targetId)},` +
+    `"outcome":${field(f.outcome)},"requestId":${field(f.requestId)},"seq":${canonicalJson(seq)},"targetId":${field(f.targetId)},` +
     `"targetType":${field(f.targetType)},"userAgent":${field(f.userAgent)}}`
   );
 }
@@ -96,6 +101,17 @@ export function isSecretKey(key: string): boolean {
   return known;
 }
 
+/** A detail key as stored (cleaned, cut to 64), or null when it names a secret; remembered per key. */
+const detailKeyCache = new Map<string, string | null>();
+function detailKey(key: string): string | null {
+  let known = detailKeyCache.get(key);
+  if (known === undefined) {
+    known = isSecretKey(key) ? null : cleanText(key, 64);
+    if (detailKeyCache.size < 10_000) detailKeyCache.set(key, known);
+  }
+  return known;
+}
+
 function secretKeyName(key: string): boolean {
   const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
   if (DESCRIPTIVE_KEYS.has(normalized)) return false;
@@ -119,9 +135,11 @@ export function cleanDetail(value: JsonValue, depth = 0): JsonValue {
   }
   if (typeof value === 'object') {
     const out: Record<string, JsonValue> = {};
-    for (const [k, v] of Object.entries(value).slice(0, 50)) {
-      if (v === undefined || isSecretKey(k)) continue;
-      out[cleanText(k, 64)] = cleanDetail(v, depth + 1);
+    const keys = Object.keys(value);
+    for (let i = 0; i < keys.length && i < 50; i += 1) {
+      const v = (value as Record<string, JsonValue | undefined>)[keys[i]!];
+      const key = v === undefined ? null : detailKey(keys[i]!);
+      if (key !== null) out[key] = cleanDetail(v!, depth + 1);
     }
     return out;
   }

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from '@clouddocs/db';
-import { GENESIS_HASH, canonicalFields, cleanDetail, cleanText, linkHash, type HashedFields } from './canonical';
+import { GENESIS_HASH, canonicalEvent, cleanDetail, cleanText, linkHash, type HashedFields } from './canonical';
 import { type AuditEvent, type JsonValue } from './events';
 import { signCheckpoint, type Checkpoint, type CheckpointSigner } from './checkpoint';
 
@@ -152,23 +152,7 @@ function chainEvents(chainId: string, head: Head, events: PreparedEvent[]): Chai
   let json = '[';
   for (let i = 0; i < events.length; i += 1) {
     seq += 1;
-    const event = events[i]!;
-    const canonical = canonicalFields({
-      chainId,
-      seq,
-      occurredAt: event.occurredAt,
-      actorType: event.actorType,
-      actorId: event.actorId,
-      action: event.action,
-      targetType: event.targetType,
-      targetId: event.targetId,
-      outcome: event.outcome,
-      orgId: event.orgId,
-      requestId: event.requestId,
-      ip: event.ip,
-      userAgent: event.userAgent,
-      detail: event.detail,
-    });
+    const canonical = canonicalEvent(chainId, seq, events[i]!);
     const hash = linkHash(prev, canonical);
     // Both hashes are hex: nothing in them needs escaping.
     json += `${i === 0 ? '' : ','}${canonical.slice(0, -1)},"prevHash":"${prev}","hash":"${hash}"}`;
