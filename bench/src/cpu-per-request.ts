@@ -7,9 +7,12 @@
 //   npx tsx bench/src/cpu-per-request.ts
 //   CPU_SERVERS=service.ts,bare-oidc.ts CPU_REQUESTS=40000 CPU_ROUNDS=3 npx tsx bench/src/cpu-per-request.ts
 //   CPU_SERVERS=service.ts,service.ts+MALLOC_ARENA_MAX=1 npx tsx bench/src/cpu-per-request.ts
+//   CPU_SERVERS=service.ts@/tmp/before,service.ts npx tsx bench/src/cpu-per-request.ts
 //
 // Servers: service.ts (the auth server as deployed), service.ts:noaudit (BENCH_NO_AUDIT=1),
-// provider-only.ts (our provider without the outer koa app), bare-oidc.ts (the baseline).
+// provider-only.ts (our provider without the outer koa app), bare-oidc.ts (the baseline). `@dir` after a
+// server's name runs that server of another source tree (a build of an earlier commit made by
+// `bench/src/lib/variant-tree.sh <commit> <dir>`), on the stores this checkout migrated.
 // Rounds alternate the servers so that a burst of load from elsewhere hits all of them alike.
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -62,11 +65,14 @@ const results = new Map<string, { server: number; db: number; commits: number; r
 
 for (let round = 0; round < rounds; round++) {
   for (const name of servers) {
-    // `script:noaudit`, and `+NAME=value` pairs for the server's environment (e.g. `service.ts+MALLOC_ARENA_MAX=1`).
+    // `script:noaudit`, `@dir` for another tree's server, and `+NAME=value` pairs for the server's environment
+    // (e.g. `service.ts+MALLOC_ARENA_MAX=1`).
     const [base, ...pairs] = name.split('+');
-    const [script, variant] = base!.split(':');
+    const [named, root] = base!.split('@');
+    const [script, variant] = named!.split(':');
     const extra = Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-    const child = await startChild<{ url: string; clientId?: string; clientSecret?: string }>(script!, { ...env, SERVICE: 'auth', ...(variant === 'noaudit' ? { BENCH_NO_AUDIT: '1' } : {}), ...extra });
+    const childEnv = { ...env, SERVICE: 'auth', ...(variant === 'noaudit' ? { BENCH_NO_AUDIT: '1' } : {}), ...extra };
+    const child = await startChild<{ url: string; clientId?: string; clientSecret?: string }>(script!, childEnv, root);
     const [id, secret] = child.info.clientId ? [child.info.clientId, child.info.clientSecret!] : [machine.client_id, machine.client_secret!];
     const request = {
       url: `${child.info.url}/token`,

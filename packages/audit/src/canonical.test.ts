@@ -134,5 +134,17 @@ describe('canonical JSON and the hash', () => {
       expect(row.detail.float).toBe(0.30000000000000004);
       expect(row.detail.lone).toBe('a\ufffdb');
     });
+
+    it('a list with holes or undefined members is stored with nulls, hashed as stored, and verifies', async () => {
+      const sparse = [1, , 3, undefined] as unknown as JsonValue;
+      expect(cleanDetail({ list: sparse })).toEqual({ list: [1, null, 3, null] });
+      expect(canonicalJson([1, , 3] as unknown as JsonValue)).toBe('[1,null,3]');
+      const log = await AuditLog.open(fx.service, 'test-sparse');
+      await log.record(sampleEvent({ detail: { list: sparse } }));
+      await log.close();
+      expect(await verifyAuditLog(fx.admin, { chainIds: [log.chainId] })).toMatchObject({ ok: true, events: 1 });
+      const [row] = await fx.admin('audit.events').where({ chain_id: log.chainId, seq: 1 });
+      expect(row.detail.list).toEqual([1, null, 3, null]);
+    });
   });
 });

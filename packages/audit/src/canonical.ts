@@ -7,12 +7,18 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 export function canonicalJson(value: JsonValue | undefined): string {
   if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object') {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  if (typeof value !== 'object') return JSON.stringify(value);
+  let out: string;
+  if (Array.isArray(value)) {
+    // A hole or undefined is null, as JSON.stringify writes it (and as the stored jsonb reads back).
+    out = '[';
+    for (let i = 0; i < value.length; i += 1) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return `${out}]`;
   }
-  return JSON.stringify(value);
+  const keys = Object.keys(value).sort();
+  out = '{';
+  for (let i = 0; i < keys.length; i += 1) out += `${i === 0 ? '' : ','}${JSON.stringify(keys[i])}:${canonicalJson(value[keys[i]!])}`;
+  return `${out}}`;
 }
 
 export interface HashedFields {
@@ -32,17 +38,25 @@ export interface HashedFields {
   detail: Record<string, JsonValue>;
 }
 
-// The hashed fields in canonical (sorted) key order, so that each event needs no key sort.
-const FIELD_ORDER = (
-  ['chainId', 'seq', 'occurredAt', 'actorType', 'actorId', 'action', 'targetType', 'targetId', 'outcome', 'orgId', 'requestId', 'ip', 'userAgent', 'detail'] as const
-).toSorted();
-const FIELD_PREFIXES = FIELD_ORDER.map((k, i) => `${i === 0 ? '{' : ','}${JSON.stringify(k)}:`);
+/** A text field as canonicalJson writes it (a string directly; null, or anything else, through canonicalJson). */
+const field = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v as JsonValue));
 
-/** canonicalJson(fields), without sorting the fixed keys each time. */
-export function canonicalFields(fields: HashedFields): string {
-  let out = '';
-  for (let i = 0; i < FIELD_ORDER.length; i += 1) out += FIELD_PREFIXES[i] + canonicalJson(fields[FIELD_ORDER[i]!] as JsonValue);
-  return `${out}}`;
+/**
+ * canonicalJson(fields), without sorting the fixed keys each time: they are written here in canonical
+ * (sorted) order, which canonical.test.ts checks against canonicalJson.
+ */
+export function canonicalFields(f: HashedFields): string {
+  return canonicalEvent(f.chainId, f.seq, f);
+}
+
+/** canonicalFields of an event placed at `seq` of `chainId` (without building the fields object). */
+export function canonicalEvent(chainId: string, seq: number, f: Omit<HashedFields, 'chainId' | 'seq'>): string {
+  return (
+    `{"action":${field(f.action)},"actorId":${field(f.actorId)},"actorType":${field(f.actorType)},"chainId":${field(chainId)},` +
+    `"detail":${canonicalJson(f.detail)},"ip":${field(f.ip)},"occurredAt":${field(f.occurredAt)},"orgId":${field(f.orgId)},` +
+    `"outcome":${field(f.outcome)},"requestId":${field(f.requestId)},"seq":${canonicalJson(seq)},"targetId":${field(f.targetId)},` +
+    `"targetType":${field(f.targetType)},"userAgent":${field(f.userAgent)}}`
+  );
 }
 
 const sha256Hex: (data: string) => string =
@@ -50,8 +64,13 @@ const sha256Hex: (data: string) => string =
     ? (data) => crypto.hash('sha256', data, 'hex')
     : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
+/** The hash of an event whose canonical fields (canonicalFields) are `canonical`, after `prevHash`. */
+export function linkHash(prevHash: string, canonical: string): string {
+  return sha256Hex(`${prevHash}\n${canonical}`);
+}
+
 export function eventHash(prevHash: string, fields: HashedFields): string {
-  return sha256Hex(`${prevHash}\n${canonicalFields(fields)}`);
+  return linkHash(prevHash, canonicalFields(fields));
 }
 
 // Log injection: control characters (newlines included) are escaped, long strings cut. Lone UTF-16
@@ -82,6 +101,17 @@ export function isSecretKey(key: string): boolean {
   return known;
 }
 
+/** A detail key as stored (cleaned, cut to 64), or null when it names a secret; remembered per key. */
+const detailKeyCache = new Map<string, string | null>();
+function detailKey(key: string): string | null {
+  let known = detailKeyCache.get(key);
+  if (known === undefined) {
+    known = isSecretKey(key) ? null : cleanText(key, 64);
+    if (detailKeyCache.size < 10_000) detailKeyCache.set(key, known);
+  }
+  return known;
+}
+
 function secretKeyName(key: string): boolean {
   const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
   if (DESCRIPTIVE_KEYS.has(normalized)) return false;
@@ -97,16 +127,19 @@ export function cleanDetail(value: JsonValue, depth = 0): JsonValue {
   if (typeof value === 'string') return value.length >= 12 && CREDENTIAL_VALUE.test(value) ? REDACTED : cleanText(value);
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean' || value === null) return value;
-  if (Array.isArray(value)) return value.slice(0, 50).map((v) => cleanDetail(v, depth + 1));
+  // Array.from, not map: a hole becomes null (map would keep it, and JSON has none).
+  if (Array.isArray(value)) return Array.from(value.slice(0, 50), (v) => cleanDetail(v, depth + 1));
   if ((value as unknown) instanceof Date) {
     const date = value as unknown as Date;
     return Number.isNaN(date.getTime()) ? null : date.toISOString();
   }
   if (typeof value === 'object') {
     const out: Record<string, JsonValue> = {};
-    for (const [k, v] of Object.entries(value).slice(0, 50)) {
-      if (v === undefined || isSecretKey(k)) continue;
-      out[cleanText(k, 64)] = cleanDetail(v, depth + 1);
+    const keys = Object.keys(value);
+    for (let i = 0; i < keys.length && i < 50; i += 1) {
+      const v = (value as Record<string, JsonValue | undefined>)[keys[i]!];
+      const key = v === undefined ? null : detailKey(keys[i]!);
+      if (key !== null) out[key] = cleanDetail(v!, depth + 1);
     }
     return out;
   }

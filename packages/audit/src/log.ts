@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from '@clouddocs/db';
-import { GENESIS_HASH, cleanDetail, cleanText, eventHash, type HashedFields } from './canonical';
+import { GENESIS_HASH, canonicalEvent, cleanDetail, cleanText, linkHash, type HashedFields } from './canonical';
 import { type AuditEvent, type JsonValue } from './events';
 import { signCheckpoint, type Checkpoint, type CheckpointSigner } from './checkpoint';
 
@@ -135,67 +135,48 @@ export function prepareEvent(event: AuditEvent): PreparedEvent {
 }
 
 interface ChainedRows {
-  /** JSON array of rows for json_to_recordset. */
+  /** JSON array of rows for json_to_recordset (keys: the hashed fields' names, prevHash, hash). */
   json: string;
   head: Head;
 }
 
-/** Places prepared events after `head`, computing each one's seq, predecessor and hash. */
+/**
+ * Places prepared events after `head`, computing each one's seq, predecessor and hash. Each row is the
+ * canonical text the hash was computed over, with `prevHash` and `hash` added: the event is encoded
+ * once, and what is stored is exactly what was hashed (canonical JSON is JSON; the fixed fields are
+ * strings, null or the seq number, and the detail went through cleanDetail).
+ */
 function chainEvents(chainId: string, head: Head, events: PreparedEvent[]): ChainedRows {
   let seq = head.seq;
   let prev = head.hash;
-  const rows = events.map((event) => {
+  let json = '[';
+  for (let i = 0; i < events.length; i += 1) {
     seq += 1;
-    const fields: HashedFields = { chainId, seq, ...event };
-    const hash = eventHash(prev, fields);
-    const row = {
-      chain_id: chainId,
-      seq,
-      occurred_at: fields.occurredAt,
-      actor_type: fields.actorType,
-      actor_id: fields.actorId,
-      action: fields.action,
-      target_type: fields.targetType,
-      target_id: fields.targetId,
-      outcome: fields.outcome,
-      org_id: fields.orgId,
-      request_id: fields.requestId,
-      ip: fields.ip,
-      user_agent: fields.userAgent,
-      detail: fields.detail,
-      prev_hash: prev,
-      hash,
-    };
+    const canonical = canonicalEvent(chainId, seq, events[i]!);
+    const hash = linkHash(prev, canonical);
+    // Both hashes are hex: nothing in them needs escaping.
+    json += `${i === 0 ? '' : ','}${canonical.slice(0, -1)},"prevHash":"${prev}","hash":"${hash}"}`;
     prev = hash;
-    return row;
-  });
-  return { json: JSON.stringify(rows), head: { seq, hash: prev } };
+  }
+  return { json: `${json}]`, head: { seq, hash: prev } };
 }
 
+// The rows of a batch, as `audit.group_append` (migration audit_004_group_append) reads them too.
 const COLUMNS = 'chain_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, org_id, request_id, ip, user_agent, detail, prev_hash, hash';
-const RECORDSET = `json_to_recordset(?::json) AS r(chain_id text, seq bigint, occurred_at timestamptz, actor_type text,
-  actor_id text, action text, target_type text, target_id text, outcome text, org_id text, request_id text, ip text,
-  user_agent text, detail jsonb, prev_hash text, hash text)`;
+const ROW_FIELDS =
+  'r."chainId", r.seq, r."occurredAt", r."actorType", r."actorId", r.action, r."targetType", r."targetId", r.outcome, r."orgId", r."requestId", r.ip, r."userAgent", r.detail, r."prevHash", r.hash';
+const RECORDSET = `json_to_recordset(?::json) AS r("chainId" text, seq bigint, "occurredAt" timestamptz, "actorType" text,
+  "actorId" text, action text, "targetType" text, "targetId" text, outcome text, "orgId" text, "requestId" text, ip text,
+  "userAgent" text, detail jsonb, "prevHash" text, hash text)`;
 
-// One statement: the head moves only from where this writer expects it, and the rows go in only if it moved.
-const GROUP_APPEND = `WITH head AS (
-    UPDATE audit.chains SET head_seq = ?, head_hash = ? WHERE id = ? AND head_seq = ? AND head_hash = ? RETURNING id
-  )
-  INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET} WHERE EXISTS (SELECT 1 FROM head)`;
+// One statement (a PL/pgSQL function, whose plans PostgreSQL keeps for the session instead of parsing and
+// planning a batch's statement each time): the head moves only from where this writer expects it, the
+// rows go in only if it moved, and so does the signed checkpoint of the new head when one is given.
+// Returns the rows appended (0 when the head was not where this writer left it).
+const GROUP_APPEND = 'SELECT audit.group_append(?, ?, ?, ?, ?, ?::json) AS appended';
+const GROUP_APPEND_CHECKPOINT = 'SELECT audit.group_append(?, ?, ?, ?, ?, ?::json, ?::timestamptz, ?, ?) AS appended';
 
-// The same, with the signed checkpoint of the new head inserted by the same statement.
-const GROUP_APPEND_CHECKPOINT = `WITH head AS (
-    UPDATE audit.chains SET head_seq = ?, head_hash = ? WHERE id = ? AND head_seq = ? AND head_hash = ? RETURNING id
-  ), appended AS (
-    INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET} WHERE EXISTS (SELECT 1 FROM head) RETURNING 1
-  ), checkpoint AS (
-    INSERT INTO audit.checkpoints (chain_id, seq, hash, created_at, key_id, signature)
-    SELECT ?, ?, ?, ?::timestamptz, ?, ? WHERE EXISTS (SELECT 1 FROM head)
-    ON CONFLICT (chain_id, seq) DO NOTHING
-  )
-  SELECT count(*)::int AS appended FROM appended`;
-
-const TRANSACTION_APPEND = `INSERT INTO audit.events (${COLUMNS}) SELECT ${COLUMNS} FROM ${RECORDSET}`;
+const TRANSACTION_APPEND = `INSERT INTO audit.events (${COLUMNS}) SELECT ${ROW_FIELDS} FROM ${RECORDSET}`;
 
 /** The chain head moved under a batch written in a transaction: roll back and chain again. */
 class HeadMoved extends Error {}
@@ -390,19 +371,21 @@ export class AuditLog {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const head = this.head ?? (await this.readHead());
       const chained = chainEvents(this.chainId, head, events);
-      const bindings = [chained.head.seq, chained.head.hash, this.chainId, head.seq, head.hash, chained.json];
+      const bindings = [this.chainId, head.seq, head.hash, chained.head.seq, chained.head.hash, chained.json];
       const checkpoint = alongside.length === 0 && this.checkpointWanted(events.length) ? this.signHead(chained.head) : undefined;
+      const groupAppend = async (db: Knex | Knex.Transaction, sql: string, values: unknown[]) =>
+        Number((await db.raw<{ rows: { appended: number }[] }>(sql, values as Knex.RawBinding[])).rows[0]?.appended ?? 0);
       let appended: number;
       if (checkpoint) {
-        const { chainId, seq, hash, createdAt, keyId, signature } = checkpoint;
-        const result = await this.knex.raw(GROUP_APPEND_CHECKPOINT, [...bindings, chainId, seq, hash, createdAt, keyId, signature]);
-        appended = Number(result.rows[0]?.appended ?? 0);
+        // The checkpoint signs the new head (its chain, seq and hash are the batch's own).
+        const { createdAt, keyId, signature } = checkpoint;
+        appended = await groupAppend(this.knex, GROUP_APPEND_CHECKPOINT, [...bindings, createdAt, keyId, signature]);
       } else if (alongside.length > 0) {
         // The other writes and the events, one transaction; rolled back when the head had moved.
         appended = await this.knex
           .transaction(async (trx) => {
             for (const write of alongside) await write(trx);
-            const count = events.length ? (await trx.raw(GROUP_APPEND, bindings)).rowCount : 0;
+            const count = events.length ? await groupAppend(trx, GROUP_APPEND, bindings) : 0;
             if (count !== events.length) throw new HeadMoved();
             return count;
           })
@@ -411,7 +394,7 @@ export class AuditLog {
             throw err;
           });
       } else {
-        appended = (await this.knex.raw(GROUP_APPEND, bindings)).rowCount;
+        appended = await groupAppend(this.knex, GROUP_APPEND, bindings);
       }
       if (appended === events.length) {
         this.head = chained.head;

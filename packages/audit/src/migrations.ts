@@ -153,6 +153,46 @@ export const auditMigrations: Migration[] = [
       await knex.raw('ALTER SEQUENCE audit.events_id_seq OWNED BY audit.events.id');
     },
   },
+  {
+    // The writer's group append as a function: PL/pgSQL keeps the plans of its statements for the
+    // session, so a batch is no longer parsed and planned each time (a named prepared statement would do
+    // the same, but breaks behind PgBouncer in transaction mode before 1.21 and on the embedded store's
+    // one shared session; a function call is an ordinary statement). The head moves only from where the
+    // writer expects it, the rows go in only if it moved, and the checkpoint (when given) with them: one
+    // statement, atomic as the CTE it replaces. The rows' JSON keys are the hashed fields' names, so
+    // that each row is the very text that was hashed (log.ts). SECURITY INVOKER: the caller's privileges.
+    name: 'audit_004_group_append',
+    async up(knex) {
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION audit.group_append(
+          chain text, from_seq bigint, from_hash text, to_seq bigint, to_hash text, batch json,
+          checkpoint_created_at timestamptz DEFAULT NULL, checkpoint_key_id text DEFAULT NULL, checkpoint_signature text DEFAULT NULL
+        ) RETURNS integer LANGUAGE plpgsql AS $$
+        DECLARE
+          appended integer;
+        BEGIN
+          UPDATE audit.chains SET head_seq = to_seq, head_hash = to_hash
+            WHERE id = chain AND head_seq = from_seq AND head_hash = from_hash;
+          IF NOT FOUND THEN
+            RETURN 0;
+          END IF;
+          INSERT INTO audit.events (chain_id, seq, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome,
+              org_id, request_id, ip, user_agent, detail, prev_hash, hash)
+            SELECT r."chainId", r.seq, r."occurredAt", r."actorType", r."actorId", r.action, r."targetType", r."targetId", r.outcome,
+              r."orgId", r."requestId", r.ip, r."userAgent", r.detail, r."prevHash", r.hash
+            FROM json_to_recordset(batch) AS r("chainId" text, seq bigint, "occurredAt" timestamptz, "actorType" text,
+              "actorId" text, action text, "targetType" text, "targetId" text, outcome text, "orgId" text, "requestId" text,
+              ip text, "userAgent" text, detail jsonb, "prevHash" text, hash text);
+          GET DIAGNOSTICS appended = ROW_COUNT;
+          IF checkpoint_created_at IS NOT NULL THEN
+            INSERT INTO audit.checkpoints (chain_id, seq, hash, created_at, key_id, signature)
+              VALUES (chain, to_seq, to_hash, checkpoint_created_at, checkpoint_key_id, checkpoint_signature)
+              ON CONFLICT (chain_id, seq) DO NOTHING;
+          END IF;
+          RETURN appended;
+        END $$`);
+    },
+  },
 ];
 
 export const auditGrants: SchemaGrants = { schema: 'audit', appendOnly: ['events', 'checkpoints'] };

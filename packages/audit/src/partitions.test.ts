@@ -32,6 +32,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   admin = await createKnex({ url: db.url, poolMax: 4 });
   await migrate(admin, auditMigrations.slice(0, 2), [auditGrants]);
+  // The writer appends through audit.group_append (audit_004, CREATE OR REPLACE: applied again below).
+  await auditMigrations.find((m) => m.name === 'audit_004_group_append')!.up(admin);
   const log = await AuditLog.open(admin, 'before-partitions');
   await log.recordAll([
     sampleEvent({ occurredAt: at('2024-01-10T10:00:00Z'), orgId: 'org-p' }),
