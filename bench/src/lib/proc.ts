@@ -1,5 +1,5 @@
 // A process's CPU time (a cost that a busy shared host distorts far less than req/s) and resident memory, from /proc.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -18,7 +18,6 @@ export async function processCpu(pid: number): Promise<{ user: number; system: n
  * hashes, WebCrypto signatures) and the rest (V8's garbage-collection and compiler threads), each user and system.
  */
 export async function threadCpu(pid: number): Promise<Record<'main' | 'pool' | 'other', { user: number; system: number }>> {
-  const { readdir } = await import('node:fs/promises');
   const split = { main: { user: 0, system: 0 }, pool: { user: 0, system: 0 }, other: { user: 0, system: 0 } };
   for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
     const [stat, comm] = await Promise.all([readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => ''), readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8').catch(() => '')]);

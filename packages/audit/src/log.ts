@@ -178,6 +178,11 @@ const GROUP_APPEND_CHECKPOINT = 'SELECT audit.group_append(?, ?, ?, ?, ?, ?::jso
 
 const TRANSACTION_APPEND = `INSERT INTO audit.events (${COLUMNS}) SELECT ${ROW_FIELDS} FROM ${RECORDSET}`;
 
+/** Runs a group append (either statement above): the rows it appended. */
+async function groupAppend(db: Knex | Knex.Transaction, sql: string, values: unknown[]): Promise<number> {
+  return Number((await db.raw<{ rows: { appended: number }[] }>(sql, values as Knex.RawBinding[])).rows[0]?.appended ?? 0);
+}
+
 /** The chain head moved under a batch written in a transaction: roll back and chain again. */
 class HeadMoved extends Error {}
 
@@ -373,8 +378,6 @@ export class AuditLog {
       const chained = chainEvents(this.chainId, head, events);
       const bindings = [this.chainId, head.seq, head.hash, chained.head.seq, chained.head.hash, chained.json];
       const checkpoint = alongside.length === 0 && this.checkpointWanted(events.length) ? this.signHead(chained.head) : undefined;
-      const groupAppend = async (db: Knex | Knex.Transaction, sql: string, values: unknown[]) =>
-        Number((await db.raw<{ rows: { appended: number }[] }>(sql, values as Knex.RawBinding[])).rows[0]?.appended ?? 0);
       let appended: number;
       if (checkpoint) {
         // The checkpoint signs the new head (its chain, seq and hash are the batch's own).
