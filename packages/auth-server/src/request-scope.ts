@@ -5,7 +5,6 @@
 // oidc-provider's own async context (`Provider.ctx`). Revocations, made deep in libraries that know
 // no koa context, find their request through `revocationScope` (one AsyncLocalStorage, entered by
 // audit-commit): they are written to PostgreSQL in the transaction of the request's audit events.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Actor, AuditEvent } from '@clouddocs/audit';
 import type { RevocationRecord } from '@clouddocs/kv';
 import type { Logger } from '@clouddocs/observability';
@@ -39,17 +38,7 @@ export function scopeOf(ctx: { state?: object } | undefined): RequestScope | und
   return (ctx?.state as { scope?: RequestScope } | undefined)?.scope;
 }
 
-const requestScopes = new AsyncLocalStorage<RequestScope>();
-
-/** Runs `work` with `scope` as the request whose transaction takes the revocations it makes. */
-export function withRevocationScope<T>(scope: RequestScope, work: () => Promise<T>): Promise<T> {
-  return requestScopes.run(scope, work);
-}
-
-/** The request a revocation made now belongs to, if any (else it is stored on its own). */
-export function revocationScope(): RequestScope | undefined {
-  return requestScopes.getStore();
-}
+export { revocationScope, withRevocationScope } from './revocation-scope';
 
 function ambientContext(): ScopedContext | undefined {
   return (Provider as unknown as { ctx?: ScopedContext }).ctx;

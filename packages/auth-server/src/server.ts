@@ -70,6 +70,14 @@ import { providerPages } from './views/provider-pages';
 import { devicePages } from './routes/device';
 import { userCodeLimit } from './middleware/user-code-limit';
 import { devicePolling } from './middleware/device-polling';
+// The passkey, TOTP and mail libraries and the common-password dictionary load lazily for the operator CLI
+// (passkeys.ts, totp.ts, mailer.ts, policy.ts); the server loads them here, at start, so that no sign-in
+// or enrolment waits for them.
+import '@simplewebauthn/server';
+import '@zxcvbn-ts/language-common';
+import 'nodemailer';
+import 'otplib';
+import 'qrcode';
 
 export interface AuthServerDeps {
   config: AuthConfig;

@@ -30,7 +30,7 @@ import {
   PasswordHasher,
   SecretBox,
   type SessionDirectory,
-} from '@clouddocs/auth-server';
+} from '@clouddocs/auth-server/toolkit';
 import { createKv, RevocationList } from '@clouddocs/kv';
 import { createLogger } from '@clouddocs/observability';
 import { withContext, type CliContext } from './context';

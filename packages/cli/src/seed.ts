@@ -4,10 +4,10 @@
 // shown as they are; the password is stored only as a hash, so the demo user gets a new one.
 import { createHash, randomBytes } from 'node:crypto';
 import { AuditLog } from '@clouddocs/audit';
-import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher, SecretBox } from '@clouddocs/auth-server';
+import { argon2ParamsFrom, createAccountLibrary, createClientLibrary, PasswordHasher, SecretBox } from '@clouddocs/auth-server/toolkit';
 import type { AuthConfig } from '@clouddocs/config';
 import type { Knex } from '@clouddocs/db';
-import { bindClientToOrg, createOrganization } from '@clouddocs/docs-api';
+import { bindClientToOrg, createOrganization } from '@clouddocs/docs-api/toolkit';
 
 export const DEMO_EMAIL = 'demo@clouddocs.test';
 export const DEMO_REDIRECT = 'http://localhost:8080/callback';

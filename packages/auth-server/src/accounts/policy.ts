@@ -1,15 +1,19 @@
 // Password policy (OWASP ASVS 5.0 §6.2): at least 8 characters (15 recommended), at least 64
 // accepted (we take up to 256), no composition rules, no truncation, NFKC-normalised, and not one of
 // the ~49,000 most common passwords shipped with @zxcvbn-ts/language-common.
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { createRequire } from 'node:module';
 import { normalizePassword } from './passwords';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_RECOMMENDED = 15;
 export const PASSWORD_MAX = 256;
 
+// The dictionary is unpacked when the module loads (~0.1 s), so it is loaded at the first password checked:
+// most operator commands check none (the auth server loads it at start, server.ts).
+const require = createRequire(import.meta.url);
 let common: Set<string> | undefined;
 function commonPasswords(): Set<string> {
+  const { dictionary } = require('@zxcvbn-ts/language-common') as typeof import('@zxcvbn-ts/language-common');
   common ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
   return common;
 }

@@ -7,7 +7,7 @@ import type { AlongsideWrite } from '@clouddocs/audit';
 import type { DurableRevocations, RevocationRecord } from '@clouddocs/kv';
 import type { Logger } from '@clouddocs/observability';
 import { insertRevocations, liveRevocations, pruneRevocations } from '../queries/revocations';
-import { revocationScope } from '../request-scope';
+import { revocationScope } from '../revocation-scope';
 
 export const REVOCATION_PRUNE_MS = 10 * 60_000;
 

@@ -8,20 +8,21 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import type { Kv } from '@clouddocs/kv';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransport,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { createPasskeyQueries, type PasskeyRow } from '../queries/passkeys';
 
 export const CHALLENGE_SECONDS = 300;
+
+// @simplewebauthn/server is loaded at the first ceremony: the operator CLI lists and removes passkeys
+// without it (the auth server loads it at start, server.ts).
+let webauthn: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const loadWebAuthn = () => (webauthn ??= import('@simplewebauthn/server'));
 
 /** What a challenge was issued for: registering (an account), signing in (an interaction), or a second factor. */
 export type CeremonyBinding = { purpose: 'register'; accountId: string } | { purpose: 'sign-in'; uid: string } | { purpose: 'second-factor'; uid: string; accountId: string };
@@ -111,6 +112,7 @@ export function createPasskeyLibrary(deps: { knex: Knex; kv: Kv; issuer: string;
 
     async registrationOptions(account: { id: string; email: string; name: string | null }): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const existing = await queries.byAccount(account.id);
+      const { generateRegistrationOptions } = await loadWebAuthn();
       const options = await generateRegistrationOptions({
         rpName,
         rpID: rpID!,
@@ -131,6 +133,7 @@ export function createPasskeyLibrary(deps: { knex: Knex; kv: Kv; issuer: string;
       if (!response || !rpID) return { ok: false, reason: 'malformed' };
       const taken = await takeChallenge(response, { purpose: 'register', accountId });
       if (!taken.ok) return taken;
+      const { verifyRegistrationResponse } = await loadWebAuthn();
       let verification;
       try {
         verification = await verifyRegistrationResponse({ response, expectedChallenge: taken.challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: true });
@@ -158,6 +161,7 @@ export function createPasskeyLibrary(deps: { knex: Knex; kv: Kv; issuer: string;
     /** Options for signing in (any discoverable passkey) or for the second factor of `accountId`. */
     async authenticationOptions(binding: Exclude<CeremonyBinding, { purpose: 'register' }>): Promise<PublicKeyCredentialRequestOptionsJSON> {
       const allow = binding.purpose === 'second-factor' ? (await queries.byAccount(binding.accountId)).map((r) => ({ id: r.credential_id, transports: r.transports })) : undefined;
+      const { generateAuthenticationOptions } = await loadWebAuthn();
       const options = await generateAuthenticationOptions({ rpID: rpID!, allowCredentials: allow, userVerification: binding.purpose === 'sign-in' ? 'required' : 'preferred' });
       await remember(options.challenge, binding);
       return options;
@@ -172,6 +176,7 @@ export function createPasskeyLibrary(deps: { knex: Knex; kv: Kv; issuer: string;
       const row = await queries.byCredentialId(response.id);
       if (!row) return { ok: false, reason: 'unknown_credential' };
       if (binding.purpose === 'second-factor' && row.account_id !== binding.accountId) return { ok: false, reason: 'wrong_account' };
+      const { verifyAuthenticationResponse } = await loadWebAuthn();
       let verification;
       try {
         verification = await verifyAuthenticationResponse({

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@clouddocs/observability';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 
 export interface MailMessage {
   to: string;
@@ -22,15 +22,19 @@ export interface Mailer {
 export function createMailer(deps: { config: { SMTP_URL?: string | undefined; MAIL_FROM: string; DATA_DIR: string }; logger: Logger }): Mailer {
   const { config, logger } = deps;
   if (config.SMTP_URL) {
-    const transport = nodemailer.createTransport(config.SMTP_URL);
+    const url = config.SMTP_URL;
+    // nodemailer is loaded with the first message: the operator CLI builds a mailer it may never use (the
+    // auth server loads nodemailer at start, server.ts).
+    let transport: Promise<Transporter> | undefined;
+    const connect = () => (transport ??= import('nodemailer').then((m) => m.default.createTransport(url)));
     return {
       kind: 'smtp',
       async send(message) {
-        await transport.sendMail({ from: config.MAIL_FROM, to: message.to, subject: message.subject, text: message.text });
+        await (await connect()).sendMail({ from: config.MAIL_FROM, to: message.to, subject: message.subject, text: message.text });
         logger.info({ to: message.to, subject: message.subject }, 'mail sent');
       },
       async close() {
-        transport.close();
+        (await transport)?.close();
       },
     };
   }

@@ -5,13 +5,18 @@
 import { createHmac, hkdfSync, randomInt } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import type { Kv } from '@clouddocs/kv';
-import { generateSecret, generateURI, verify } from 'otplib';
-import QRCode from 'qrcode';
 import type { SecretBox } from '../secret-box';
 
 export const RECOVERY_CODE_COUNT = 10;
 const ENROLMENT_SECONDS = 10 * 60;
 const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+
+// otplib and qrcode are loaded at their first use: the operator CLI builds this library to disable and
+// erase second factors, which needs neither (the auth server loads both at start, server.ts).
+let otplib: Promise<typeof import('otplib')> | undefined;
+let qrcode: Promise<typeof import('qrcode')> | undefined;
+const loadOtplib = () => (otplib ??= import('otplib'));
+const loadQrcode = () => (qrcode ??= import('qrcode'));
 
 export type SecondFactor = 'totp' | 'recovery_code';
 
@@ -75,6 +80,7 @@ export function createMfaLibrary(deps: MfaDeps) {
   async function matchTotp(secret: string, code: string): Promise<number | undefined> {
     if (!/^\d{6}$/.test(code)) return undefined;
     // One step either side for clock drift between the phone and the server.
+    const { verify } = await loadOtplib();
     const result = await verify({ secret, token: code, epochTolerance: 30 }).catch(() => ({ valid: false as const }));
     return result.valid ? (result as { timeStep?: number }).timeStep : undefined;
   }
@@ -92,8 +98,9 @@ export function createMfaLibrary(deps: MfaDeps) {
   }
 
   async function describe(secret: string, label: string): Promise<TotpEnrolment> {
+    const { generateURI } = await loadOtplib();
     const uri = generateURI({ issuer: deps.issuerName ?? 'CloudDocs', label, secret });
-    const qrDataUrl = await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 220 });
+    const qrDataUrl = await (await loadQrcode()).toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 220 });
     return { secret, uri, qrDataUrl };
   }
 
@@ -111,7 +118,7 @@ export function createMfaLibrary(deps: MfaDeps) {
 
     /** A new secret waiting for its first code; nothing changes for the account until it is confirmed. */
     async startEnrolment(accountId: string, label: string): Promise<TotpEnrolment> {
-      const secret = generateSecret({ length: 20 });
+      const secret = (await loadOtplib()).generateSecret({ length: 20 });
       await kv.set(enrolmentKey(accountId), box.seal(secret), ENROLMENT_SECONDS);
       return describe(secret, label);
     },

@@ -1,6 +1,6 @@
 // `clouddocs apikey create --email E --name N --scope "S" [--expires-in-days D]`: a new API key for an
 // existing user, printed once (`{ "id", "key", "scopes", "expires_at" }`), audited with actor system/cli.
-import { ApiKeyError } from '@clouddocs/auth-server';
+import { ApiKeyError } from '@clouddocs/auth-server/toolkit';
 import { parseOptions, required } from '../args';
 import { CliError, type CommandResult } from '../output';
 import { CLI_ACTOR, userIdByEmail, withApiKeys } from './apikey-support';

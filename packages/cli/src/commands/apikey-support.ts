@@ -1,7 +1,7 @@
 // What the `apikey` commands share: the API key library on the command's database, with the
 // revocation list over the services' cache (REDIS_URL), and the CLI's audit chain.
 import { AuditLog, type AuditEvent } from '@clouddocs/audit';
-import { createApiKeyLibrary, heldRevocations, LONGEST_ACCESS_TOKEN, type ApiKeyLibrary } from '@clouddocs/auth-server';
+import { createApiKeyLibrary, heldRevocations, LONGEST_ACCESS_TOKEN, type ApiKeyLibrary } from '@clouddocs/auth-server/toolkit';
 import { createKv, RevocationList } from '@clouddocs/kv';
 import { withContext, type CliContext } from '../context';
 import { CliError } from '../output';

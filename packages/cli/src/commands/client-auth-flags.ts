@@ -2,7 +2,7 @@
 // --jwks-file (a JWK Set of public keys), --jwks-uri, --tls-subject-dn and --mtls-bound. The library
 // (libraries/clients) checks the rules; this only reads the flags and the key file.
 import { readFileSync } from 'node:fs';
-import type { ClientInput } from '@clouddocs/auth-server';
+import type { ClientInput } from '@clouddocs/auth-server/toolkit';
 import { CliError } from '../output';
 
 export const CLIENT_AUTH_FLAGS = {

@@ -1,6 +1,6 @@
 import { AuditLog } from '@clouddocs/audit';
-import { ClientError, createClientLibrary, SecretBox } from '@clouddocs/auth-server';
-import { bindClientToOrg, OrganizationNotFoundError, ProblemError } from '@clouddocs/docs-api';
+import { ClientError, createClientLibrary, SecretBox } from '@clouddocs/auth-server/toolkit';
+import { bindClientToOrg, OrganizationNotFoundError, ProblemError } from '@clouddocs/docs-api/toolkit';
 import { parseOptions, required } from '../args';
 import { withContext } from '../context';
 import { CliError, type CommandResult } from '../output';

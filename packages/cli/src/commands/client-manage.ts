@@ -4,7 +4,7 @@
 // same: a change reaches every auth server process at once, disabling or deleting revokes the
 // client's grants and tokens. Every change is audited with the CLI as actor. A client's secret is
 // never printed by `show` or `list`; `rotate-secret` prints the new one once.
-import { ClientError, SECRET_METHODS, type ClientInput, type ClientView } from '@clouddocs/auth-server';
+import { ClientError, SECRET_METHODS, type ClientInput, type ClientView } from '@clouddocs/auth-server/toolkit';
 import { parseOptions } from '../args';
 import { allPages, CLI_ACTOR, idAndRest, recorded, withOperator } from '../operator';
 import { CliError, type CommandResult } from '../output';

@@ -4,7 +4,7 @@
 // open under either key). Run again, it finds nothing left under the old key; a value under neither key
 // is left as it is and makes the command fail.
 import { AuditLog } from '@clouddocs/audit';
-import { resealAll, SecretBox } from '@clouddocs/auth-server';
+import { resealAll, SecretBox } from '@clouddocs/auth-server/toolkit';
 import { parseOptions } from '../args';
 import { withContext } from '../context';
 import { CliError, type CommandResult } from '../output';

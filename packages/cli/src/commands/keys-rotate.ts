@@ -1,5 +1,5 @@
 import { AuditLog } from '@clouddocs/audit';
-import { createKeyStore, LONGEST_SIGNED_TOKEN, SecretBox } from '@clouddocs/auth-server';
+import { createKeyStore, LONGEST_SIGNED_TOKEN, SecretBox } from '@clouddocs/auth-server/toolkit';
 import { parseOptions } from '../args';
 import { withContext } from '../context';
 import type { CommandResult } from '../output';

@@ -2,7 +2,7 @@
 // user, through the docs API's own function, audited on the CLI's chain. The owner's tokens see
 // the org at once (the docs API reads memberships on every request).
 import { AuditLog } from '@clouddocs/audit';
-import { createOrganization, ProblemError } from '@clouddocs/docs-api';
+import { createOrganization, ProblemError } from '@clouddocs/docs-api/toolkit';
 import { parseOptions, required } from '../args';
 import { withContext } from '../context';
 import { CliError, type CommandResult } from '../output';

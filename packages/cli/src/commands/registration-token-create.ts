@@ -1,7 +1,7 @@
 // `clouddocs client registration-token create [--max-uses N] [--expires-in S]`: an initial access token
 // for dynamic client registration (RFC 7591), shown once → { "token", "id", "max_uses", "expires_at", … };
 // audited with actor system/cli (the token never is).
-import { createRegistrationTokenLibrary, RegistrationTokenError } from '@clouddocs/auth-server';
+import { createRegistrationTokenLibrary, RegistrationTokenError } from '@clouddocs/auth-server/toolkit';
 import { parseOptions } from '../args';
 import { CliError, type CommandResult } from '../output';
 import { CLI_ACTOR, withOperator } from '../operator';

@@ -1,4 +1,4 @@
-import { AccountError, argon2ParamsFrom, createAccountLibrary, PasswordHasher } from '@clouddocs/auth-server';
+import { AccountError, argon2ParamsFrom, createAccountLibrary, PasswordHasher } from '@clouddocs/auth-server/toolkit';
 import { AuditLog } from '@clouddocs/audit';
 import { parseOptions, required } from '../args';
 import { withContext } from '../context';

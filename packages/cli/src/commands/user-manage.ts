@@ -3,7 +3,7 @@
 // the same: disabling refuses sign-in and ends the user's sessions, grants and tokens; sign-out ends
 // every session and grant and every token issued so far; deleting erases the account (the last
 // platform administrator cannot be deleted). Every change is audited with the CLI as actor.
-import type { UserView } from '@clouddocs/auth-server';
+import type { UserView } from '@clouddocs/auth-server/toolkit';
 import { parseOptions } from '../args';
 import { allPages, CLI_ACTOR, idAndRest, recorded, withOperator } from '../operator';
 import { CliError, type CommandResult } from '../output';
