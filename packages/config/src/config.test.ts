@@ -90,6 +90,9 @@ describe('a bad value fails fast with a ConfigError naming the variable', () => 
     ['DATABASE_SERVICE_URL', { DATABASE_SERVICE_URL: 'mysql://svc@localhost/db' }],
     ['DATABASE_SERVICE_URL', { DATABASE_SERVICE_URL: 'postgres://svc@[not-a-host/db' }],
     ['REDIS_URL', { REDIS_URL: 'http://localhost:6379' }],
+    ['SMTP_URL', { SMTP_URL: 'not a url' }],
+    ['SMTP_URL', { SMTP_URL: 'http://mail.example:25' }],
+    ['SMTP_URL', { SMTP_URL: 'smtp://mail.example:notaport' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['WORKERS', { WORKERS: '0' }],
     ['AUTH_ENCRYPTION_KEY', { AUTH_ENCRYPTION_KEY: 'short' }],
@@ -107,6 +110,13 @@ describe('a bad value fails fast with a ConfigError naming the variable', () => 
       expect(err.message).toContain(`${variable}:`);
     });
   }
+
+  it('a refused SMTP_URL is named, its credentials never echoed', () => {
+    const message = failure(loadAuthConfig, { SMTP_URL: 'http://mailer:s3cret-pass@mail.example:25' }).message;
+    expect(message).toContain('SMTP_URL: must be an smtp:// or smtps:// URL');
+    expect(message).not.toContain('s3cret-pass');
+    expect(loadAuthConfig({ SMTP_URL: 'smtps://mailer:s3cret-pass@mail.example:465' }).SMTP_URL).toBe('smtps://mailer:s3cret-pass@mail.example:465');
+  });
 
   it('the docs API config refuses the same bad shared values, naming them', () => {
     expect(failure(loadDocsConfig, { DATABASE_URL: 'mysql://root@localhost/db' }).message).toContain('DATABASE_URL:');

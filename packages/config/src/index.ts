@@ -128,7 +128,14 @@ const authOnly = {
   AUTH_ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
   /** Resource indicator and `aud` of admin API tokens; defaults to `${AUTH_ISSUER}/admin/v1`. */
   ADMIN_API_AUDIENCE: z.preprocess((v) => (v === '' ? undefined : v), z.string().url('must be an absolute URL').optional()),
-  SMTP_URL: optionalString,
+  SMTP_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .refine((v) => URL.canParse(v), 'must be an smtp:// or smtps:// URL')
+      .optional(),
+  ),
   MAIL_FROM: z.string().default('CloudDocs <no-reply@localhost>'),
 };
 

@@ -36,4 +36,13 @@ describe('Mailer', () => {
     const mailer = createMailer({ config: { SMTP_URL: 'smtp://127.0.0.1:2525', MAIL_FROM: 'x@localhost', DATA_DIR: '/nonexistent' }, logger: createLogger({ level: 'silent', name: 'mail-test' }) });
     expect(mailer.kind).toBe('smtp');
   });
+
+  it('with SMTP_URL: the transport is made at the first message; a failed delivery rejects, and close works with or without one', async () => {
+    const config = { SMTP_URL: 'smtp://127.0.0.1:1', MAIL_FROM: 'x@localhost', DATA_DIR: '/nonexistent' };
+    const logger = createLogger({ level: 'silent', name: 'mail-test' });
+    await expect(createMailer({ config, logger }).close()).resolves.toBeUndefined();
+    const mailer = createMailer({ config, logger });
+    await expect(mailer.send({ to: 'ada@example.test', subject: 'Hello', text: 'body' })).rejects.toThrow(/ECONNREFUSED|connect/i);
+    await expect(mailer.close()).resolves.toBeUndefined();
+  });
 });

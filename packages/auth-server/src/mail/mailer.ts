@@ -34,7 +34,10 @@ export function createMailer(deps: { config: { SMTP_URL?: string | undefined; MA
         logger.info({ to: message.to, subject: message.subject }, 'mail sent');
       },
       async close() {
-        (await transport)?.close();
+        await transport?.then(
+          (t) => t.close(),
+          () => undefined, // never connected: nothing to close
+        );
       },
     };
   }
