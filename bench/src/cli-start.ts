@@ -1,7 +1,8 @@
 // What one `clouddocs` command costs from start to exit: every operator command is a new process, so its
 // time is mostly what it loads. Runs a few read-only commands against DATABASE_URL (migrated first), for one
-// or more builds alternated round by round, beside bare `node -e 0` in the same run, and prints the median
-// wall time and CPU time (user + system of the whole process, from /proc) of each.
+// or more builds (their order reversed every other round), beside bare `node -e 0` in the same run, and prints
+// the median wall time and CPU time (user + system of the whole process, from /proc) of each. The database is
+// migrated by the last build named (the newest, by convention).
 //
 //   DATABASE_URL=postgres://… npx tsx bench/src/cli-start.ts
 //   CLI_VARIANTS=before=/tmp/cd-before,after=. CLI_ROUNDS=7 npx tsx bench/src/cli-start.ts
@@ -47,7 +48,7 @@ function measure(args: string[]): { wallMs: number; cpuMs: number } {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-measure([variants[0]!.bin, 'migrate']);
+measure([variants[variants.length - 1]!.bin, 'migrate']);
 const samples = new Map<string, { wallMs: number[]; cpuMs: number[] }>();
 const record = (key: string, sample: { wallMs: number; cpuMs: number }) => {
   const entry = samples.get(key) ?? { wallMs: [], cpuMs: [] };
@@ -57,12 +58,13 @@ const record = (key: string, sample: { wallMs: number; cpuMs: number }) => {
 };
 for (let round = 0; round < rounds; round++) {
   record('node -e 0|', measure(['-e', '0']));
+  const order = round % 2 === 0 ? variants : [...variants].reverse();
   for (const command of commands) {
-    for (const variant of variants) record(`clouddocs ${command.slice(0, 2).join(' ')}|${variant.name}`, measure([variant.bin, ...command]));
+    for (const variant of order) record(`clouddocs ${command.slice(0, 2).join(' ')}|${variant.name}`, measure([variant.bin, ...command]));
   }
 }
 
-console.log(`${rounds} rounds, builds alternated; ${new Date().toISOString()}\n`);
+console.log(`${rounds} rounds, builds alternated (order reversed every other round); ${new Date().toISOString()}\n`);
 console.log('| command | build | wall (median) | CPU user + system (median) |');
 console.log('| --- | --- | --- | --- |');
 for (const [key, entry] of samples) {

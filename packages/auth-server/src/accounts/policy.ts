@@ -13,8 +13,7 @@ export const PASSWORD_MAX = 256;
 const require = createRequire(import.meta.url);
 let common: Set<string> | undefined;
 function commonPasswords(): Set<string> {
-  const { dictionary } = require('@zxcvbn-ts/language-common') as typeof import('@zxcvbn-ts/language-common');
-  common ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
+  common ??= new Set(((require('@zxcvbn-ts/language-common') as typeof import('@zxcvbn-ts/language-common')).dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
   return common;
 }
 

@@ -131,9 +131,9 @@ export function createPasskeyLibrary(deps: { knex: Knex; kv: Kv; issuer: string;
     async register(accountId: string, name: string, json: string): Promise<PasskeyResult<{ passkey: PasskeyView }>> {
       const response = parseResponse<RegistrationResponseJSON>(json);
       if (!response || !rpID) return { ok: false, reason: 'malformed' };
+      const { verifyRegistrationResponse } = await loadWebAuthn(); // before the challenge is used up
       const taken = await takeChallenge(response, { purpose: 'register', accountId });
       if (!taken.ok) return taken;
-      const { verifyRegistrationResponse } = await loadWebAuthn();
       let verification;
       try {
         verification = await verifyRegistrationResponse({ response, expectedChallenge: taken.challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: true });
@@ -171,12 +171,12 @@ export function createPasskeyLibrary(deps: { knex: Knex; kv: Kv; issuer: string;
     async authenticate(binding: Exclude<CeremonyBinding, { purpose: 'register' }>, json: string): Promise<PasskeyResult<{ accountId: string; amr: 'hwk' | 'swk'; userVerified: boolean; passkeyId: string }>> {
       const response = parseResponse<AuthenticationResponseJSON>(json);
       if (!response || !rpID) return { ok: false, reason: 'malformed' };
+      const { verifyAuthenticationResponse } = await loadWebAuthn(); // before the challenge is used up
       const taken = await takeChallenge(response, binding);
       if (!taken.ok) return taken;
       const row = await queries.byCredentialId(response.id);
       if (!row) return { ok: false, reason: 'unknown_credential' };
       if (binding.purpose === 'second-factor' && row.account_id !== binding.accountId) return { ok: false, reason: 'wrong_account' };
-      const { verifyAuthenticationResponse } = await loadWebAuthn();
       let verification;
       try {
         verification = await verifyAuthenticationResponse({

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '@clouddocs/observability';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createMailer } from './mailer';
 import { passwordResetMessage } from './messages';
 
@@ -44,5 +44,36 @@ describe('Mailer', () => {
     const mailer = createMailer({ config, logger });
     await expect(mailer.send({ to: 'ada@example.test', subject: 'Hello', text: 'body' })).rejects.toThrow(/ECONNREFUSED|connect/i);
     await expect(mailer.close()).resolves.toBeUndefined();
+  });
+
+  it('with SMTP_URL: the transport is made at the first message, one that could not be made is tried again at the next, and close closes only a made one', async () => {
+    const sendMail = vi.fn(async () => ({}));
+    const close = vi.fn();
+    const createTransport = vi
+      .fn()
+      .mockImplementationOnce(() => {
+        throw new Error('bad transport options');
+      })
+      .mockImplementation(() => ({ sendMail, close }));
+    vi.doMock('nodemailer', () => ({ default: { createTransport } }));
+    try {
+      const mailer = createMailer({ config: { SMTP_URL: 'smtp://mail.example:25', MAIL_FROM: 'x@localhost', DATA_DIR: '/nonexistent' }, logger: createLogger({ level: 'silent', name: 'mail-test' }) });
+      expect(createTransport).not.toHaveBeenCalled();
+      await mailer.close();
+      const message = { to: 'ada@example.test', subject: 'Hello', text: 'body' };
+      await expect(mailer.send(message)).rejects.toThrow('bad transport options');
+      await mailer.close();
+      expect(close).not.toHaveBeenCalled();
+      await mailer.send(message);
+      await mailer.send(message);
+      expect(createTransport).toHaveBeenCalledTimes(2);
+      expect(createTransport).toHaveBeenLastCalledWith('smtp://mail.example:25');
+      expect(sendMail).toHaveBeenCalledTimes(2);
+      expect(sendMail).toHaveBeenCalledWith({ from: 'x@localhost', to: 'ada@example.test', subject: 'Hello', text: 'body' });
+      await mailer.close();
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.doUnmock('nodemailer');
+    }
   });
 });

@@ -26,7 +26,13 @@ export function createMailer(deps: { config: { SMTP_URL?: string | undefined; MA
     // nodemailer is loaded with the first message: the operator CLI builds a mailer it may never use (the
     // auth server loads nodemailer at start, server.ts).
     let transport: Promise<Transporter> | undefined;
-    const connect = () => (transport ??= import('nodemailer').then((m) => m.default.createTransport(url)));
+    const connect = () =>
+      (transport ??= import('nodemailer')
+        .then((m) => m.default.createTransport(url))
+        .catch((err: unknown) => {
+          transport = undefined; // the next message tries again
+          throw err;
+        }));
     return {
       kind: 'smtp',
       async send(message) {
@@ -34,10 +40,8 @@ export function createMailer(deps: { config: { SMTP_URL?: string | undefined; MA
         logger.info({ to: message.to, subject: message.subject }, 'mail sent');
       },
       async close() {
-        await transport?.then(
-          (t) => t.close(),
-          () => undefined, // never connected: nothing to close
-        );
+        const made = await transport?.catch(() => undefined); // a transport that could not be made: nothing to close
+        made?.close();
       },
     };
   }
