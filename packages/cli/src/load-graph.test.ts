@@ -13,7 +13,7 @@ const COMMANDS = fileURLToPath(new URL('./commands', import.meta.url));
 const HEAVY = ['oidc-provider', 'koa', '@koa/router', '@simplewebauthn/server', 'nodemailer', 'otplib', 'qrcode', '@zxcvbn-ts/language-common'];
 /** Every package an operator command may load: the stores' drivers, the libraries' own needs, logging. A new one
  * must be added here on purpose (and be cheap to load), so nothing reaches a command unnoticed. */
-const ALLOWED = new Set(['argon2', 'ioredis', 'jose', 'knex', 'pg', 'pino', 'prom-client', 'rate-limiter-flexible', 'zod']);
+const ALLOWED = new Set(['argon2', 'ioredis', 'jose', 'knex', 'pg', 'pino', 'rate-limiter-flexible', 'zod']);
 
 /** The modules a source file loads when it is evaluated: its value imports and re-exports. */
 export function staticImports(source: string): string[] {

@@ -2,7 +2,7 @@
 // object), and exits 0 on success or non-zero with a one-line reason.
 import { ConfigError } from '@clouddocs/config';
 import { ServiceLoginError } from '@clouddocs/db';
-import { startTracing } from '@clouddocs/observability';
+import { startTracing } from '@clouddocs/observability/tracing';
 import { CliError, type CommandResult } from './output';
 import { commands, type Command } from './commands';
 

@@ -32,7 +32,7 @@ import {
   type SessionDirectory,
 } from '@clouddocs/auth-server/toolkit';
 import { createKv, RevocationList } from '@clouddocs/kv';
-import { createLogger } from '@clouddocs/observability';
+import { createLogger } from '@clouddocs/observability/logger';
 import { withContext, type CliContext } from './context';
 import { CliError } from './output';
 
