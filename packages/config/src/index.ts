@@ -23,14 +23,17 @@ const headerName = z
   .transform((v) => v.toLowerCase());
 const positiveInt = z.coerce.number().int().positive();
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
-const postgresUrl = z.preprocess(
-  (v) => (v === '' ? undefined : v),
-  z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .refine((v) => URL.canParse(v), 'must be a postgres:// URL')
-    .optional(),
-);
+/** An optional URL of one scheme (empty means unset), refused with `message` when it is not one. */
+const urlOfScheme = (scheme: RegExp, message: string) =>
+  z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .regex(scheme, message)
+      .refine((v) => URL.canParse(v), message)
+      .optional(),
+  );
+const postgresUrl = urlOfScheme(/^postgres(ql)?:\/\//, 'must be a postgres:// URL');
 
 /** An Ed25519 private key as a PKCS#8 PEM (newlines may be written as a literal backslash-n) or a private JWK. */
 function isEd25519PrivateKey(text: string): boolean {
@@ -128,14 +131,7 @@ const authOnly = {
   AUTH_ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
   /** Resource indicator and `aud` of admin API tokens; defaults to `${AUTH_ISSUER}/admin/v1`. */
   ADMIN_API_AUDIENCE: z.preprocess((v) => (v === '' ? undefined : v), z.string().url('must be an absolute URL').optional()),
-  SMTP_URL: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z
-      .string()
-      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
-      .refine((v) => URL.canParse(v), 'must be an smtp:// or smtps:// URL')
-      .optional(),
-  ),
+  SMTP_URL: urlOfScheme(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL'),
   MAIL_FROM: z.string().default('CloudDocs <no-reply@localhost>'),
 };
 

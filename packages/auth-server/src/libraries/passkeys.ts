@@ -15,14 +15,14 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { loadOnce } from '../load-once';
 import { createPasskeyQueries, type PasskeyRow } from '../queries/passkeys';
 
 export const CHALLENGE_SECONDS = 300;
 
 // @simplewebauthn/server is loaded at the first ceremony: the operator CLI lists and removes passkeys
 // without it (the auth server loads it at start, server.ts).
-let webauthn: Promise<typeof import('@simplewebauthn/server')> | undefined;
-const loadWebAuthn = () => (webauthn ??= import('@simplewebauthn/server'));
+const loadWebAuthn = loadOnce(() => import('@simplewebauthn/server'));
 
 /** What a challenge was issued for: registering (an account), signing in (an interaction), or a second factor. */
 export type CeremonyBinding = { purpose: 'register'; accountId: string } | { purpose: 'sign-in'; uid: string } | { purpose: 'second-factor'; uid: string; accountId: string };

@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@clouddocs/observability';
 import type { Transporter } from 'nodemailer';
+import { loadOnce } from '../load-once';
 
 export interface MailMessage {
   to: string;
@@ -23,16 +24,11 @@ export function createMailer(deps: { config: { SMTP_URL?: string | undefined; MA
   const { config, logger } = deps;
   if (config.SMTP_URL) {
     const url = config.SMTP_URL;
-    // nodemailer is loaded with the first message: the operator CLI builds a mailer it may never use (the
-    // auth server loads nodemailer at start, server.ts).
-    let transport: Promise<Transporter> | undefined;
-    const connect = () =>
-      (transport ??= import('nodemailer')
-        .then((m) => m.default.createTransport(url))
-        .catch((err: unknown) => {
-          transport = undefined; // the next message tries again
-          throw err;
-        }));
+    // nodemailer is loaded and the transport made with the first message: the operator CLI builds a mailer it
+    // may never use (the auth server loads nodemailer at start, server.ts). One that could not be made is not
+    // kept: the next message tries again.
+    let made: Transporter | undefined;
+    const connect = loadOnce(async () => (made = (await import('nodemailer')).default.createTransport(url)));
     return {
       kind: 'smtp',
       async send(message) {
@@ -40,7 +36,6 @@ export function createMailer(deps: { config: { SMTP_URL?: string | undefined; MA
         logger.info({ to: message.to, subject: message.subject }, 'mail sent');
       },
       async close() {
-        const made = await transport?.catch(() => undefined); // a transport that could not be made: nothing to close
         made?.close();
       },
     };

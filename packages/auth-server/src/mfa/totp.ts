@@ -5,6 +5,7 @@
 import { createHmac, hkdfSync, randomInt } from 'node:crypto';
 import type { Knex } from '@clouddocs/db';
 import type { Kv } from '@clouddocs/kv';
+import { loadOnce } from '../load-once';
 import type { SecretBox } from '../secret-box';
 
 export const RECOVERY_CODE_COUNT = 10;
@@ -13,10 +14,8 @@ const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
 
 // otplib and qrcode are loaded at their first use: the operator CLI builds this library to disable and
 // erase second factors, which needs neither (the auth server loads both at start, server.ts).
-let otplib: Promise<typeof import('otplib')> | undefined;
-let qrcode: Promise<typeof import('qrcode')> | undefined;
-const loadOtplib = () => (otplib ??= import('otplib'));
-const loadQrcode = () => (qrcode ??= import('qrcode'));
+const loadOtplib = loadOnce(() => import('otplib'));
+const loadQrcode = loadOnce(() => import('qrcode'));
 
 export type SecondFactor = 'totp' | 'recovery_code';
 
